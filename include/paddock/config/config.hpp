@@ -1,0 +1,96 @@
+#pragma once
+/// The daemon's configuration: one immutable value built from TOML, environment overrides and
+/// defaults. Section and key names are a contract operators write against (docs/configuration.md).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace paddock::config {
+
+#ifndef PADDOCK_DATADIR
+#define PADDOCK_DATADIR "/usr/share/paddock"
+#endif
+
+/// Where a value came from: "file:line:col", "env PADDOCK_X" or "" for a default.
+struct SourcePos {
+  std::string file;
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+  std::string to_string() const;
+};
+
+struct ServerConfig {
+  std::vector<std::string> listen{"127.0.0.1:8080"};
+  std::string socket = "/run/paddock/paddock.sock";
+  std::uint32_t socket_mode = 0660;
+  std::string socket_group = "paddock-admin";
+  std::string token_file = "/etc/paddock/tokens";
+  std::uint64_t max_body_bytes = 1024 * 1024;
+  std::uint32_t max_header_bytes = 16 * 1024;
+  std::uint32_t max_connections = 1024;
+  std::uint32_t request_timeout_seconds = 30;
+  bool metrics_require_token = true;
+};
+
+struct ProcessConfig {
+  std::string bwrap_path = "/usr/bin/bwrap";
+  std::string seccomp_profile = PADDOCK_DATADIR "/seccomp/default.bpf";
+  std::string sandbox_profiles_dir = PADDOCK_DATADIR "/sandbox";
+  std::string default_profile = "shell";
+  std::uint32_t worker_uid_range_start = 60000;
+  std::uint32_t worker_uid_range_end = 60999;
+  std::uint32_t worker_gid = 65534;
+  std::uint32_t port_range_start = 20000;
+  std::uint32_t port_range_end = 20999;
+  std::vector<std::string> bundle_roots{"/srv/paddock/bundles"};
+  std::uint32_t max_workers = 500;
+  std::string state_dir = "/var/lib/paddock";
+  std::string data_root = "/var/lib/paddock/data";
+  std::uint32_t stop_grace_seconds = 10;
+  std::uint32_t readiness_timeout_seconds = 60;
+};
+
+struct PreflightConfig {
+  bool enforce = true;
+  std::string metadata_endpoint = "169.254.169.254:80";
+  bool skip_metadata_check = false;
+  std::vector<std::string> redis_urls;
+  std::string vault_addr;
+  std::string database_addr;
+  std::uint32_t timeout_seconds = 10;
+};
+
+struct LogConfig {
+  std::string level = "info";     ///< trace|debug|info|warn|error|critical|off
+  std::string format = "auto";    ///< auto (text on a terminal, else json) | text | json
+  std::string audit_log = "/var/log/paddock/audit.log";  ///< "" disables the audit log
+  std::string worker_log_dir;     ///< "" keeps worker output in memory rings only
+  std::uint64_t worker_log_max_bytes = 10 * 1024 * 1024;
+  std::uint64_t worker_log_ring_bytes = 256 * 1024;
+};
+
+/// Per-worker defaults; a request may lower them (and raise them up to these values).
+struct LimitsConfig {
+  std::uint32_t memory_mb = 512;
+  double cpus = 1.0;
+  std::uint32_t pids = 256;
+  std::uint32_t nofile = 1024;
+  std::uint32_t tmp_mb = 64;
+  std::uint32_t wall_seconds = 0;  ///< 0: no wall-clock limit
+};
+
+struct Config {
+  ServerConfig server;
+  ProcessConfig process;
+  PreflightConfig preflight;
+  LogConfig log;
+  LimitsConfig limits;
+  /// The file the config was read from ("" when built from defaults only).
+  std::string source_file;
+  /// "section.key" -> where its value came from; absent keys kept their defaults.
+  std::map<std::string, SourcePos> origins;
+};
+
+}  // namespace paddock::config

@@ -1,0 +1,91 @@
+#include "paddock/daemon/daemon.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "paddock/api/router.hpp"
+#include "paddock/api/server.hpp"
+#include "paddock/log/log.hpp"
+#include "paddock/util/hostport.hpp"
+
+namespace paddock::daemon {
+
+namespace asio = boost::asio;
+
+namespace {
+
+api::Router make_router(const config::Config& cfg, const std::chrono::steady_clock::time_point started) {
+  (void)cfg;
+  api::Router router;
+  router.add("GET", "/healthz", [](const api::Request&, const api::PathParams&) {
+    return api::Response::json(200, {{"status", "ok"}});
+  });
+  router.add("GET", "/v1/version", [started](const api::Request&, const api::PathParams&) {
+    const auto up = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    return api::Response::json(200, {{"version", PADDOCK_VERSION}, {"uptime_seconds", up}});
+  });
+  return router;
+}
+
+}  // namespace
+
+int run(const config::Config& cfg, const std::string& config_path) {
+  const auto started = std::chrono::steady_clock::now();
+  asio::io_context ioc{1};
+
+  auto router = std::make_shared<api::Router>(make_router(cfg, started));
+  api::ServerOptions opts;
+  opts.max_body_bytes = cfg.server.max_body_bytes;
+  opts.max_header_bytes = cfg.server.max_header_bytes;
+  opts.max_connections = cfg.server.max_connections;
+  opts.request_timeout_seconds = cfg.server.request_timeout_seconds;
+  api::HttpServer server(ioc, opts, [router](const api::Request& r) { return router->handle(r); });
+
+  for (const auto& l : cfg.server.listen) {
+    auto hp = util::parse_host_port(l);
+    if (!hp) {
+      log::critical("invalid listen address", {{"listen", l}, {"error", hp.error().message}});
+      return 1;
+    }
+    auto port = server.listen_tcp(*hp);
+    if (!port) {
+      log::critical(port.error().message);
+      return 1;
+    }
+    log::info("listening", {{"address", hp->host}, {"port", *port}});
+  }
+  if (!cfg.server.socket.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(cfg.server.socket).parent_path(), ec);
+    auto r = server.listen_unix(cfg.server.socket, cfg.server.socket_mode, cfg.server.socket_group);
+    if (!r) {
+      log::critical(r.error().message);
+      return 1;
+    }
+    log::info("listening", {{"socket", cfg.server.socket}});
+  }
+
+  asio::signal_set signals(ioc, SIGTERM, SIGINT);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log::info("shutting down", {{"signal", sig}});
+    server.stop();
+    ioc.stop();
+  });
+
+  log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
+  ioc.run();
+  if (!cfg.server.socket.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(cfg.server.socket, ec);
+  }
+  log::info("paddockd stopped");
+  return 0;
+}
+
+}  // namespace paddock::daemon

@@ -1,0 +1,12 @@
+// paddock: the admin CLI. Thin: everything lives in the cli module of the core library.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"paddock: administer a paddockd daemon over its unix socket"};
+  app.set_version_flag("-V,--version", "paddock " PADDOCK_VERSION);
+  app.require_subcommand(0);
+  CLI11_PARSE(app, argc, argv);
+  std::cout << app.help();
+  return 0;
+}

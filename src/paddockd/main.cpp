@@ -1,0 +1,50 @@
+// paddockd: the worker-supervisor daemon. Thin: parse the command line, load the config, run.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "paddock/config/loader.hpp"
+#include "paddock/daemon/daemon.hpp"
+#include "paddock/log/log.hpp"
+
+namespace {
+
+paddock::config::LoadResult load(const std::string& path) {
+  return paddock::config::load_file(path, paddock::config::current_environment(),
+                                    paddock::config::HostFacts::from_system());
+}
+
+int print_errors(const paddock::config::LoadResult& r) {
+  for (const auto& e : r.errors) std::cerr << e.to_string() << "\n";
+  std::cerr << r.errors.size() << " error(s) in the configuration\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"paddockd: runs untrusted workers in bubblewrap sandboxes under unique UIDs"};
+  app.set_version_flag("-V,--version", "paddockd " PADDOCK_VERSION);
+  std::string config_path = paddock::config::kDefaultConfigPath;
+  app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+
+  auto* check = app.add_subcommand("check-config", "validate the configuration and exit 0/1");
+  check->add_option("-c,--config", config_path, "configuration file");
+
+  CLI11_PARSE(app, argc, argv);
+
+  auto result = load(config_path);
+  if (*check) {
+    if (!result.ok()) return print_errors(result);
+    std::cout << "ok\n";
+    return 0;
+  }
+  if (!result.ok()) {
+    print_errors(result);
+    std::cerr << "paddockd: refusing to start; fix the configuration (paddockd check-config "
+                 "--config "
+              << config_path << ")\n";
+    return 1;
+  }
+  paddock::log::init(result.config->log.level, result.config->log.format);
+  return paddock::daemon::run(*result.config, config_path);
+}

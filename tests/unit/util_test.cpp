@@ -1,0 +1,47 @@
+#include <gtest/gtest.h>
+
+#include "paddock/util/crypto.hpp"
+#include "paddock/util/hostport.hpp"
+#include "paddock/util/strings.hpp"
+
+using namespace paddock;
+
+TEST(Strings, ClosestMatchSuggestsATypoFixButNotAStranger) {
+  const std::vector<std::string> keys{"worker_uid_range_start", "worker_uid_range_end", "worker_gid"};
+  EXPECT_EQ(util::closest_match("worker_uid_rnage_start", keys), "worker_uid_range_start");
+  EXPECT_EQ(util::closest_match("completely_different", keys), "");
+}
+
+TEST(HostPort, ParsesV4V6AndNames) {
+  auto a = util::parse_host_port("127.0.0.1:8080");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 8080);
+  auto b = util::parse_host_port("[::1]:9");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(util::to_string(*b), "[::1]:9");
+  EXPECT_TRUE(util::parse_host_port("localhost:80"));
+}
+
+TEST(HostPort, RejectsMissingOrBadPorts) {
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":80", "h:0", "h:65536", "h:80x", "::1:80",
+                          "[::1]80", ""}) {
+    EXPECT_FALSE(util::parse_host_port(bad)) << bad;
+  }
+}
+
+TEST(Crypto, Sha256OfKnownInput) {
+  EXPECT_EQ(util::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, RandomTokensAreLongAndDistinct) {
+  const auto a = util::random_token();
+  const auto b = util::random_token();
+  EXPECT_EQ(a.size(), 4u + 43u);
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(util::constant_time_equal(a, a));
+  EXPECT_FALSE(util::constant_time_equal(a, b));
+  EXPECT_FALSE(util::constant_time_equal(a, a.substr(1)));
+}
