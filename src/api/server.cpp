@@ -38,7 +38,8 @@ struct HttpServer::State {
 
 namespace {
 
-Peer peer_of(const beast::basic_stream<tcp, asio::any_io_executor, beast::unlimited_rate_policy>& s) {
+Peer peer_of(
+    const beast::basic_stream<tcp, asio::any_io_executor, beast::unlimited_rate_policy>& s) {
   Peer p;
   boost::system::error_code ec;
   auto ep = s.socket().remote_endpoint(ec);
@@ -46,7 +47,8 @@ Peer peer_of(const beast::basic_stream<tcp, asio::any_io_executor, beast::unlimi
   return p;
 }
 
-Peer peer_of(const beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>& s) {
+Peer peer_of(
+    const beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>& s) {
   Peer p;
   p.is_unix = true;
   p.address = "unix";
@@ -118,7 +120,8 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
           "request headers exceed " + std::to_string(state_->options.max_header_bytes) + " bytes"));
     }
     if (ec) {
-      return write_and_close(Response::error(400, "bad_request", "malformed HTTP request: " + ec.message()));
+      return write_and_close(
+          Response::error(400, "bad_request", "malformed HTTP request: " + ec.message()));
     }
     auto& msg = parser_->get();
     Request req;
@@ -160,11 +163,12 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
     out->prepare_payload();
     if (head) out->body().clear();
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
-    http::async_write(stream_, *out,
-                      [self = this->shared_from_this(), out, keep_alive](beast::error_code ec, std::size_t) {
-                        if (ec || !keep_alive) return self->close();
-                        self->read_next();
-                      });
+    http::async_write(
+        stream_, *out,
+        [self = this->shared_from_this(), out, keep_alive](beast::error_code ec, std::size_t) {
+          if (ec || !keep_alive) return self->close();
+          self->read_next();
+        });
   }
 
   void write_and_close(Response res) { send(std::move(res), false, false); }
@@ -267,8 +271,9 @@ Result<void> HttpServer::listen_unix(const std::string& path, std::uint32_t mode
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      return make_error("listen", path + " exists and is not a socket; remove it or choose "
-                                         "another server.socket");
+      return make_error("listen", path +
+                                      " exists and is not a socket; remove it or choose "
+                                      "another server.socket");
     }
     ::unlink(path.c_str());  // stale socket from an earlier run
   }
@@ -287,8 +292,8 @@ Result<void> HttpServer::listen_unix(const std::string& path, std::uint32_t mode
   if (!group.empty()) {
     if (const struct ::group* gr = ::getgrnam(group.c_str())) {
       if (::chown(path.c_str(), static_cast<uid_t>(-1), gr->gr_gid) != 0) {
-        return make_error("listen", "chown(" + path + ", group " + group +
-                                        "): " + std::strerror(errno));
+        return make_error("listen",
+                          "chown(" + path + ", group " + group + "): " + std::strerror(errno));
       }
     } else {
       log::warn("server.socket_group does not exist; the socket keeps the daemon's group",

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "paddock/util/hostport.hpp"
 #include "paddock/util/strings.hpp"
@@ -86,7 +86,8 @@ std::optional<std::int64_t> parse_mode_string(const std::string& s) {
 
 // Converts a TOML node to the spec's type; returns an error message on mismatch.
 std::variant<Value, std::string> convert(const KeySpec& spec, const toml::node& node) {
-  const std::string want = std::string("'") + spec.full() + "' must be " + detail::type_name(spec.type);
+  const std::string want =
+      std::string("'") + spec.full() + "' must be " + detail::type_name(spec.type);
   switch (spec.type) {
     case Type::String:
       if (auto v = node.value<std::string>(); v && node.is_string()) return Value{*v};
@@ -139,7 +140,8 @@ std::variant<Value, std::string> convert_env(const KeySpec& spec, const std::str
       return Value{util::split_trimmed(text, ',')};
     case Type::Boolean: {
       std::string t = text;
-      std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(t.begin(), t.end(), t.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       if (t == "true" || t == "1" || t == "yes" || t == "on") return Value{true};
       if (t == "false" || t == "0" || t == "no" || t == "off") return Value{false};
       return want;
@@ -234,9 +236,9 @@ void apply_table(const toml::table& root, const std::string& file, Config& cfg,
       const std::string key(kkey.str());
       const KeySpec* spec = find_spec(section, key);
       if (spec == nullptr) {
-        errors.push_back({pos_of(kkey.source(), file), section + "." + key,
-                          "unknown key '" + key + "' in [" + section + "]" +
-                              suggestion(key, keys_of(section))});
+        errors.push_back(
+            {pos_of(kkey.source(), file), section + "." + key,
+             "unknown key '" + key + "' in [" + section + "]" + suggestion(key, keys_of(section))});
         continue;
       }
       auto converted = convert(*spec, knode);
@@ -277,9 +279,10 @@ void apply_env(const Environment& env, Config& cfg, std::vector<Diagnostic>& err
                      [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
       if (util::starts_with(name, prefix) &&
           std::find(names.begin(), names.end(), name) == names.end()) {
-        errors.push_back({SourcePos{"env " + name, 0, 0}, {},
-                          "environment variable " + name + " matches no config key" +
-                              suggestion(name, names)});
+        errors.push_back(
+            {SourcePos{"env " + name, 0, 0},
+             {},
+             "environment variable " + name + " matches no config key" + suggestion(name, names)});
       }
     }
   }
@@ -377,7 +380,8 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
             "worker_uid_range " + std::to_string(p.worker_uid_range_start) + ".." +
                 std::to_string(p.worker_uid_range_end) + " includes the account '" + acct.name +
                 "' (uid " + std::to_string(acct.uid) +
-                ") from /etc/passwd; workers would share its files: choose a range no account uses");
+                ") from /etc/passwd; workers would share its files: choose a range no account "
+                "uses");
       }
     }
   }
@@ -407,7 +411,8 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   }
   auto check_abs = [&](const std::string& key, const std::string& path, bool allow_empty) {
     if (path.empty() && allow_empty) return;
-    if (path.empty() || path[0] != '/') err(key, key + " must be an absolute path, got '" + path + "'");
+    if (path.empty() || path[0] != '/')
+      err(key, key + " must be an absolute path, got '" + path + "'");
   };
   check_abs("process.seccomp_profile", p.seccomp_profile, false);
   check_abs("process.sandbox_profiles_dir", p.sandbox_profiles_dir, false);
@@ -422,8 +427,8 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   }
   for (const auto& root : p.bundle_roots) {
     if (root.empty() || root[0] != '/' || root == "/") {
-      err("process.bundle_roots", "bundle_roots entry '" + root +
-                                      "' must be an absolute directory other than /");
+      err("process.bundle_roots",
+          "bundle_roots entry '" + root + "' must be an absolute directory other than /");
     }
   }
   if (p.default_profile.empty() || p.default_profile.find('/') != std::string::npos) {
@@ -441,7 +446,8 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   const auto& f = cfg.preflight;
   if (!f.skip_metadata_check) {
     auto hp = util::parse_host_port(f.metadata_endpoint);
-    if (!hp) err("preflight.metadata_endpoint", "preflight.metadata_endpoint: " + hp.error().message);
+    if (!hp)
+      err("preflight.metadata_endpoint", "preflight.metadata_endpoint: " + hp.error().message);
   }
   for (const auto& [key, value] : {std::pair{"preflight.vault_addr", f.vault_addr},
                                    std::pair{"preflight.database_addr", f.database_addr}}) {
@@ -451,13 +457,13 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   }
   for (const auto& url : f.redis_urls) {
     if (!util::starts_with(url, "redis://") && !util::starts_with(url, "rediss://")) {
-      err("preflight.redis_urls", "redis_urls entry '" + url +
-                                      "' must start with redis:// or rediss://");
+      err("preflight.redis_urls",
+          "redis_urls entry '" + url + "' must start with redis:// or rediss://");
     }
   }
 
   const auto& lg = cfg.log;
-  static const std::vector<std::string> levels{"trace", "debug", "info", "warn",
+  static const std::vector<std::string> levels{"trace", "debug",    "info", "warn",
                                                "error", "critical", "off"};
   if (std::find(levels.begin(), levels.end(), lg.level) == levels.end()) {
     err("log.level", "log.level '" + lg.level +
@@ -482,8 +488,9 @@ LoadResult load_from_string(const std::string& toml_text, const std::string& fil
     const toml::table root = toml::parse(toml_text, file_name);
     apply_table(root, file_name, cfg, result.errors);
   } catch (const toml::parse_error& e) {
-    result.errors.push_back(
-        {pos_of(e.source(), file_name), {}, std::string("TOML syntax error: ") + std::string(e.description())});
+    result.errors.push_back({pos_of(e.source(), file_name),
+                             {},
+                             std::string("TOML syntax error: ") + std::string(e.description())});
     return result;
   }
   apply_env(env, cfg, result.errors);
@@ -498,7 +505,8 @@ LoadResult load_file(const std::string& path, const Environment& env, const Host
   if (!in) {
     LoadResult result;
     const int e = errno;
-    result.errors.push_back({SourcePos{path, 0, 0}, {},
+    result.errors.push_back({SourcePos{path, 0, 0},
+                             {},
                              std::string("cannot read config file: ") + std::strerror(e) +
                                  "; create it (config/paddock.toml documents every key) or "
                                  "pass --config PATH"});

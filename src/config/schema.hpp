@@ -19,8 +19,8 @@ struct KeySpec {
   std::string section;
   std::string key;
   Type type;
-  std::int64_t min = 0;           ///< for Integer/FileMode
-  std::int64_t max = INT64_MAX;   ///< for Integer/FileMode
+  std::int64_t min = 0;          ///< for Integer/FileMode
+  std::int64_t max = INT64_MAX;  ///< for Integer/FileMode
   std::function<void(Config&, const Value&)> set;
   /// Relative paths in a file are resolved against the file's directory.
   bool is_path = false;

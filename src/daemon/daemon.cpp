@@ -17,16 +17,17 @@ namespace asio = boost::asio;
 
 namespace {
 
-api::Router make_router(const config::Config& cfg, const std::chrono::steady_clock::time_point started) {
+api::Router make_router(const config::Config& cfg,
+                        const std::chrono::steady_clock::time_point started) {
   (void)cfg;
   api::Router router;
   router.add("GET", "/healthz", [](const api::Request&, const api::PathParams&) {
     return api::Response::json(200, {{"status", "ok"}});
   });
   router.add("GET", "/v1/version", [started](const api::Request&, const api::PathParams&) {
-    const auto up = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count();
+    const auto up =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+            .count();
     return api::Response::json(200, {{"version", PADDOCK_VERSION}, {"uptime_seconds", up}});
   });
   return router;

@@ -24,9 +24,9 @@ spdlog::level::level_enum parse_level(std::string_view level) {
 
 void install(spdlog::sink_ptr sink, Format format, std::string_view level) {
   auto logger = std::make_shared<spdlog::logger>("paddock", std::move(sink));
-  logger->set_pattern(format == Format::Json ? kJsonPattern : kTextPattern,
-                      format == Format::Json ? spdlog::pattern_time_type::utc
-                                             : spdlog::pattern_time_type::local);
+  logger->set_pattern(
+      format == Format::Json ? kJsonPattern : kTextPattern,
+      format == Format::Json ? spdlog::pattern_time_type::utc : spdlog::pattern_time_type::local);
   logger->set_level(parse_level(level));
   logger->flush_on(spdlog::level::info);
   g_format = format;
@@ -61,8 +61,9 @@ Format current_format() { return g_format; }
 
 std::string render_payload(Format format, std::string_view msg, const Fields& fields) {
   if (format == Format::Json) {
-    std::string out = "\"msg\":" + nlohmann::json(std::string(msg)).dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
+    std::string out =
+        "\"msg\":" + nlohmann::json(std::string(msg))
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     for (const auto& [k, v] : fields) {
       out += "," + nlohmann::json(k).dump() + ":" +
              v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -74,9 +75,9 @@ std::string render_payload(Format format, std::string_view msg, const Fields& fi
     out += " " + k + "=";
     if (v.is_string()) {
       const auto& s = v.get_ref<const std::string&>();
-      out += needs_quotes(s) ? nlohmann::json(s).dump(-1, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace)
-                             : s;
+      out += needs_quotes(s)
+                 ? nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                 : s;
     } else {
       out += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }

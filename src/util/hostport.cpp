@@ -28,7 +28,8 @@ Result<HostPort> parse_host_port(std::string_view text) {
     port_part = text.substr(colon + 1);
   }
   unsigned value = 0;
-  const auto [ptr, ec] = std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
+  const auto [ptr, ec] =
+      std::from_chars(port_part.data(), port_part.data() + port_part.size(), value);
   if (ec != std::errc{} || ptr != port_part.data() + port_part.size() || value == 0 ||
       value > 65535 || hp.host.empty()) {
     return make_error("invalid_address",

@@ -40,7 +40,8 @@ std::vector<std::string> split_trimmed(std::string_view s, char sep) {
     std::size_t end = s.find(sep, start);
     if (end == std::string_view::npos) end = s.size();
     std::string_view piece = s.substr(start, end - start);
-    while (!piece.empty() && (piece.front() == ' ' || piece.front() == '\t')) piece.remove_prefix(1);
+    while (!piece.empty() && (piece.front() == ' ' || piece.front() == '\t'))
+      piece.remove_prefix(1);
     while (!piece.empty() && (piece.back() == ' ' || piece.back() == '\t')) piece.remove_suffix(1);
     if (!piece.empty()) out.emplace_back(piece);
     start = end + 1;

@@ -22,7 +22,7 @@ struct Diagnostic {
 };
 
 struct LoadResult {
-  std::optional<Config> config;      ///< set when there are no errors
+  std::optional<Config> config;  ///< set when there are no errors
   std::vector<Diagnostic> errors;
   bool ok() const { return config.has_value(); }
 };

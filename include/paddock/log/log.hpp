@@ -3,8 +3,8 @@
 /// Every module logs through these functions so both formats stay well formed; structured
 /// fields (worker_id, uid, pid, errno, ...) become key=value in text and members in JSON.
 
-#include <nlohmann/json.hpp>
 #include <spdlog/common.h>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
