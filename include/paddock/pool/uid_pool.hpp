@@ -1,0 +1,48 @@
+#pragma once
+/// UidPool: hands out the lowest free UID of the configured worker range; a UID comes back only
+/// when no process with it is left on the host. Not thread-safe (used from the io_context).
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <set>
+
+#include "paddock/pool/process_table.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::pool {
+
+class UidPool {
+ public:
+  /// The range [first, last] (inclusive); `table` must outlive the pool.
+  UidPool(uid_t first, uid_t last, const ProcessTable& table);
+
+  /// Marks every UID of the range that owns a process now as draining (call once at start-up
+  /// so leftovers of an earlier run are not handed out).
+  Result<void> adopt_host_state();
+
+  /// The lowest UID that is neither leased nor draining. When none is, it re-checks the
+  /// draining ones first. Exhaustion is an error with code "uid_exhausted".
+  Result<uid_t> acquire();
+
+  /// Gives a leased UID back. It is free again at once when no process has it, else it drains
+  /// until reclaim() finds it unused. UIDs that are not leased are ignored.
+  void release(uid_t uid);
+
+  /// Frees every draining UID that no process uses any more (one scan of the process table).
+  Result<void> reclaim();
+
+  std::size_t leased() const { return leased_.size(); }
+  std::size_t draining() const { return draining_.size(); }
+  std::size_t capacity() const { return static_cast<std::size_t>(last_ - first_) + 1; }
+  bool is_leased(uid_t uid) const { return leased_.count(uid) != 0; }
+
+ private:
+  uid_t first_;
+  uid_t last_;
+  const ProcessTable& table_;
+  std::set<uid_t> leased_;
+  std::set<uid_t> draining_;
+};
+
+}  // namespace paddock::pool

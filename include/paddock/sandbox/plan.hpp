@@ -1,0 +1,91 @@
+#pragma once
+/// make_plan: the pure function that turns a request, a sandbox profile and the config into the
+/// exact bwrap invocation. The argv is the security model; tests assert its properties.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paddock/config/config.hpp"
+#include "paddock/sandbox/profile.hpp"
+#include "paddock/sandbox/worker_spec.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::sandbox {
+
+/// What the daemon allocated for one worker before planning it.
+struct Allocation {
+  std::string worker_id;             ///< [A-Za-z0-9_-]{1,64}; names the per-worker data dir
+  uid_t uid = 0;                     ///< from the UID pool; must be inside the configured range
+  std::optional<std::uint16_t> port; ///< from the port pool, when the spec asked for one
+  /// The bundle after resolve_bundle_path() (symlinks resolved, re-checked); "" when none.
+  std::string bundle_path;
+  /// Descriptor numbers the child hands to bwrap (all >= 3 and distinct).
+  int seccomp_fd = 3;
+  int status_fd = 4;   ///< bwrap --json-status-fd
+  int passwd_fd = 5;   ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
+  int group_fd = 6;    ///< --ro-bind-data source for /etc/group
+};
+
+/// One resource limit applied in the child before exec (values as for setrlimit).
+struct Rlimit {
+  int resource = 0;  ///< RLIMIT_*
+  std::uint64_t soft = 0;
+  std::uint64_t hard = 0;
+  bool operator==(const Rlimit&) const = default;
+};
+
+/// What a descriptor handed to bwrap carries.
+enum class FdRole {
+  Seccomp,  ///< the compiled BPF program (the spawner fills it)
+  Status,   ///< write end of a pipe for --json-status-fd (the daemon keeps the read end)
+  Data,     ///< a file's contents given in `data` (e.g. /etc/passwd)
+};
+
+struct PlannedFd {
+  int target = -1;  ///< the number bwrap sees
+  FdRole role = FdRole::Data;
+  std::string data;  ///< contents for FdRole::Data
+};
+
+/// Everything the spawner needs; nothing in it depends on the daemon's own state.
+struct SandboxPlan {
+  std::string worker_id;
+  std::string bwrap_path;
+  std::vector<std::string> argv;  ///< argv[0] is bwrap_path; ends with "--" and the command
+  /// bwrap's own environment: only PATH and LANG (bwrap's environ is readable inside at
+  /// /proc/1/environ, so nothing of the daemon's environment may reach it).
+  std::vector<std::string> envp;
+  std::vector<PlannedFd> fds;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<Rlimit> rlimits;
+  std::string cwd;                                  ///< inside the sandbox (--chdir)
+  std::map<std::string, std::string> sandbox_env;   ///< what the workload's environment holds
+  std::vector<std::string> command;                 ///< the workload's argv
+  std::optional<std::uint16_t> port;
+  std::string bundle_path;    ///< host path mounted read-only ("" when none)
+  std::string data_dir;       ///< host path of the per-worker writable dir ("" when none)
+  Limits limits;
+};
+
+/// Host paths a plan must never mount (nor any parent or child of them), taken from the config:
+/// the config file's directory, state_dir, the socket's directory, the token file, data_root
+/// (other workers' dirs), the audit log's directory and worker_log_dir.
+std::vector<std::string> sensitive_paths(const config::Config& cfg);
+
+/// Builds the plan. Pure: no syscalls, no filesystem access. Fails (codes "invalid_request",
+/// "env_not_allowed", "invalid_bundle", "limit_too_high", "invalid_profile") when the spec or
+/// the profile would break a rule: env outside the allowlist, a bind of /, a bind touching a
+/// sensitive path, a uid outside the range, a port with network "none", and so on.
+Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& profile,
+                              const config::Config& cfg, const Allocation& alloc);
+
+/// True for [A-Za-z0-9_-]{1,64}.
+bool is_valid_worker_id(std::string_view id);
+
+}  // namespace paddock::sandbox

@@ -1,0 +1,55 @@
+#pragma once
+/// spawn: the only code in paddock that forks. It starts bwrap for a SandboxPlan as the plan's
+/// uid/gid with only the planned descriptors open, and hands back the pieces the supervisor needs.
+
+#include <sys/types.h>
+
+#include <string_view>
+
+#include "paddock/sandbox/plan.hpp"
+#include "paddock/util/fd.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::spawn {
+
+/// What the spawner needs beyond the plan.
+struct SpawnInputs {
+  /// The compiled seccomp program (struct sock_filter array); required when the plan has a
+  /// Seccomp descriptor. Copied into a fresh memfd per spawn.
+  std::string_view seccomp_bpf;
+  /// true: stdin is a pipe whose write end is returned; false: stdin is /dev/null.
+  bool stdin_pipe = false;
+  /// The port reservation (PortPool lease): closed in the parent as soon as the child exists,
+  /// and in the child by close-on-exec when it execs bwrap, so the port is free for the
+  /// workload. May be empty.
+  util::UniqueFd port_listener;
+};
+
+/// A started bwrap. All descriptors are close-on-exec in the daemon.
+struct Spawned {
+  pid_t pid = -1;            ///< bwrap's pid (the daemon's direct child)
+  util::UniqueFd pidfd;      ///< pidfd of `pid`, for poll/waitid(P_PIDFD)/pidfd_send_signal
+  util::UniqueFd stdin_fd;   ///< write end when SpawnInputs::stdin_pipe, else empty
+  util::UniqueFd stdout_fd;  ///< read end of the workload's stdout
+  util::UniqueFd stderr_fd;  ///< read end of the workload's stderr (bwrap's own errors too)
+  util::UniqueFd status_fd;  ///< read end of bwrap's --json-status-fd
+};
+
+/// Starts bwrap as described by `plan`. Everything is allocated before fork; the child only
+/// makes async-signal-safe calls: it resets signal dispositions and the mask, moves the planned
+/// descriptors into place (every other descriptor is closed on exec), drops to plan.gid/uid
+/// with no supplementary groups (and checks that setuid(0) then fails), sets PR_SET_DUMPABLE
+/// and PR_SET_PDEATHSIG=SIGKILL (exiting at once if the daemon is already gone), applies the
+/// rlimits and execs bwrap with plan.envp only. A failure before exec is reported as an Error
+/// naming the step, its argument and errno, e.g. "setresuid(60012): EPERM (...)".
+///
+/// PR_SET_PDEATHSIG fires when the *thread* that called spawn() exits, so call it from a thread
+/// that lives as long as the daemon (the io_context thread). The caller reaps the child
+/// (waitid on the pidfd); nothing here waits for it except after a failed exec.
+Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs);
+
+/// Creates the per-worker writable directory of a plan (plan.data_dir), mode 0700, owned by the
+/// worker's uid:gid. Does nothing when the plan has none. The parent (data_root) must exist.
+Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan);
+
+}  // namespace paddock::spawn

@@ -1,0 +1,113 @@
+#include "child.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace paddock::spawn::detail {
+
+namespace {
+
+[[noreturn]] void fail(const ChildSetup& s, Step step, int arg, int err) {
+  ChildReport r{static_cast<int>(step), err, arg};
+  // Nothing more can be done if this write fails; the parent then sees a bare exit 127.
+  const ssize_t n = ::write(s.report_fd, &r, sizeof r);
+  (void)n;
+  ::_exit(127);
+}
+
+}  // namespace
+
+void child_main(const ChildSetup& s) {
+  // Default dispositions for every signal (ignored ones survive execve otherwise) and an empty
+  // mask (the parent blocked everything around clone). Errors for the few signals the C library
+  // reserves are expected and harmless.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  }
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+
+  // Own session: the daemon's terminal and process group signals do not reach the worker.
+  if (::setsid() < 0) fail(s, Step::Setsid, 0, errno);
+
+  // Park every source above the targets first so no dup2 clobbers a source still needed.
+  int parked[kMaxChildFds];
+  for (int i = 0; i < s.nfds; ++i) {
+    parked[i] = ::fcntl(s.sources[i], F_DUPFD_CLOEXEC, s.first_free);
+    if (parked[i] < 0) fail(s, Step::DupHigh, s.targets[i], errno);
+  }
+  int report_fd = s.report_fd;
+  if (report_fd < s.first_free) {
+    report_fd = ::fcntl(s.report_fd, F_DUPFD_CLOEXEC, s.first_free);
+    if (report_fd < 0) fail(s, Step::DupHigh, s.report_fd, errno);
+  }
+  ChildSetup moved = s;  // plain copy on the stack: the report fd may have moved
+  moved.report_fd = report_fd;
+  for (int i = 0; i < s.nfds; ++i) {
+    if (::dup2(parked[i], s.targets[i]) < 0) fail(moved, Step::Dup2, s.targets[i], errno);
+  }
+  // Every descriptor >= 3 is closed on exec, then the planned ones are kept open.
+  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    fail(moved, Step::CloseRange, 3, errno);
+  }
+  for (int i = 0; i < s.nfds; ++i) {
+    if (s.targets[i] >= 3 && ::fcntl(s.targets[i], F_SETFD, 0) != 0) {
+      fail(moved, Step::ClearCloexec, s.targets[i], errno);
+    }
+  }
+
+  // Drop to the worker's ids. Raw syscalls: the C library's wrappers would try to broadcast the
+  // change to threads that only exist in the parent.
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(moved, Step::Setgroups, 0, errno);
+  if (::syscall(SYS_setresgid, s.gid, s.gid, s.gid) != 0) {
+    fail(moved, Step::Setresgid, static_cast<int>(s.gid), errno);
+  }
+  if (::syscall(SYS_setresuid, s.uid, s.uid, s.uid) != 0) {
+    fail(moved, Step::Setresuid, static_cast<int>(s.uid), errno);
+  }
+  if (::syscall(SYS_setuid, 0) == 0) fail(moved, Step::SetuidCheck, 0, 0);
+
+  // The uid change cleared both: bwrap must be able to write its uid_map (dumpable), and the
+  // worker must die with the daemon (checked against the pid captured before clone).
+  if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) fail(moved, Step::Dumpable, 0, errno);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) fail(moved, Step::Pdeathsig, 0, errno);
+  if (::getppid() != s.parent) ::_exit(127);
+
+  for (int i = 0; i < s.nlimits; ++i) {
+    if (::setrlimit(static_cast<__rlimit_resource_t>(s.resources[i]), &s.limits[i]) != 0) {
+      fail(moved, Step::Setrlimit, s.resources[i], errno);
+    }
+  }
+
+  ::execve(s.path, s.argv, s.envp);
+  fail(moved, Step::Execve, 0, errno);
+}
+
+const char* step_name(Step step) {
+  switch (step) {
+    case Step::Setsid: return "setsid";
+    case Step::DupHigh: return "fcntl(F_DUPFD_CLOEXEC)";
+    case Step::Dup2: return "dup2";
+    case Step::CloseRange: return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)";
+    case Step::ClearCloexec: return "fcntl(F_SETFD, 0)";
+    case Step::Setgroups: return "setgroups(0, NULL)";
+    case Step::Setresgid: return "setresgid";
+    case Step::Setresuid: return "setresuid";
+    case Step::SetuidCheck: return "setuid(0) check";
+    case Step::Dumpable: return "prctl(PR_SET_DUMPABLE, 1)";
+    case Step::Pdeathsig: return "prctl(PR_SET_PDEATHSIG, SIGKILL)";
+    case Step::Setrlimit: return "setrlimit";
+    case Step::Execve: return "execve";
+  }
+  return "?";
+}
+
+}  // namespace paddock::spawn::detail

@@ -1,0 +1,281 @@
+#include "paddock/spawn/spawn.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <vector>
+
+#include "child.hpp"
+
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+
+namespace paddock::spawn {
+
+namespace {
+
+using detail::ChildReport;
+using detail::ChildSetup;
+using detail::Step;
+using util::UniqueFd;
+
+/// struct clone_args, version 0 (64 bytes).
+struct CloneArgs {
+  std::uint64_t flags = 0;
+  std::uint64_t pidfd = 0;
+  std::uint64_t child_tid = 0;
+  std::uint64_t parent_tid = 0;
+  std::uint64_t exit_signal = 0;
+  std::uint64_t stack = 0;
+  std::uint64_t stack_size = 0;
+  std::uint64_t tls = 0;
+};
+
+Error sys_error(const std::string& call, int err) {
+  return make_error("spawn_failed", util::syscall_error(call, err));
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe2(O_CLOEXEC)", errno);
+  return std::pair{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+/// A sealed, read-only-from-now-on memfd holding `data`, positioned at offset 0.
+Result<UniqueFd> sealed_memfd(const char* name, std::string_view data) {
+  UniqueFd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return sys_error(std::string("memfd_create(") + name + ")", errno);
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return sys_error(std::string("write(") + name + ")", errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::lseek(fd.get(), 0, SEEK_SET) != 0) return sys_error("lseek(memfd, 0)", errno);
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) !=
+      0) {
+    return sys_error("fcntl(F_ADD_SEALS)", errno);
+  }
+  return fd;
+}
+
+std::string rlimit_name(int resource) {
+  switch (resource) {
+    case RLIMIT_NPROC: return "RLIMIT_NPROC";
+    case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
+    case RLIMIT_CORE: return "RLIMIT_CORE";
+    case RLIMIT_FSIZE: return "RLIMIT_FSIZE";
+    case RLIMIT_AS: return "RLIMIT_AS";
+    case RLIMIT_CPU: return "RLIMIT_CPU";
+    default: return "resource " + std::to_string(resource);
+  }
+}
+
+Error report_error(const sandbox::SandboxPlan& plan, const ChildReport& r) {
+  const auto step = static_cast<Step>(r.step);
+  std::string call = detail::step_name(step);
+  switch (step) {
+    case Step::Setresuid:
+    case Step::Setresgid: call += "(" + std::to_string(r.arg) + ")"; break;
+    case Step::Dup2:
+    case Step::DupHigh:
+    case Step::ClearCloexec: call += " for fd " + std::to_string(r.arg); break;
+    case Step::Setrlimit: call += "(" + rlimit_name(r.arg) + ")"; break;
+    case Step::Execve: call += "(" + plan.bwrap_path + ")"; break;
+    case Step::SetuidCheck:
+      return make_error("spawn_failed", "setuid(0) succeeded after dropping to uid " +
+                                            std::to_string(plan.uid) +
+                                            "; refusing to start the worker");
+    default: break;
+  }
+  Error e = sys_error(call, r.err);
+  if (step == Step::Execve && r.err == ENOENT) {
+    e.message += "; install bubblewrap or set [process] bwrap_path";
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
+  if (plan.uid == 0 || plan.gid == 0) {
+    return make_error("spawn_failed", "refusing to run a worker as uid or gid 0");
+  }
+  if (plan.argv.empty() || plan.bwrap_path.empty()) {
+    return make_error("spawn_failed", "the plan has no bwrap command line");
+  }
+  if (plan.fds.size() + 3 > detail::kMaxChildFds ||
+      plan.rlimits.size() > static_cast<std::size_t>(detail::kMaxRlimits)) {
+    return make_error("spawn_failed", "the plan has too many descriptors or limits");
+  }
+
+  // argv/envp as C arrays pointing into the plan (which outlives the exec).
+  std::vector<char*> argv;
+  argv.reserve(plan.argv.size() + 1);
+  for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  envp.reserve(plan.envp.size() + 1);
+  for (const auto& e : plan.envp) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  Spawned out;
+  // Descriptors that only the child needs; closed here once it exists.
+  std::vector<UniqueFd> child_side;
+  ChildSetup setup;
+  auto pass = [&](UniqueFd fd, int target) {
+    setup.sources[setup.nfds] = fd.get();
+    setup.targets[setup.nfds] = target;
+    ++setup.nfds;
+    if (target + 1 > setup.first_free) setup.first_free = target + 1;
+    child_side.push_back(std::move(fd));
+  };
+
+  if (inputs.stdin_pipe) {
+    auto p = make_pipe();
+    if (!p) return p.error();
+    out.stdin_fd = std::move(p->second);
+    pass(std::move(p->first), 0);
+  } else {
+    UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!null) return sys_error("open(/dev/null)", errno);
+    pass(std::move(null), 0);
+  }
+  auto out_pipe = make_pipe();
+  if (!out_pipe) return out_pipe.error();
+  out.stdout_fd = std::move(out_pipe->first);
+  pass(std::move(out_pipe->second), 1);
+  auto err_pipe = make_pipe();
+  if (!err_pipe) return err_pipe.error();
+  out.stderr_fd = std::move(err_pipe->first);
+  pass(std::move(err_pipe->second), 2);
+
+  for (const auto& f : plan.fds) {
+    switch (f.role) {
+      case sandbox::FdRole::Seccomp: {
+        if (inputs.seccomp_bpf.empty() || inputs.seccomp_bpf.size() % 8 != 0) {
+          return make_error("spawn_failed",
+                            "no valid seccomp program was given (need a non-empty BPF whose "
+                            "size is a multiple of 8); check [process] seccomp_profile");
+        }
+        auto fd = sealed_memfd("paddock-seccomp", inputs.seccomp_bpf);
+        if (!fd) return fd.error();
+        pass(std::move(fd.value()), f.target);
+        break;
+      }
+      case sandbox::FdRole::Status: {
+        auto p = make_pipe();
+        if (!p) return p.error();
+        out.status_fd = std::move(p->first);
+        pass(std::move(p->second), f.target);
+        break;
+      }
+      case sandbox::FdRole::Data: {
+        auto fd = sealed_memfd("paddock-data", f.data);
+        if (!fd) return fd.error();
+        pass(std::move(fd.value()), f.target);
+        break;
+      }
+    }
+  }
+  auto report = make_pipe();
+  if (!report) return report.error();
+
+  setup.path = plan.bwrap_path.c_str();
+  setup.argv = argv.data();
+  setup.envp = envp.data();
+  setup.uid = plan.uid;
+  setup.gid = plan.gid;
+  for (const auto& l : plan.rlimits) {
+    setup.resources[setup.nlimits] = l.resource;
+    setup.limits[setup.nlimits].rlim_cur = l.soft;
+    setup.limits[setup.nlimits].rlim_max = l.hard;
+    ++setup.nlimits;
+  }
+  setup.report_fd = report->second.get();
+  setup.parent = ::getpid();
+
+  // Block every signal so no handler of the daemon runs in the child before it resets them.
+  sigset_t all;
+  sigset_t old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+
+  int pidfd = -1;
+  CloneArgs args;
+  args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  bool forked = false;
+  if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
+    // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
+    // cannot be reaped by anyone else in between, so the pidfd names the right process.
+    pid = ::fork();
+    forked = true;
+  }
+  if (pid == 0) detail::child_main(setup);
+  const int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return sys_error(forked ? "fork" : "clone3(CLONE_PIDFD)", clone_errno);
+
+  out.pid = static_cast<pid_t>(pid);
+  if (forked) {
+    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
+    if (pidfd < 0) {
+      // Not fatal for the exec itself, but the supervisor relies on it; report it.
+      const int err = errno;
+      ::kill(out.pid, SIGKILL);
+      ::waitpid(out.pid, nullptr, 0);
+      return sys_error("pidfd_open(" + std::to_string(out.pid) + ")", err);
+    }
+  }
+  out.pidfd.reset(pidfd);
+  // The port is released for the workload: the child's copy closes at execve.
+  inputs.port_listener.reset();
+  child_side.clear();
+  report->second.reset();
+
+  ChildReport r;
+  ssize_t n;
+  do {
+    n = ::read(report->first.get(), &r, sizeof r);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return out;  // EOF: execve succeeded and closed the report pipe
+
+  int status = 0;
+  while (::waitpid(out.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof r)) return report_error(plan, r);
+  return make_error("spawn_failed", "the child exited before exec without saying why (status " +
+                                        std::to_string(status) + ")");
+}
+
+Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {
+  if (plan.data_dir.empty()) return {};
+  if (::mkdir(plan.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return sys_error("mkdir(" + plan.data_dir + ")", errno);
+  }
+  UniqueFd dir(::open(plan.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return sys_error("open(" + plan.data_dir + ", O_DIRECTORY|O_NOFOLLOW)", errno);
+  if (::fchown(dir.get(), plan.uid, plan.gid) != 0) {
+    return sys_error("fchown(" + plan.data_dir + ", " + std::to_string(plan.uid) + ")", errno);
+  }
+  if (::fchmod(dir.get(), 0700) != 0) return sys_error("fchmod(" + plan.data_dir + ")", errno);
+  return {};
+}
+
+}  // namespace paddock::spawn
