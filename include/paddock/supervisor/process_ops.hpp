@@ -1,0 +1,67 @@
+#pragma once
+/// ProcessOps: the supervisor's only way to touch processes. The real implementation spawns
+/// bwrap through the spawn module and watches its descriptors on the io_context; unit tests use
+/// a fake that records calls and delivers events by hand.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "paddock/sandbox/plan.hpp"
+#include "paddock/supervisor/log_ring.hpp"
+#include "paddock/util/fd.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::supervisor {
+
+/// Identifies one launched process tree (a worker has a new one per restart).
+using ProcId = std::uint64_t;
+
+/// How a process tree ended.
+struct ExitStatus {
+  int exit_code = -1;  ///< the workload's exit code as bwrap reports it; -1 when killed
+  int signal = 0;      ///< the signal that ended it, 0 when it exited
+};
+
+/// What the supervisor hears back about a launched process tree.
+class ProcessSink {
+ public:
+  virtual ~ProcessSink() = default;
+  /// The workload inside the sandbox exists (its host pid is known).
+  virtual void on_started(ProcId proc, pid_t workload_pid) = 0;
+  virtual void on_output(ProcId proc, Stream stream, std::string_view bytes) = 0;
+  /// bwrap was reaped and its output pipes are drained; nothing of this tree will be heard again.
+  virtual void on_exited(ProcId proc, ExitStatus status) = 0;
+};
+
+struct LaunchRequest {
+  sandbox::SandboxPlan plan;
+  /// The port reservation to hand over (closed once the child exists); may be empty.
+  util::UniqueFd port_listener;
+  /// Bytes written to the workload's stdin, which is then closed; nullopt: /dev/null.
+  std::optional<std::string> stdin_data;
+};
+
+class ProcessOps {
+ public:
+  virtual ~ProcessOps() = default;
+  /// Starts the process tree; events arrive on `sink` later, on the io thread.
+  /// Returns the id and bwrap's pid.
+  virtual Result<std::pair<ProcId, pid_t>> launch(LaunchRequest request, ProcessSink& sink) = 0;
+  /// Sends `sig` to the workload itself (bwrap does not forward signals); before its pid is
+  /// known, remembers the signal and delivers it once it is.
+  virtual void signal_workload(ProcId proc, int sig) = 0;
+  /// Kills the whole tree at once (SIGKILL to bwrap: --die-with-parent and the PID namespace
+  /// take everything inside with it).
+  virtual void kill_tree(ProcId proc) = 0;
+  /// Tries a TCP connect to 127.0.0.1:port and reports whether it succeeded.
+  virtual void probe_port(std::uint16_t port, std::function<void(bool)> done) = 0;
+  /// Whether any TCP connection to 127.0.0.1:port is established now (for idle timeouts).
+  virtual bool port_has_connections(std::uint16_t port) = 0;
+};
+
+}  // namespace paddock::supervisor

@@ -1,0 +1,208 @@
+#pragma once
+/// The worker registry and state machine. Single-threaded: every call and every event happens on
+/// the io thread. Processes are reached only through ProcessOps and time only through Scheduler,
+/// so the whole lifecycle is unit-tested with fakes.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "paddock/config/config.hpp"
+#include "paddock/pool/port_pool.hpp"
+#include "paddock/pool/uid_pool.hpp"
+#include "paddock/sandbox/paths.hpp"
+#include "paddock/sandbox/profile.hpp"
+#include "paddock/sandbox/worker_spec.hpp"
+#include "paddock/supervisor/events.hpp"
+#include "paddock/supervisor/log_ring.hpp"
+#include "paddock/supervisor/process_ops.hpp"
+#include "paddock/supervisor/restart.hpp"
+#include "paddock/supervisor/scheduler.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::supervisor {
+
+/// Where sandbox profiles come from (a directory in the daemon, a map in tests).
+class ProfileSource {
+ public:
+  virtual ~ProfileSource() = default;
+  /// The profile called `name`; errors have code "unknown_profile" or "invalid_profile".
+  virtual Result<sandbox::SandboxProfile> get(const std::string& name) const = 0;
+};
+
+/// Profiles loaded from a directory once (and again on reload()).
+class DirProfileSource final : public ProfileSource {
+ public:
+  explicit DirProfileSource(std::string dir) : dir_(std::move(dir)) {}
+  Result<void> reload();
+  Result<sandbox::SandboxProfile> get(const std::string& name) const override;
+  std::vector<std::string> names() const;
+
+ private:
+  std::string dir_;
+  std::map<std::string, sandbox::SandboxProfile> profiles_;
+};
+
+/// A point-in-time view of a worker (or run), as the API shows it.
+struct WorkerSnapshot {
+  std::string id;
+  std::string kind;  ///< "worker" or "run"
+  std::string name;
+  State state = State::Starting;
+  std::string reason;
+  std::optional<uid_t> uid;
+  std::optional<pid_t> pid;  ///< the workload's host pid while it runs
+  std::optional<std::uint16_t> port;
+  std::string profile;
+  std::vector<std::string> command;
+  WallTime created_at;
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> exited_at;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::uint32_t restarts = 0;
+  std::map<std::string, std::string> labels;
+  sandbox::Limits limits;
+  sandbox::RestartPolicy restart = sandbox::RestartPolicy::Never;
+  sandbox::NetworkMode network = sandbox::NetworkMode::Host;
+  std::uint64_t dropped_log_bytes = 0;
+};
+
+/// A one-shot run: a worker that is never restarted, whose output is captured.
+struct RunSpec {
+  sandbox::WorkerSpec spec;
+  std::optional<std::string> stdin_data;
+  std::uint32_t timeout_seconds = 60;
+  std::size_t output_cap_bytes = 1024 * 1024;
+};
+
+struct RunResult {
+  WorkerSnapshot worker;
+  bool finished = false;
+  std::string stdout_data;
+  std::string stderr_data;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  bool timed_out = false;
+  std::int64_t duration_ms = 0;
+};
+
+struct SupervisorStats {
+  std::map<State, std::size_t> by_state;  ///< workers and runs not yet forgotten
+  std::size_t live = 0;
+  std::size_t free_uids = 0;
+  std::size_t free_ports = 0;
+  std::uint64_t spawns_ok = 0;
+  std::uint64_t spawns_failed = 0;
+  std::uint64_t restarts_total = 0;
+  std::uint64_t dropped_log_bytes = 0;
+  std::map<std::string, std::uint64_t>
+      exits_by_reason;                          ///< exited, failed, stopped, killed, timeout, ...
+  std::vector<double> spawn_latencies_seconds;  ///< recent launch-to-started times
+};
+
+struct SupervisorOptions {
+  RestartSettings restart;
+  /// Readiness polling: first delay, doubling up to max.
+  std::chrono::milliseconds readiness_initial{25};
+  std::chrono::milliseconds readiness_max{1000};
+  /// Finished workers and runs kept for GET before they are forgotten.
+  std::size_t keep_finished = 1000;
+};
+
+class Supervisor final : public ProcessSink {
+ public:
+  Supervisor(const config::Config& cfg, ProcessOps& ops, Scheduler& sched, pool::UidPool& uids,
+             pool::PortPool& ports, const ProfileSource& profiles, const sandbox::FileSystem& fs,
+             EventBus& events, SupervisorOptions options = {});
+  ~Supervisor() override;
+
+  /// Validates the spec, allocates a UID (and port), plans and launches. Errors:
+  /// capacity/uid_exhausted/port_exhausted (503), name_taken (409), invalid_* /
+  /// env_not_allowed / limit_too_high / unknown_profile (400), spawn_failed (500).
+  Result<WorkerSnapshot> create(const sandbox::WorkerSpec& spec);
+  std::optional<WorkerSnapshot> get(const std::string& id) const;
+  /// Workers (not runs), oldest first, optionally filtered by state and one label.
+  std::vector<WorkerSnapshot> list(
+      std::optional<State> state = std::nullopt,
+      std::optional<std::pair<std::string, std::string>> label = std::nullopt) const;
+  /// SIGTERM to the workload, SIGKILL to the tree after `grace` (default [process]
+  /// stop_grace_seconds). Idempotent; works while starting. Error not_found.
+  Result<WorkerSnapshot> stop(const std::string& id, std::optional<std::chrono::seconds> grace,
+                              std::string reason = "stopped by request");
+  /// Stops the current process and starts a new one with the same id, UID and port.
+  Result<WorkerSnapshot> restart(const std::string& id);
+  /// Sends a signal to the workload. Errors: not_found, not_running (409).
+  Result<void> send_signal(const std::string& id, int sig);
+
+  /// Starts a run; `done` is called once with the result when it finishes.
+  Result<WorkerSnapshot> start_run(RunSpec spec, std::function<void(const RunResult&)> done = {});
+  std::optional<RunResult> get_run(const std::string& id) const;
+
+  /// The worker's output ring (nullptr for unknown ids).
+  const LogRing* logs(const std::string& id) const;
+  /// Calls `on_line` for every new line and `on_end` once the worker has exited (at once when
+  /// it already has). Returns a token for unsubscribe_logs, 0 for unknown ids.
+  std::uint64_t subscribe_logs(const std::string& id, std::function<void(const LogLine&)> on_line,
+                               std::function<void()> on_end);
+  void unsubscribe_logs(const std::string& id, std::uint64_t token);
+
+  /// Stops every live worker in parallel; after `deadline` kills what is left. Calls `done`
+  /// when nothing is left running.
+  void shutdown(std::chrono::milliseconds deadline, std::function<void()> done);
+  bool shutting_down() const { return shutting_down_; }
+
+  SupervisorStats stats() const;
+  std::size_t live_count() const;
+
+  // ProcessSink
+  void on_started(ProcId proc, pid_t workload_pid) override;
+  void on_output(ProcId proc, Stream stream, std::string_view bytes) override;
+  void on_exited(ProcId proc, ExitStatus status) override;
+
+  struct Worker;
+
+ private:
+  Result<void> launch(Worker& w);
+  void transition(Worker& w, State to, std::string reason);
+  void finish(Worker& w, State to, std::string reason, const std::string& exit_reason);
+  void release_resources(Worker& w);
+  void schedule_readiness(Worker& w, std::chrono::milliseconds delay);
+  void schedule_idle_check(Worker& w);
+  void cancel_timers(Worker& w);
+  void complete_run(Worker& w);
+  void forget_old();
+  void check_shutdown_done();
+  Worker* find(const std::string& id);
+  const Worker* find(const std::string& id) const;
+  Worker* by_proc(ProcId proc);
+  WorkerSnapshot snapshot(const Worker& w) const;
+  std::string new_id(const char* prefix);
+  Result<WorkerSnapshot> create_impl(const sandbox::WorkerSpec& spec, std::unique_ptr<Worker> w);
+
+  const config::Config& cfg_;
+  ProcessOps& ops_;
+  Scheduler& sched_;
+  pool::UidPool& uids_;
+  pool::PortPool& ports_;
+  const ProfileSource& profiles_;
+  const sandbox::FileSystem& fs_;
+  EventBus& events_;
+  SupervisorOptions options_;
+  std::map<std::string, std::unique_ptr<Worker>> workers_;
+  std::map<ProcId, std::string> procs_;
+  std::vector<std::string> finished_order_;
+  std::uint64_t id_counter_ = 0;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  Scheduler::TimerId shutdown_timer_ = 0;
+  SupervisorStats counters_;
+};
+
+}  // namespace paddock::supervisor

@@ -1,0 +1,88 @@
+#include "paddock/supervisor/log_ring.hpp"
+
+#include <algorithm>
+
+namespace paddock::supervisor {
+
+std::string_view to_string(Stream s) { return s == Stream::Stdout ? "stdout" : "stderr"; }
+
+std::optional<Stream> parse_stream(std::string_view s) {
+  if (s == "stdout") return Stream::Stdout;
+  if (s == "stderr") return Stream::Stderr;
+  return std::nullopt;
+}
+
+void LogRing::push(Stream stream, WallTime at, std::string text, std::vector<LogLine>& out) {
+  LogLine line{next_seq_++, stream, at, std::move(text)};
+  out.push_back(line);
+  const std::size_t cost = line.text.size() + kLineOverhead;
+  if (cost > max_bytes_) {  // a single line larger than the whole ring is dropped
+    dropped_bytes_ += line.text.size();
+    ++dropped_lines_;
+    return;
+  }
+  while (bytes_ + cost > max_bytes_ && !lines_.empty()) {
+    bytes_ -= lines_.front().text.size() + kLineOverhead;
+    dropped_bytes_ += lines_.front().text.size();
+    ++dropped_lines_;
+    lines_.pop_front();
+  }
+  bytes_ += cost;
+  lines_.push_back(std::move(line));
+}
+
+std::vector<LogLine> LogRing::append(Stream stream, WallTime at, std::string_view bytes) {
+  std::vector<LogLine> out;
+  std::string& partial = partial_[static_cast<int>(stream)];
+  while (!bytes.empty()) {
+    const auto nl = bytes.find('\n');
+    const std::string_view piece = bytes.substr(0, nl);
+    const std::size_t room = kMaxLine - partial.size();
+    if (piece.size() >= room) {
+      // Too long for one line: cut at kMaxLine and keep going with the rest.
+      partial.append(piece.substr(0, room));
+      push(stream, at, std::move(partial), out);
+      partial.clear();
+      bytes.remove_prefix(room);
+      if (nl == room) bytes.remove_prefix(1);  // the newline ended exactly at the cut
+      continue;
+    }
+    partial.append(piece);
+    if (nl == std::string_view::npos) break;
+    push(stream, at, std::move(partial), out);
+    partial.clear();
+    bytes.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
+std::vector<LogLine> LogRing::flush(WallTime at) {
+  std::vector<LogLine> out;
+  for (Stream s : {Stream::Stdout, Stream::Stderr}) {
+    std::string& partial = partial_[static_cast<int>(s)];
+    if (!partial.empty()) {
+      push(s, at, std::move(partial), out);
+      partial.clear();
+    }
+  }
+  return out;
+}
+
+std::vector<LogLine> LogRing::tail(std::size_t n, std::optional<Stream> stream) const {
+  std::vector<LogLine> out;
+  for (auto it = lines_.rbegin(); it != lines_.rend() && out.size() < n; ++it) {
+    if (!stream || it->stream == *stream) out.push_back(*it);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<LogLine> LogRing::since(std::uint64_t after, std::optional<Stream> stream) const {
+  std::vector<LogLine> out;
+  for (const auto& l : lines_) {
+    if (l.seq > after && (!stream || l.stream == *stream)) out.push_back(l);
+  }
+  return out;
+}
+
+}  // namespace paddock::supervisor

@@ -1,0 +1,67 @@
+#include "paddock/supervisor/state.hpp"
+
+#include <ctime>
+
+namespace paddock::supervisor {
+
+std::string_view to_string(State s) {
+  switch (s) {
+    case State::Starting:
+      return "starting";
+    case State::Running:
+      return "running";
+    case State::Ready:
+      return "ready";
+    case State::Stopping:
+      return "stopping";
+    case State::Exited:
+      return "exited";
+    case State::Failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::optional<State> parse_state(std::string_view s) {
+  for (State st : {State::Starting, State::Running, State::Ready, State::Stopping, State::Exited,
+                   State::Failed}) {
+    if (to_string(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+bool transition_allowed(State from, State to) {
+  switch (from) {
+    case State::Starting:
+      return to == State::Running || to == State::Stopping || to == State::Exited ||
+             to == State::Failed;
+    case State::Running:
+      return to == State::Ready || to == State::Starting || to == State::Stopping ||
+             to == State::Exited || to == State::Failed;
+    case State::Ready:
+      return to == State::Starting || to == State::Stopping || to == State::Exited ||
+             to == State::Failed;
+    case State::Stopping:
+      return to == State::Exited || to == State::Failed || to == State::Starting;
+    case State::Exited:
+    case State::Failed:
+      return false;
+  }
+  return false;
+}
+
+std::string format_time(WallTime t) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
+                static_cast<int>(ms % 1000));
+  return out;
+}
+
+}  // namespace paddock::supervisor

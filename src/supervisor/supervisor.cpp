@@ -1,0 +1,787 @@
+#include "paddock/supervisor/supervisor.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+
+#include "paddock/log/log.hpp"
+#include "paddock/sandbox/plan.hpp"
+
+namespace paddock::supervisor {
+
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------------------------
+// Profiles
+
+Result<void> DirProfileSource::reload() {
+  auto loaded = sandbox::load_profiles_dir(dir_);
+  if (!loaded) return loaded.error();
+  profiles_ = std::move(*loaded);
+  return {};
+}
+
+Result<sandbox::SandboxProfile> DirProfileSource::get(const std::string& name) const {
+  auto it = profiles_.find(name);
+  if (it != profiles_.end()) return it->second;
+  std::string known;
+  for (const auto& [n, p] : profiles_) known += (known.empty() ? "" : ", ") + n;
+  return make_error("unknown_profile",
+                    "unknown sandbox profile '" + name + "'; available: " + known, "profile");
+}
+
+std::vector<std::string> DirProfileSource::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, p] : profiles_) out.push_back(n);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker record
+
+struct Supervisor::Worker {
+  std::string id;
+  bool is_run = false;
+  sandbox::WorkerSpec spec;
+  sandbox::SandboxProfile profile;
+  sandbox::Limits limits;
+  std::string bundle_path;
+  State state = State::Starting;
+  std::string reason;
+
+  uid_t uid = 0;
+  bool holds_uid = false;
+  std::optional<std::uint16_t> port;
+  bool holds_port = false;
+  util::UniqueFd port_listener;  // held until the first launch
+
+  std::optional<ProcId> proc;
+  pid_t bwrap_pid = -1;
+  std::optional<pid_t> workload_pid;
+  Scheduler::Mono launched_mono{};
+  Scheduler::Mono last_activity{};
+
+  WallTime created_at{};
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> exited_at;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  RestartTracker restarts;
+
+  // Why the current stop was asked for, and what the worker becomes once it is down.
+  std::string stop_reason;
+  State stop_target = State::Exited;
+  bool relaunch_after_stop = false;
+
+  Scheduler::TimerId grace_timer = 0;
+  Scheduler::TimerId restart_timer = 0;
+  Scheduler::TimerId readiness_timer = 0;
+  Scheduler::TimerId readiness_deadline = 0;
+  Scheduler::TimerId idle_timer = 0;
+  Scheduler::TimerId lifetime_timer = 0;
+  std::chrono::milliseconds readiness_delay{0};
+
+  LogRing ring;
+  std::FILE* log_file = nullptr;
+  std::uint64_t log_file_bytes = 0;
+  std::uint64_t log_file_dropped = 0;
+  std::map<std::uint64_t, std::pair<std::function<void(const LogLine&)>, std::function<void()>>>
+      followers;
+  std::uint64_t next_follower = 1;
+
+  // Runs
+  std::optional<std::string> stdin_data;
+  std::size_t output_cap = 0;
+  std::string out[2];
+  bool truncated[2] = {false, false};
+  bool timed_out = false;
+  std::int64_t duration_ms = 0;
+  std::function<void(const RunResult&)> run_done;
+
+  explicit Worker(std::size_t ring_bytes, RestartSettings rs) : restarts(rs), ring(ring_bytes) {}
+  ~Worker() {
+    if (log_file != nullptr) std::fclose(log_file);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+Supervisor::Supervisor(const config::Config& cfg, ProcessOps& ops, Scheduler& sched,
+                       pool::UidPool& uids, pool::PortPool& ports, const ProfileSource& profiles,
+                       const sandbox::FileSystem& fs, EventBus& events, SupervisorOptions options)
+    : cfg_(cfg),
+      ops_(ops),
+      sched_(sched),
+      uids_(uids),
+      ports_(ports),
+      profiles_(profiles),
+      fs_(fs),
+      events_(events),
+      options_(options) {}
+
+Supervisor::~Supervisor() {
+  for (auto& [id, w] : workers_) cancel_timers(*w);
+  if (shutdown_timer_ != 0) sched_.cancel(shutdown_timer_);
+}
+
+Supervisor::Worker* Supervisor::find(const std::string& id) {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : it->second.get();
+}
+
+const Supervisor::Worker* Supervisor::find(const std::string& id) const {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : it->second.get();
+}
+
+Supervisor::Worker* Supervisor::by_proc(ProcId proc) {
+  auto it = procs_.find(proc);
+  return it == procs_.end() ? nullptr : find(it->second);
+}
+
+std::string Supervisor::new_id(const char* prefix) {
+  // Short, unique for the daemon's lifetime, and not guessable across restarts.
+  char buf[32];
+  for (;;) {
+    const auto r = static_cast<unsigned>(sched_.random_unit() * 0xffff);
+    std::snprintf(buf, sizeof buf, "%s%06llx%04x", prefix,
+                  static_cast<unsigned long long>(++id_counter_ & 0xffffff), r);
+    if (workers_.count(buf) == 0) return buf;
+  }
+}
+
+std::size_t Supervisor::live_count() const {
+  std::size_t n = 0;
+  for (const auto& [id, w] : workers_) n += is_terminal(w->state) ? 0 : 1;
+  return n;
+}
+
+void Supervisor::transition(Worker& w, State to, std::string reason) {
+  const State from = w.state;
+  if (from != to && !transition_allowed(from, to)) {
+    log::error("refused state transition", {{"worker_id", w.id},
+                                            {"from", std::string(to_string(from))},
+                                            {"to", std::string(to_string(to))}});
+    return;
+  }
+  w.state = to;
+  w.reason = reason;
+  log::info("worker " + std::string(to_string(to)),
+            log::worker_fields(w.id, static_cast<long>(w.uid), w.workload_pid.value_or(w.bwrap_pid),
+                               {{"from", std::string(to_string(from))}, {"reason", reason}}));
+  Event e;
+  e.worker_id = w.id;
+  e.kind = w.is_run ? "run" : "worker";
+  e.from = from;
+  e.to = to;
+  e.at = sched_.wall_now();
+  e.reason = std::move(reason);
+  events_.publish(std::move(e));
+}
+
+Result<WorkerSnapshot> Supervisor::create(const sandbox::WorkerSpec& spec) {
+  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, options_.restart);
+  w->id = new_id("w-");
+  return create_impl(spec, std::move(w));
+}
+
+Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
+                                               std::unique_ptr<Worker> w) {
+  if (shutting_down_) {
+    return make_error("shutting_down", "the daemon is shutting down; no new workers are started");
+  }
+  if (live_count() >= cfg_.process.max_workers) {
+    return make_error("capacity", "the daemon already runs its maximum of " +
+                                      std::to_string(cfg_.process.max_workers) +
+                                      " workers ([process] max_workers); stop one or retry later");
+  }
+  if (!spec.name.empty()) {
+    for (const auto& [id, other] : workers_) {
+      if (!is_terminal(other->state) && other->spec.name == spec.name) {
+        return make_error("name_taken",
+                          "a live worker is already named '" + spec.name + "' (" + id + ")",
+                          "name");
+      }
+    }
+  }
+  const std::string profile_name =
+      spec.profile.empty() ? cfg_.process.default_profile : spec.profile;
+  auto profile = profiles_.get(profile_name);
+  if (!profile) {
+    Error e = profile.error();
+    e.field = "profile";
+    return e;
+  }
+  auto limits = sandbox::resolve_limits(spec.limits, cfg_.limits);
+  if (!limits) return limits.error();
+  std::string bundle;
+  if (!spec.bundle.empty()) {
+    auto resolved = sandbox::resolve_bundle_path(spec.bundle, cfg_.process.bundle_roots, fs_);
+    if (!resolved) return resolved.error();
+    bundle = *resolved;
+  }
+
+  auto uid = uids_.acquire();
+  if (!uid) return uid.error();
+  w->uid = *uid;
+  w->holds_uid = true;
+  if (spec.port) {
+    auto lease = ports_.acquire();
+    if (!lease) {
+      uids_.release(w->uid);
+      return lease.error();
+    }
+    w->port = lease->port;
+    w->holds_port = true;
+    w->port_listener = std::move(lease->listener);
+  }
+  w->spec = spec;
+  w->spec.profile = profile_name;
+  w->profile = std::move(*profile);
+  w->limits = *limits;
+  w->bundle_path = bundle;
+  w->created_at = sched_.wall_now();
+  w->reason = "created";
+
+  Worker& ref = *w;
+  if (!cfg_.log.worker_log_dir.empty()) {
+    const std::string path = cfg_.log.worker_log_dir + "/" + ref.id + ".log";
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd >= 0) {
+      ref.log_file = ::fdopen(fd, "a");
+    } else {
+      log::warn("cannot open worker log file; output stays in memory only",
+                {{"worker_id", ref.id}, {"path", path}, {"error", std::strerror(errno)}});
+    }
+  }
+
+  // Plan before registering, so a bad request leaves nothing behind.
+  if (auto r = launch(ref); !r) {
+    release_resources(ref);
+    return r.error();
+  }
+  workers_.emplace(ref.id, std::move(w));
+  Event e;
+  e.worker_id = ref.id;
+  e.kind = ref.is_run ? "run" : "worker";
+  e.from = State::Starting;
+  e.to = State::Starting;
+  e.at = ref.created_at;
+  e.reason = "created";
+  events_.publish(std::move(e));
+
+  const std::uint32_t lifetime = ref.spec.max_lifetime_seconds;
+  const std::uint32_t wall = ref.limits.wall_seconds;
+  if (lifetime != 0 || wall != 0) {
+    const bool wall_first = wall != 0 && (lifetime == 0 || wall < lifetime);
+    const std::uint32_t secs = wall_first ? wall : lifetime;
+    const std::string why = wall_first ? "wall_seconds limit reached" : "max lifetime reached";
+    const std::string id = ref.id;
+    ref.lifetime_timer = sched_.after(std::chrono::seconds(secs), [this, id, why] {
+      if (Worker* x = find(id)) {
+        x->lifetime_timer = 0;
+        if (!is_terminal(x->state)) (void)stop(id, std::nullopt, why);
+      }
+    });
+  }
+  if (ref.spec.idle_timeout_seconds != 0) schedule_idle_check(ref);
+  return snapshot(ref);
+}
+
+Result<void> Supervisor::launch(Worker& w) {
+  sandbox::Allocation alloc;
+  alloc.worker_id = w.id;
+  alloc.uid = w.uid;
+  alloc.port = w.port;
+  alloc.bundle_path = w.bundle_path;
+  sandbox::WorkerSpec spec = w.spec;
+  auto plan = sandbox::make_plan(spec, w.profile, cfg_, alloc);
+  if (!plan) return plan.error();
+  LaunchRequest req;
+  req.plan = std::move(*plan);
+  req.port_listener = std::move(w.port_listener);
+  req.stdin_data = w.stdin_data;
+  auto launched = ops_.launch(std::move(req), *this);
+  if (!launched) {
+    ++counters_.spawns_failed;
+    log::error("spawn failed", log::worker_fields(w.id, static_cast<long>(w.uid), -1,
+                                                  {{"error", launched.error().message}}));
+    Error e = launched.error();
+    if (e.code.empty() || e.code == "io") e.code = "spawn_failed";
+    return e;
+  }
+  ++counters_.spawns_ok;
+  w.proc = launched->first;
+  w.bwrap_pid = launched->second;
+  w.workload_pid.reset();
+  w.launched_mono = sched_.now();
+  w.last_activity = w.launched_mono;
+  procs_[launched->first] = w.id;
+  return {};
+}
+
+void Supervisor::on_started(ProcId proc, pid_t workload_pid) {
+  Worker* w = by_proc(proc);
+  if (w == nullptr) return;
+  w->workload_pid = workload_pid;
+  const auto latency = std::chrono::duration<double>(sched_.now() - w->launched_mono).count();
+  counters_.spawn_latencies_seconds.push_back(latency);
+  if (counters_.spawn_latencies_seconds.size() > 4096) {
+    counters_.spawn_latencies_seconds.erase(counters_.spawn_latencies_seconds.begin(),
+                                            counters_.spawn_latencies_seconds.begin() + 2048);
+  }
+  if (!w->started_at) w->started_at = sched_.wall_now();
+  if (w->state != State::Starting) return;  // e.g. stopping already
+  transition(*w, State::Running, "workload started");
+  if (w->port) {
+    w->readiness_delay = options_.readiness_initial;
+    const std::string id = w->id;
+    w->readiness_deadline =
+        sched_.after(std::chrono::seconds(cfg_.process.readiness_timeout_seconds), [this, id] {
+          Worker* x = find(id);
+          if (x == nullptr || x->state != State::Running) return;
+          x->readiness_deadline = 0;
+          (void)stop(id, 0s,
+                     "not ready: nothing accepted connections on port " + std::to_string(*x->port) +
+                         " within " + std::to_string(cfg_.process.readiness_timeout_seconds) +
+                         " s");
+          if (Worker* y = find(id)) y->stop_target = State::Failed;
+        });
+    schedule_readiness(*w, std::chrono::milliseconds(0));
+  } else {
+    transition(*w, State::Ready, "started (no port to probe)");
+  }
+}
+
+void Supervisor::schedule_readiness(Worker& w, std::chrono::milliseconds delay) {
+  const std::string id = w.id;
+  const ProcId proc = *w.proc;
+  w.readiness_timer = sched_.after(delay, [this, id, proc] {
+    Worker* x = find(id);
+    if (x == nullptr || x->proc != proc || x->state != State::Running) return;
+    x->readiness_timer = 0;
+    ops_.probe_port(*x->port, [this, id, proc](bool ok) {
+      Worker* y = find(id);
+      if (y == nullptr || y->proc != proc || y->state != State::Running) return;
+      if (ok) {
+        if (y->readiness_deadline != 0) sched_.cancel(y->readiness_deadline);
+        y->readiness_deadline = 0;
+        transition(*y, State::Ready, "accepting connections on port " + std::to_string(*y->port));
+        return;
+      }
+      y->readiness_delay = std::min(y->readiness_delay * 2, options_.readiness_max);
+      if (y->readiness_delay.count() == 0) y->readiness_delay = options_.readiness_initial;
+      schedule_readiness(*y, y->readiness_delay);
+    });
+  });
+}
+
+void Supervisor::schedule_idle_check(Worker& w) {
+  const auto idle = std::chrono::seconds(w.spec.idle_timeout_seconds);
+  const auto every = std::min<std::chrono::milliseconds>(idle, std::chrono::milliseconds(5000));
+  const std::string id = w.id;
+  w.idle_timer = sched_.after(every, [this, id, idle] {
+    Worker* x = find(id);
+    if (x == nullptr || is_terminal(x->state)) return;
+    x->idle_timer = 0;
+    if (x->port && x->proc && ops_.port_has_connections(*x->port)) x->last_activity = sched_.now();
+    if (x->state != State::Stopping && sched_.now() - x->last_activity >= idle) {
+      (void)stop(id, std::nullopt,
+                 "idle timeout: no output or connections for " +
+                     std::to_string(x->spec.idle_timeout_seconds) + " s");
+      return;
+    }
+    schedule_idle_check(*x);
+  });
+}
+
+void Supervisor::on_output(ProcId proc, Stream stream, std::string_view bytes) {
+  Worker* w = by_proc(proc);
+  if (w == nullptr) return;
+  w->last_activity = sched_.now();
+  if (w->is_run) {
+    auto& buf = w->out[static_cast<int>(stream)];
+    const std::size_t room = w->output_cap > buf.size() ? w->output_cap - buf.size() : 0;
+    if (bytes.size() > room) w->truncated[static_cast<int>(stream)] = true;
+    buf.append(bytes.substr(0, room));
+  }
+  const auto before = w->ring.dropped_bytes();
+  auto lines = w->ring.append(stream, sched_.wall_now(), bytes);
+  counters_.dropped_log_bytes += w->ring.dropped_bytes() - before;
+  if (w->log_file != nullptr) {
+    for (const auto& l : lines) {
+      const std::size_t need = l.text.size() + 40;
+      if (w->log_file_bytes + need > cfg_.log.worker_log_max_bytes) {
+        w->log_file_dropped += l.text.size();
+        continue;
+      }
+      const int n = std::fprintf(w->log_file, "%s %s %s\n", format_time(l.at).c_str(),
+                                 stream == Stream::Stdout ? "out" : "err", l.text.c_str());
+      if (n < 0) {
+        log::warn("worker log file write failed; output stays in memory only",
+                  {{"worker_id", w->id}, {"error", std::strerror(errno)}});
+        std::fclose(w->log_file);
+        w->log_file = nullptr;
+        break;
+      }
+      w->log_file_bytes += static_cast<std::uint64_t>(n);
+    }
+    if (w->log_file != nullptr) std::fflush(w->log_file);
+  }
+  if (!w->followers.empty()) {
+    auto followers = w->followers;  // a follower may unsubscribe while called
+    for (const auto& l : lines) {
+      for (auto& [token, f] : followers) f.first(l);
+    }
+  }
+}
+
+void Supervisor::on_exited(ProcId proc, ExitStatus status) {
+  Worker* w = by_proc(proc);
+  procs_.erase(proc);
+  if (w == nullptr) return;
+  w->proc.reset();
+  w->workload_pid.reset();
+  w->exit_code = status.signal == 0 ? std::optional<int>(status.exit_code) : std::nullopt;
+  w->signal = status.signal != 0 ? std::optional<int>(status.signal) : std::nullopt;
+  w->exited_at = sched_.wall_now();
+  auto tail = w->ring.flush(sched_.wall_now());
+  for (const auto& l : tail) {
+    for (auto& [token, f] : w->followers) f.first(l);
+  }
+  if (w->grace_timer != 0) sched_.cancel(w->grace_timer);
+  if (w->readiness_timer != 0) sched_.cancel(w->readiness_timer);
+  if (w->readiness_deadline != 0) sched_.cancel(w->readiness_deadline);
+  w->grace_timer = w->readiness_timer = w->readiness_deadline = 0;
+
+  const std::string how = status.signal != 0 ? "killed by signal " + std::to_string(status.signal)
+                                             : "exit code " + std::to_string(status.exit_code);
+  const auto ran_for =
+      std::chrono::duration_cast<std::chrono::milliseconds>(sched_.now() - w->launched_mono);
+
+  if (w->state == State::Stopping) {
+    if (w->relaunch_after_stop && !shutting_down_) {
+      w->relaunch_after_stop = false;
+      transition(*w, State::Starting, "restarting by request");
+      if (auto r = launch(*w); !r) {
+        finish(*w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
+      }
+      return;
+    }
+    const std::string reason = w->stop_reason + " (" + how + ")";
+    finish(*w, w->stop_target, reason, w->stop_target == State::Failed ? "failed" : "stopped");
+    return;
+  }
+  if (w->is_run) {
+    finish(*w, State::Exited, "exited: " + how, w->timed_out ? "timeout" : "exited");
+    return;
+  }
+  const bool failed = status.signal != 0 || status.exit_code != 0;
+  const bool restart =
+      !shutting_down_ && (w->spec.restart == sandbox::RestartPolicy::Always ||
+                          (w->spec.restart == sandbox::RestartPolicy::OnFailure && failed));
+  if (!restart) {
+    finish(*w, State::Exited, "exited: " + how, failed ? "failed_exit" : "exited");
+    return;
+  }
+  if (!w->restarts.record_exit(sched_.now(), ran_for)) {
+    const auto& s = w->restarts.settings();
+    finish(*w, State::Failed,
+           "start limit reached: " + std::to_string(s.limit_failures) + " exits within " +
+               std::to_string(s.window.count() / 1000) + " s (last: " + how + ")",
+           "start_limit");
+    return;
+  }
+  ++counters_.restarts_total;
+  const auto delay = w->restarts.next_delay(sched_.random_unit());
+  transition(*w, State::Starting,
+             "restart " + std::to_string(w->restarts.restarts()) + " in " +
+                 std::to_string(delay.count()) + " ms after " + how);
+  const std::string id = w->id;
+  w->restart_timer = sched_.after(delay, [this, id] {
+    Worker* x = find(id);
+    if (x == nullptr || x->state != State::Starting || x->proc) return;
+    x->restart_timer = 0;
+    if (auto r = launch(*x); !r) {
+      finish(*x, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
+    }
+  });
+}
+
+void Supervisor::finish(Worker& w, State to, std::string reason, const std::string& exit_reason) {
+  cancel_timers(w);
+  transition(w, to, std::move(reason));
+  ++counters_.exits_by_reason[exit_reason];
+  release_resources(w);
+  auto followers = std::move(w.followers);
+  w.followers.clear();
+  for (auto& [token, f] : followers) {
+    if (f.second) f.second();
+  }
+  if (w.is_run) complete_run(w);
+  finished_order_.push_back(w.id);
+  forget_old();
+  check_shutdown_done();
+}
+
+void Supervisor::release_resources(Worker& w) {
+  if (w.holds_uid) uids_.release(w.uid);
+  if (w.holds_port && w.port) ports_.release(*w.port);
+  w.holds_uid = w.holds_port = false;
+  w.port_listener.reset();
+  if (w.log_file != nullptr) {
+    std::fclose(w.log_file);
+    w.log_file = nullptr;
+  }
+}
+
+void Supervisor::cancel_timers(Worker& w) {
+  for (auto* t : {&w.grace_timer, &w.restart_timer, &w.readiness_timer, &w.readiness_deadline,
+                  &w.idle_timer, &w.lifetime_timer}) {
+    if (*t != 0) sched_.cancel(*t);
+    *t = 0;
+  }
+}
+
+Result<WorkerSnapshot> Supervisor::stop(const std::string& id,
+                                        std::optional<std::chrono::seconds> grace,
+                                        std::string reason) {
+  Worker* w = find(id);
+  if (w == nullptr) return make_error("not_found", "no worker or run with id '" + id + "'", "id");
+  if (is_terminal(w->state) || w->state == State::Stopping) return snapshot(*w);
+  const auto g = grace.value_or(std::chrono::seconds(cfg_.process.stop_grace_seconds));
+  w->stop_reason = std::move(reason);
+  w->stop_target = State::Exited;
+  if (!w->proc) {
+    // Between restarts: nothing runs, so the worker is down at once.
+    finish(*w, State::Exited, w->stop_reason, "stopped");
+    return snapshot(*w);
+  }
+  transition(*w, State::Stopping, w->stop_reason);
+  if (w->readiness_timer != 0) sched_.cancel(w->readiness_timer);
+  w->readiness_timer = 0;
+  if (g.count() == 0) {
+    ops_.kill_tree(*w->proc);
+  } else {
+    ops_.signal_workload(*w->proc, SIGTERM);
+    const ProcId proc = *w->proc;
+    w->grace_timer = sched_.after(g, [this, id, proc] {
+      Worker* x = find(id);
+      if (x == nullptr || x->proc != proc) return;
+      x->grace_timer = 0;
+      log::info("grace period over; killing the worker's process tree",
+                log::worker_fields(id, static_cast<long>(x->uid), x->bwrap_pid));
+      ops_.kill_tree(proc);
+    });
+  }
+  return snapshot(*w);
+}
+
+Result<WorkerSnapshot> Supervisor::restart(const std::string& id) {
+  Worker* w = find(id);
+  if (w == nullptr || w->is_run)
+    return make_error("not_found", "no worker with id '" + id + "'", "id");
+  if (is_terminal(w->state)) {
+    return make_error("not_running", "worker '" + id + "' has " + std::string(to_string(w->state)) +
+                                         "; start a new one instead");
+  }
+  if (!w->proc) return snapshot(*w);  // already waiting to restart
+  w->relaunch_after_stop = true;
+  return stop(id, std::nullopt, "restart requested");
+}
+
+Result<void> Supervisor::send_signal(const std::string& id, int sig) {
+  Worker* w = find(id);
+  if (w == nullptr) return make_error("not_found", "no worker or run with id '" + id + "'", "id");
+  if (!w->proc) {
+    return make_error("not_running", "worker '" + id + "' has no running process (" +
+                                         std::string(to_string(w->state)) + ")");
+  }
+  ops_.signal_workload(*w->proc, sig);
+  return {};
+}
+
+Result<WorkerSnapshot> Supervisor::start_run(RunSpec spec,
+                                             std::function<void(const RunResult&)> done) {
+  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, options_.restart);
+  w->id = new_id("r-");
+  w->is_run = true;
+  w->stdin_data = std::move(spec.stdin_data);
+  w->output_cap = spec.output_cap_bytes;
+  w->run_done = std::move(done);
+  spec.spec.restart = sandbox::RestartPolicy::Never;
+  Worker& ref = *w;
+  auto created = create_impl(spec.spec, std::move(w));
+  if (!created) return created;
+  const std::string id = ref.id;
+  const auto timeout = std::chrono::seconds(spec.timeout_seconds);
+  ref.lifetime_timer = sched_.after(timeout, [this, id] {
+    Worker* x = find(id);
+    if (x == nullptr || is_terminal(x->state)) return;
+    x->lifetime_timer = 0;
+    x->timed_out = true;
+    (void)stop(id, 0s, "timed out");
+  });
+  return created;
+}
+
+void Supervisor::complete_run(Worker& w) {
+  w.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      w.exited_at.value_or(sched_.wall_now()) - w.created_at)
+                      .count();
+  if (w.run_done) {
+    auto done = std::move(w.run_done);
+    w.run_done = nullptr;
+    if (auto r = get_run(w.id)) done(*r);
+  }
+}
+
+std::optional<RunResult> Supervisor::get_run(const std::string& id) const {
+  const Worker* w = find(id);
+  if (w == nullptr || !w->is_run) return std::nullopt;
+  RunResult r;
+  r.worker = snapshot(*w);
+  r.finished = is_terminal(w->state);
+  r.stdout_data = w->out[0];
+  r.stderr_data = w->out[1];
+  r.stdout_truncated = w->truncated[0];
+  r.stderr_truncated = w->truncated[1];
+  r.timed_out = w->timed_out;
+  r.duration_ms = w->duration_ms;
+  return r;
+}
+
+std::optional<WorkerSnapshot> Supervisor::get(const std::string& id) const {
+  const Worker* w = find(id);
+  if (w == nullptr) return std::nullopt;
+  return snapshot(*w);
+}
+
+std::vector<WorkerSnapshot> Supervisor::list(
+    std::optional<State> state, std::optional<std::pair<std::string, std::string>> label) const {
+  std::vector<const Worker*> ws;
+  for (const auto& [id, w] : workers_) {
+    if (w->is_run) continue;
+    if (state && w->state != *state) continue;
+    if (label) {
+      auto it = w->spec.labels.find(label->first);
+      if (it == w->spec.labels.end() || it->second != label->second) continue;
+    }
+    ws.push_back(w.get());
+  }
+  std::sort(ws.begin(), ws.end(), [](const Worker* a, const Worker* b) {
+    return a->created_at != b->created_at ? a->created_at < b->created_at : a->id < b->id;
+  });
+  std::vector<WorkerSnapshot> out;
+  out.reserve(ws.size());
+  for (const Worker* w : ws) out.push_back(snapshot(*w));
+  return out;
+}
+
+WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
+  WorkerSnapshot s;
+  s.id = w.id;
+  s.kind = w.is_run ? "run" : "worker";
+  s.name = w.spec.name;
+  s.state = w.state;
+  s.reason = w.reason;
+  s.uid = w.uid;  // while live the UID it holds; afterwards the UID it ran under
+  s.pid = w.workload_pid;
+  s.port = w.port;
+  s.profile = w.spec.profile;
+  s.command = w.spec.command.empty() ? w.profile.command : w.spec.command;
+  s.created_at = w.created_at;
+  s.started_at = w.started_at;
+  s.exited_at = w.exited_at;
+  s.exit_code = w.exit_code;
+  s.signal = w.signal;
+  s.restarts = w.restarts.restarts();
+  s.labels = w.spec.labels;
+  s.limits = w.limits;
+  s.restart = w.spec.restart;
+  s.network = w.spec.network;
+  s.dropped_log_bytes = w.ring.dropped_bytes() + w.log_file_dropped;
+  return s;
+}
+
+const LogRing* Supervisor::logs(const std::string& id) const {
+  const Worker* w = find(id);
+  return w == nullptr ? nullptr : &w->ring;
+}
+
+std::uint64_t Supervisor::subscribe_logs(const std::string& id,
+                                         std::function<void(const LogLine&)> on_line,
+                                         std::function<void()> on_end) {
+  Worker* w = find(id);
+  if (w == nullptr) return 0;
+  if (is_terminal(w->state)) {
+    if (on_end) on_end();
+    return 0;
+  }
+  const auto token = w->next_follower++;
+  w->followers.emplace(token, std::make_pair(std::move(on_line), std::move(on_end)));
+  return token;
+}
+
+void Supervisor::unsubscribe_logs(const std::string& id, std::uint64_t token) {
+  if (Worker* w = find(id)) w->followers.erase(token);
+}
+
+void Supervisor::forget_old() {
+  while (finished_order_.size() > options_.keep_finished) {
+    const std::string id = finished_order_.front();
+    finished_order_.erase(finished_order_.begin());
+    auto it = workers_.find(id);
+    if (it != workers_.end() && is_terminal(it->second->state)) workers_.erase(it);
+  }
+}
+
+void Supervisor::shutdown(std::chrono::milliseconds deadline, std::function<void()> done) {
+  shutting_down_ = true;
+  shutdown_done_ = std::move(done);
+  std::vector<std::string> ids;
+  for (const auto& [id, w] : workers_) {
+    if (!is_terminal(w->state)) ids.push_back(id);
+  }
+  const auto grace = std::chrono::duration_cast<std::chrono::seconds>(deadline);
+  for (const auto& id : ids)
+    (void)stop(id, std::max(grace, std::chrono::seconds(0)), "daemon shutting down");
+  if (live_count() > 0) {
+    shutdown_timer_ = sched_.after(deadline + std::chrono::milliseconds(500), [this] {
+      shutdown_timer_ = 0;
+      for (auto& [id, w] : workers_) {
+        if (w->proc) ops_.kill_tree(*w->proc);
+      }
+    });
+  }
+  check_shutdown_done();
+}
+
+void Supervisor::check_shutdown_done() {
+  if (!shutting_down_ || !shutdown_done_ || live_count() > 0) return;
+  if (shutdown_timer_ != 0) sched_.cancel(shutdown_timer_);
+  shutdown_timer_ = 0;
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  done();
+}
+
+SupervisorStats Supervisor::stats() const {
+  SupervisorStats s = counters_;
+  for (const auto& [id, w] : workers_) ++s.by_state[w->state];
+  s.live = live_count();
+  s.free_uids = uids_.capacity() - uids_.leased() - uids_.draining();
+  const std::size_t port_capacity =
+      cfg_.process.port_range_end >= cfg_.process.port_range_start
+          ? cfg_.process.port_range_end - cfg_.process.port_range_start + 1
+          : 0;
+  s.free_ports = port_capacity - std::min(port_capacity, ports_.leased());
+  return s;
+}
+
+}  // namespace paddock::supervisor
