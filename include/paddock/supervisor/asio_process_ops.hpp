@@ -1,0 +1,40 @@
+#pragma once
+/// The real ProcessOps: spawns bwrap through the spawn module and watches the pidfd, the output
+/// pipes and bwrap's json-status stream on the io_context. Nothing here blocks the loop.
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+
+#include "paddock/supervisor/process_ops.hpp"
+
+namespace paddock::supervisor {
+
+class AsioProcessOps final : public ProcessOps {
+ public:
+  /// `seccomp_bpf` is the compiled filter handed to every sandbox.
+  AsioProcessOps(boost::asio::io_context& ioc, std::string seccomp_bpf);
+  ~AsioProcessOps() override;
+
+  Result<std::pair<ProcId, pid_t>> launch(LaunchRequest request, ProcessSink& sink) override;
+  void signal_workload(ProcId proc, int sig) override;
+  void kill_tree(ProcId proc) override;
+  void probe_port(std::uint16_t port, std::function<void(bool)> done) override;
+  bool port_has_connections(std::uint16_t port) override;
+
+  /// Processes launched and not yet reported exited.
+  std::size_t active() const;
+  /// Replaces the seccomp filter for later launches (config reload).
+  void set_seccomp(std::string bpf);
+
+  struct Proc;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+/// Parses /proc/net/tcp-format text: whether a socket with local port `port` is ESTABLISHED.
+bool tcp_table_has_established(const std::string& table_text, std::uint16_t port);
+
+}  // namespace paddock::supervisor

@@ -1,0 +1,330 @@
+#include "paddock/supervisor/asio_process_ops.hpp"
+
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+
+#include "paddock/log/log.hpp"
+#include "paddock/spawn/spawn.hpp"
+#include "paddock/spawn/status.hpp"
+
+namespace paddock::supervisor {
+
+namespace asio = boost::asio;
+using asio::posix::stream_descriptor;
+
+namespace {
+
+int pidfd_open_(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_send_signal_(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+}  // namespace
+
+struct AsioProcessOps::Proc {
+  ProcId id = 0;
+  ProcessSink* sink = nullptr;
+  pid_t pid = -1;
+  std::string worker_id;
+  uid_t uid = 0;
+  std::unique_ptr<stream_descriptor> pidfd;
+  std::unique_ptr<stream_descriptor> out;
+  std::unique_ptr<stream_descriptor> err;
+  std::unique_ptr<stream_descriptor> status;
+  std::unique_ptr<stream_descriptor> in;
+  std::string stdin_data;
+  spawn::StatusParser parser;
+  std::optional<pid_t> init_pid;
+  util::UniqueFd workload_pidfd;
+  std::vector<int> pending_signals;
+  asio::steady_timer find_timer;
+  asio::steady_timer drain_timer;
+  std::chrono::milliseconds find_delay{1};
+  std::optional<int> status_exit_code;
+  bool reaped = false;
+  bool out_eof = false;
+  bool err_eof = false;
+  bool reported = false;
+  ExitStatus exit;
+  std::array<char, 65536> buf_out{};
+  std::array<char, 65536> buf_err{};
+  std::array<char, 512> buf_status{};
+  explicit Proc(asio::io_context& ioc) : find_timer(ioc), drain_timer(ioc) {}
+};
+
+struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
+  asio::io_context& ioc;
+  std::string bpf;
+  std::map<ProcId, std::shared_ptr<Proc>> procs;
+  ProcId next = 1;
+
+  Impl(asio::io_context& i, std::string b) : ioc(i), bpf(std::move(b)) {}
+
+  std::shared_ptr<Proc> get(ProcId id) {
+    auto it = procs.find(id);
+    return it == procs.end() ? nullptr : it->second;
+  }
+
+  void read_stream(const std::shared_ptr<Proc>& p, Stream which) {
+    auto& sd = which == Stream::Stdout ? p->out : p->err;
+    auto& buf = which == Stream::Stdout ? p->buf_out : p->buf_err;
+    if (!sd) return;
+    std::weak_ptr<Impl> self = shared_from_this();
+    sd->async_read_some(asio::buffer(buf),
+                        [self, p, which](boost::system::error_code ec, std::size_t n) {
+                          auto impl = self.lock();
+                          if (!impl || p->reported) return;
+                          if (n > 0) {
+                            auto& b = which == Stream::Stdout ? p->buf_out : p->buf_err;
+                            p->sink->on_output(p->id, which, std::string_view(b.data(), n));
+                          }
+                          if (ec) {
+                            (which == Stream::Stdout ? p->out_eof : p->err_eof) = true;
+                            impl->maybe_report(p);
+                            return;
+                          }
+                          impl->read_stream(p, which);
+                        });
+  }
+
+  void read_status(const std::shared_ptr<Proc>& p) {
+    if (!p->status) return;
+    std::weak_ptr<Impl> self = shared_from_this();
+    p->status->async_read_some(
+        asio::buffer(p->buf_status), [self, p](boost::system::error_code ec, std::size_t n) {
+          auto impl = self.lock();
+          if (!impl || p->reported) return;
+          if (n > 0) {
+            auto events = p->parser.feed(std::string_view(p->buf_status.data(), n));
+            if (events) {
+              for (const auto& ev : *events) {
+                if (ev.child_pid && !p->init_pid) {
+                  p->init_pid = ev.child_pid;
+                  impl->find_workload(p);
+                }
+                if (ev.exit_code) p->status_exit_code = ev.exit_code;
+              }
+            } else {
+              log::warn("unreadable bwrap status stream",
+                        {{"worker_id", p->worker_id}, {"error", events.error().message}});
+            }
+          }
+          if (ec) return;
+          impl->read_status(p);
+        });
+  }
+
+  void find_workload(const std::shared_ptr<Proc>& p) {
+    if (p->reported || p->reaped || !p->init_pid) return;
+    auto found = spawn::find_workload_pid(*p->init_pid, std::chrono::milliseconds(0));
+    if (found) {
+      p->workload_pidfd.reset(pidfd_open_(*found));
+      for (int sig : p->pending_signals) deliver(p, sig);
+      p->pending_signals.clear();
+      p->sink->on_started(p->id, *found);
+      return;
+    }
+    if (found.error().code != "timeout") {
+      log::debug("workload not found",
+                 {{"worker_id", p->worker_id}, {"error", found.error().message}});
+      return;
+    }
+    std::weak_ptr<Impl> self = shared_from_this();
+    p->find_timer.expires_after(p->find_delay);
+    p->find_delay = std::min(p->find_delay * 2, std::chrono::milliseconds(50));
+    p->find_timer.async_wait([self, p](boost::system::error_code ec) {
+      auto impl = self.lock();
+      if (!ec && impl) impl->find_workload(p);
+    });
+  }
+
+  void deliver(const std::shared_ptr<Proc>& p, int sig) {
+    if (p->workload_pidfd.valid()) {
+      if (pidfd_send_signal_(p->workload_pidfd.get(), sig) != 0 && errno != ESRCH) {
+        log::warn("pidfd_send_signal to the workload failed",
+                  log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
+                                     {{"signal", sig}, {"errno", errno}}));
+      }
+    }
+  }
+
+  void wait_exit(const std::shared_ptr<Proc>& p) {
+    std::weak_ptr<Impl> self = shared_from_this();
+    p->pidfd->async_wait(stream_descriptor::wait_read, [self, p](boost::system::error_code ec) {
+      auto impl = self.lock();
+      if (!impl || ec) return;
+      siginfo_t info{};
+      if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(p->pidfd->native_handle()),
+                   &info, WEXITED | WNOHANG) != 0 ||
+          info.si_pid == 0) {
+        impl->wait_exit(p);  // spurious wakeup
+        return;
+      }
+      p->reaped = true;
+      p->find_timer.cancel();
+      if (info.si_code == CLD_EXITED) {
+        p->exit = ExitStatus{info.si_status, 0};
+      } else {
+        p->exit = ExitStatus{-1, info.si_status};
+      }
+      // The sandbox's PID namespace dies with bwrap, so the pipes close right after; wait
+      // for their EOF (bounded) so no output is lost.
+      p->drain_timer.expires_after(std::chrono::seconds(2));
+      p->drain_timer.async_wait([self, p](boost::system::error_code tec) {
+        auto i2 = self.lock();
+        if (tec || !i2) return;
+        p->out_eof = p->err_eof = true;
+        i2->maybe_report(p);
+      });
+      impl->maybe_report(p);
+    });
+  }
+
+  void maybe_report(const std::shared_ptr<Proc>& p) {
+    if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
+    p->reported = true;
+    p->drain_timer.cancel();
+    p->find_timer.cancel();
+    boost::system::error_code ec;
+    for (auto* sd : {&p->out, &p->err, &p->status, &p->in, &p->pidfd}) {
+      if (*sd) (*sd)->close(ec);
+    }
+    procs.erase(p->id);
+    p->sink->on_exited(p->id, p->exit);
+  }
+};
+
+AsioProcessOps::AsioProcessOps(asio::io_context& ioc, std::string seccomp_bpf)
+    : impl_(std::make_shared<Impl>(ioc, std::move(seccomp_bpf))) {}
+
+AsioProcessOps::~AsioProcessOps() {
+  // Anything still running dies with the daemon (PDEATHSIG, --die-with-parent).
+  for (auto& [id, p] : impl_->procs) {
+    if (p->pidfd) pidfd_send_signal_(p->pidfd->native_handle(), SIGKILL);
+  }
+}
+
+void AsioProcessOps::set_seccomp(std::string bpf) { impl_->bpf = std::move(bpf); }
+
+std::size_t AsioProcessOps::active() const { return impl_->procs.size(); }
+
+Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, ProcessSink& sink) {
+  if (auto r = spawn::prepare_data_dir(request.plan); !r) return r.error();
+  spawn::SpawnInputs inputs;
+  inputs.seccomp_bpf = impl_->bpf;
+  inputs.stdin_pipe = request.stdin_data.has_value();
+  inputs.port_listener = std::move(request.port_listener);
+  auto spawned = spawn::spawn(request.plan, std::move(inputs));
+  if (!spawned) return spawned.error();
+
+  auto p = std::make_shared<Proc>(impl_->ioc);
+  p->id = impl_->next++;
+  p->sink = &sink;
+  p->pid = spawned->pid;
+  p->worker_id = request.plan.worker_id;
+  p->uid = request.plan.uid;
+  auto& ioc = impl_->ioc;
+  p->pidfd = std::make_unique<stream_descriptor>(ioc, spawned->pidfd.release());
+  p->out = std::make_unique<stream_descriptor>(ioc, spawned->stdout_fd.release());
+  p->err = std::make_unique<stream_descriptor>(ioc, spawned->stderr_fd.release());
+  if (spawned->status_fd)
+    p->status = std::make_unique<stream_descriptor>(ioc, spawned->status_fd.release());
+  impl_->procs.emplace(p->id, p);
+
+  if (spawned->stdin_fd) {
+    p->in = std::make_unique<stream_descriptor>(ioc, spawned->stdin_fd.release());
+    p->stdin_data = std::move(*request.stdin_data);
+    asio::async_write(
+        *p->in, asio::buffer(p->stdin_data), [p](boost::system::error_code, std::size_t) {
+          boost::system::error_code ec;
+          if (p->in) p->in->close(ec);  // EOF for the workload (EPIPE when it never read is fine)
+        });
+  }
+  impl_->read_stream(p, Stream::Stdout);
+  impl_->read_stream(p, Stream::Stderr);
+  impl_->read_status(p);
+  impl_->wait_exit(p);
+  return std::make_pair(p->id, p->pid);
+}
+
+void AsioProcessOps::signal_workload(ProcId proc, int sig) {
+  auto p = impl_->get(proc);
+  if (!p || p->reaped) return;
+  if (!p->workload_pidfd.valid()) {
+    p->pending_signals.push_back(sig);
+    return;
+  }
+  impl_->deliver(p, sig);
+}
+
+void AsioProcessOps::kill_tree(ProcId proc) {
+  auto p = impl_->get(proc);
+  if (!p || p->reaped || !p->pidfd) return;
+  if (pidfd_send_signal_(p->pidfd->native_handle(), SIGKILL) != 0 && errno != ESRCH) {
+    log::error(
+        "pidfd_send_signal(SIGKILL) to bwrap failed",
+        log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid, {{"errno", errno}}));
+  }
+}
+
+void AsioProcessOps::probe_port(std::uint16_t port, std::function<void(bool)> done) {
+  auto sock = std::make_shared<asio::ip::tcp::socket>(impl_->ioc);
+  auto timer = std::make_shared<asio::steady_timer>(impl_->ioc, std::chrono::seconds(1));
+  auto finished = std::make_shared<bool>(false);
+  auto cb = std::make_shared<std::function<void(bool)>>(std::move(done));
+  timer->async_wait([sock, finished](boost::system::error_code ec) {
+    if (!ec && !*finished) {
+      boost::system::error_code ignored;
+      sock->close(ignored);
+    }
+  });
+  sock->async_connect(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), port),
+                      [sock, timer, finished, cb](boost::system::error_code ec) {
+                        *finished = true;
+                        timer->cancel();
+                        boost::system::error_code ignored;
+                        sock->close(ignored);
+                        (*cb)(!ec);
+                      });
+}
+
+bool tcp_table_has_established(const std::string& table_text, std::uint16_t port) {
+  std::istringstream in(table_text);
+  std::string line;
+  std::getline(in, line);  // header
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state;
+    if (!(fields >> slot >> local >> remote >> state)) continue;
+    if (state == "01" && local.size() >= 5 && local.compare(local.size() - 5, 5, want) == 0)
+      return true;
+  }
+  return false;
+}
+
+bool AsioProcessOps::port_has_connections(std::uint16_t port) {
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream f(path);
+    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (tcp_table_has_established(text, port)) return true;
+  }
+  return false;
+}
+
+}  // namespace paddock::supervisor
