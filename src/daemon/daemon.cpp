@@ -18,17 +18,16 @@ namespace asio = boost::asio;
 
 namespace {
 
-api::Router make_router(const config::Config& cfg,
-                        const std::chrono::steady_clock::time_point started) {
+api::Router make_router(const config::Config& cfg, const std::chrono::steady_clock::time_point started) {
   (void)cfg;
   api::Router router;
   router.add("GET", "/healthz", [](const api::Request&, const api::PathParams&) {
     return api::Response::json(200, {{"status", "ok"}});
   });
   router.add("GET", "/v1/version", [started](const api::Request&, const api::PathParams&) {
-    const auto up =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
-            .count();
+    const auto up = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
     return api::Response::json(200, {{"version", PADDOCK_VERSION}, {"uptime_seconds", up}});
   });
   return router;
@@ -41,9 +40,9 @@ int run(const config::Config& cfg, const std::string& config_path) {
   // Workers never run without their seccomp filter: a configured profile that is missing or
   // not a compiled filter stops the daemon here rather than being skipped later.
   if (auto bpf = seccomp::validate_bpf_file(cfg.process.seccomp_profile); !bpf) {
-    log::critical(
-        "refusing to start: [process] seccomp_profile is not usable",
-        {{"seccomp_profile", cfg.process.seccomp_profile}, {"error", bpf.error().message}});
+    log::critical("refusing to start: [process] seccomp_profile is not usable",
+                  {{"seccomp_profile", cfg.process.seccomp_profile},
+                   {"error", bpf.error().message}});
     return 1;
   } else {
     log::info("seccomp profile", {{"path", cfg.process.seccomp_profile},
