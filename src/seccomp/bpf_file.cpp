@@ -70,20 +70,46 @@ Result<BpfInfo> inspect_bpf(std::string_view bytes, const std::string& what) {
   if (BPF_CLASS(prog.back().code) != BPF_RET) {
     return fail(what, "the last instruction is not a return, so the kernel would refuse it");
   }
-  bool a_is_arch = false;
-  for (const auto& ins : prog) {
+  // Which jeq instructions compare the audit arch: a forward data-flow pass (classic BPF only
+  // jumps forward) tracking whether A holds seccomp_data.arch on every path into an instruction.
+  enum class A : unsigned char { Unreached, Arch, Other };
+  std::vector<A> in(prog.size(), A::Unreached);
+  if (!in.empty()) in[0] = A::Other;
+  const auto flow = [&](std::size_t target, A state) {
+    if (target >= in.size()) return;
+    if (in[target] == A::Unreached)
+      in[target] = state;
+    else if (in[target] != state)
+      in[target] = A::Other;
+  };
+  for (std::size_t i = 0; i < prog.size(); ++i) {
+    const auto& ins = prog[i];
+    if (in[i] == A::Unreached) continue;
+    const unsigned cls = BPF_CLASS(ins.code);
+    A out = in[i];
     if (ins.code == (BPF_LD | BPF_W | BPF_ABS)) {
-      a_is_arch = ins.k == kArchOffset;
-    } else if (BPF_CLASS(ins.code) == BPF_LD || BPF_CLASS(ins.code) == BPF_ALU ||
-               BPF_CLASS(ins.code) == BPF_MISC) {
-      a_is_arch = false;
-    } else if (a_is_arch && ins.code == (BPF_JMP | BPF_JEQ | BPF_K)) {
-      const char* n = audit_arch_name(ins.k);
-      if (n != nullptr && std::find(info.architectures.begin(), info.architectures.end(), n) ==
-                              info.architectures.end()) {
-        info.architectures.emplace_back(n);
-      }
+      out = ins.k == kArchOffset ? A::Arch : A::Other;
+    } else if (cls == BPF_LD || cls == BPF_ALU || cls == BPF_MISC) {
+      out = A::Other;
     }
+    if (cls == BPF_RET) continue;
+    if (cls == BPF_JMP) {
+      if (BPF_OP(ins.code) == BPF_JA) {
+        flow(i + 1 + ins.k, out);
+        continue;
+      }
+      if (in[i] == A::Arch && ins.code == (BPF_JMP | BPF_JEQ | BPF_K)) {
+        const char* n = audit_arch_name(ins.k);
+        if (n != nullptr && std::find(info.architectures.begin(), info.architectures.end(), n) ==
+                                info.architectures.end()) {
+          info.architectures.emplace_back(n);
+        }
+      }
+      flow(i + 1 + ins.jt, out);
+      flow(i + 1 + ins.jf, out);
+      continue;
+    }
+    flow(i + 1, out);
   }
   info.sha256 = util::sha256_hex(bytes);
   return info;

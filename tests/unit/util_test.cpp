@@ -7,7 +7,8 @@
 using namespace paddock;
 
 TEST(Strings, ClosestMatchSuggestsATypoFixButNotAStranger) {
-  const std::vector<std::string> keys{"worker_uid_range_start", "worker_uid_range_end", "worker_gid"};
+  const std::vector<std::string> keys{"worker_uid_range_start", "worker_uid_range_end",
+                                      "worker_gid"};
   EXPECT_EQ(util::closest_match("worker_uid_rnage_start", keys), "worker_uid_range_start");
   EXPECT_EQ(util::closest_match("completely_different", keys), "");
 }
@@ -25,8 +26,8 @@ TEST(HostPort, ParsesV4V6AndNames) {
 }
 
 TEST(HostPort, RejectsMissingOrBadPorts) {
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:", ":80", "h:0", "h:65536", "h:80x", "::1:80",
-                          "[::1]80", ""}) {
+  for (const char* bad :
+       {"127.0.0.1", "127.0.0.1:", ":80", "h:0", "h:65536", "h:80x", "::1:80", "[::1]80", ""}) {
     EXPECT_FALSE(util::parse_host_port(bad)) << bad;
   }
 }

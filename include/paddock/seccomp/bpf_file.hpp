@@ -15,8 +15,9 @@ struct BpfInfo {
   std::size_t size = 0;          ///< bytes
   std::size_t instructions = 0;  ///< size / 8
   std::string sha256;            ///< lower-case hex of the file's bytes
-  /// Architectures the program compares the audit arch against ("x86_64", "x32" is not an
-  /// audit arch of its own: x32 shows up only through the filter's syscall-number check).
+  /// Audit architectures the program compares seccomp_data.arch against ("x86_64", "x86", ...).
+  /// x32 has no audit arch of its own (it shares x86_64's and is told apart by the syscall
+  /// number), so it never appears here.
   std::vector<std::string> architectures;
 };
 
