@@ -9,6 +9,7 @@
 #include "paddock/api/router.hpp"
 #include "paddock/api/server.hpp"
 #include "paddock/log/log.hpp"
+#include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/util/hostport.hpp"
 
 namespace paddock::daemon {
@@ -37,6 +38,18 @@ api::Router make_router(const config::Config& cfg,
 
 int run(const config::Config& cfg, const std::string& config_path) {
   const auto started = std::chrono::steady_clock::now();
+  // Workers never run without their seccomp filter: a configured profile that is missing or
+  // not a compiled filter stops the daemon here rather than being skipped later.
+  if (auto bpf = seccomp::validate_bpf_file(cfg.process.seccomp_profile); !bpf) {
+    log::critical("refusing to start: [process] seccomp_profile is not usable",
+                  {{"seccomp_profile", cfg.process.seccomp_profile},
+                   {"error", bpf.error().message}});
+    return 1;
+  } else {
+    log::info("seccomp profile", {{"path", cfg.process.seccomp_profile},
+                                  {"instructions", bpf->instructions},
+                                  {"sha256", bpf->sha256}});
+  }
   asio::io_context ioc{1};
 
   auto router = std::make_shared<api::Router>(make_router(cfg, started));

@@ -1,0 +1,16 @@
+#pragma once
+/// Subcommands of the `paddock` admin CLI. Each add_* function registers its subcommands on the
+/// app; their callbacks print to stdout/stderr and end with CLI::RuntimeError(code) on failure,
+/// which CLI11_PARSE in main turns into the exit status.
+
+namespace CLI {
+class App;
+}
+
+namespace paddock::cli {
+
+/// `paddock seccomp compile IN.json -o OUT.bpf [--allow-errno-zero] [--kernel X.Y] [-v]` and
+/// `paddock seccomp inspect FILE.bpf [--json]`.
+void add_seccomp_commands(CLI::App& app);
+
+}  // namespace paddock::cli
