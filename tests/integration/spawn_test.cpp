@@ -266,9 +266,11 @@ TEST_F(SpawnTest, GivenDaemonFilesAndAnotherWorker_WhenAWorkerTriesToReadThem_Th
   EXPECT_EQ(f.out.find("token-file-marker"), std::string::npos);
   EXPECT_EQ(f.out.find("other-worker-tmp"), std::string::npos);
   EXPECT_NE(f.err.find("No such file"), std::string::npos) << f.err;
-  // The bundle is there, read-only.
-  auto b = run_sh("cat /app/hello.txt; touch /app/x 2>/dev/null && echo WRITABLE; pwd");
-  EXPECT_EQ(b.out, "hello from the bundle\n/app\n");
+  // The bundle is there, read-only; the generated /etc/passwd names the worker; the uts
+  // namespace has the profile's host name.
+  auto b = run_sh(
+      "cat /app/hello.txt; touch /app/x 2>/dev/null && echo WRITABLE; pwd; id -un; uname -n");
+  EXPECT_EQ(b.out, "hello from the bundle\n/app\nworker\nsandbox\n") << b.err;
   ts::kill_and_reap(other.proc);
   finish(other);
 }
