@@ -14,7 +14,8 @@ Result<util::UniqueFd> LoopbackBinder::bind(std::uint16_t port) {
   if (!fd) return make_error(util::errno_name(errno), util::syscall_error("socket", errno));
   const int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
-    return make_error(util::errno_name(errno), util::syscall_error("setsockopt(SO_REUSEADDR)", errno));
+    return make_error(util::errno_name(errno),
+                      util::syscall_error("setsockopt(SO_REUSEADDR)", errno));
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -46,12 +47,12 @@ Result<PortLease> PortPool::acquire() {
     leased_.insert(port);
     return PortLease{port, std::move(fd.value())};
   }
-  return make_error("port_exhausted",
-                    "no free port in " + std::to_string(first_) + "-" + std::to_string(last_) +
-                        " (" + std::to_string(leased_.size()) + " held by workers, " +
-                        std::to_string(taken_elsewhere) +
-                        " taken by other programs); stop a worker or widen "
-                        "[process] port_range_start/port_range_end");
+  return make_error("port_exhausted", "no free port in " + std::to_string(first_) + "-" +
+                                          std::to_string(last_) + " (" +
+                                          std::to_string(leased_.size()) + " held by workers, " +
+                                          std::to_string(taken_elsewhere) +
+                                          " taken by other programs); stop a worker or widen "
+                                          "[process] port_range_start/port_range_end");
 }
 
 void PortPool::release(std::uint16_t port) { leased_.erase(port); }

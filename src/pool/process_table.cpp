@@ -26,8 +26,7 @@ void collect_uids(std::string_view status, uid_t first, uid_t last, std::set<uid
     const std::size_t start = i;
     while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
     uid_t uid = 0;
-    if (i > start &&
-        std::from_chars(line.data() + start, line.data() + i, uid).ec == std::errc{} &&
+    if (i > start && std::from_chars(line.data() + start, line.data() + i, uid).ec == std::errc{} &&
         uid >= first && uid <= last) {
       out.insert(uid);
     }

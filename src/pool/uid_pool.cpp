@@ -32,12 +32,11 @@ Result<uid_t> UidPool::acquire() {
     }
     break;
   }
-  return make_error("uid_exhausted",
-                    "all " + std::to_string(capacity()) + " worker UIDs (" +
-                        std::to_string(first_) + "-" + std::to_string(last_) + ") are in use (" +
-                        std::to_string(draining_.size()) +
-                        " still have processes); stop a worker or widen "
-                        "[process] worker_uid_range_start/worker_uid_range_end");
+  return make_error("uid_exhausted", "all " + std::to_string(capacity()) + " worker UIDs (" +
+                                         std::to_string(first_) + "-" + std::to_string(last_) +
+                                         ") are in use (" + std::to_string(draining_.size()) +
+                                         " still have processes); stop a worker or widen "
+                                         "[process] worker_uid_range_start/worker_uid_range_end");
 }
 
 void UidPool::release(uid_t uid) {

@@ -31,17 +31,18 @@ Result<void> check_request_env(const std::map<std::string, std::string>& env,
   for (const auto& [name, value] : env) {
     const std::string field = "env." + name;
     if (!is_valid_env_name(name)) {
-      return make_error("invalid_request",
-                        "environment variable name '" + name +
-                            "' is not valid; use letters, digits and '_', not starting with a digit",
-                        field);
+      return make_error(
+          "invalid_request",
+          "environment variable name '" + name +
+              "' is not valid; use letters, digits and '_', not starting with a digit",
+          field);
     }
     const auto& reserved = reserved_env_names();
     if (std::find(reserved.begin(), reserved.end(), name) != reserved.end()) {
-      return make_error("env_not_allowed",
-                        "environment variable " + name +
-                            " is set by the daemon and cannot be given in a request",
-                        field);
+      return make_error(
+          "env_not_allowed",
+          "environment variable " + name + " is set by the daemon and cannot be given in a request",
+          field);
     }
     if (!env_allowed(name, allow)) {
       std::string list;
@@ -53,8 +54,8 @@ Result<void> check_request_env(const std::map<std::string, std::string>& env,
                         field);
     }
     if (value.find('\0') != std::string::npos) {
-      return make_error("invalid_request",
-                        "environment variable " + name + " contains a NUL byte", field);
+      return make_error("invalid_request", "environment variable " + name + " contains a NUL byte",
+                        field);
     }
     if (value.size() > 32 * 1024) {
       return make_error("invalid_request",

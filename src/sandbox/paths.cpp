@@ -90,16 +90,16 @@ Result<std::string> check_bundle_path_lexical(std::string_view path,
     return bundle_error(path, "is longer than " + std::to_string(kMaxPathBytes) + " bytes");
   }
   if (path[0] != '/') {
-    return bundle_error(path, "is relative; give an absolute path below one of: " +
-                                  roots_list(roots));
+    return bundle_error(path,
+                        "is relative; give an absolute path below one of: " + roots_list(roots));
   }
   const auto parts = components(path);
   for (auto part : parts) {
     if (part == "..") return bundle_error(path, "contains '..'; give the path without it");
     if (part == ".") return bundle_error(path, "contains '.' components; give a clean path");
     if (part.size() > kMaxComponentBytes) {
-      return bundle_error(path, "has a component longer than " +
-                                    std::to_string(kMaxComponentBytes) + " bytes");
+      return bundle_error(
+          path, "has a component longer than " + std::to_string(kMaxComponentBytes) + " bytes");
     }
   }
   const std::string clean = join(parts);
@@ -109,8 +109,8 @@ Result<std::string> check_bundle_path_lexical(std::string_view path,
       return clean;
     }
   }
-  return bundle_error(path, "is not below a bundle root ([process] bundle_roots: " +
-                                roots_list(roots) + ")");
+  return bundle_error(
+      path, "is not below a bundle root ([process] bundle_roots: " + roots_list(roots) + ")");
 }
 
 Result<FileKind> RealFileSystem::kind(const std::string& path) const {
@@ -138,8 +138,8 @@ Result<std::string> RealFileSystem::read_link(const std::string& path) const {
 
 Result<std::string> resolve_path(std::string_view path, const FileSystem& fs) {
   if (path.empty() || path[0] != '/' || path.find('\0') != std::string_view::npos) {
-    return make_error("invalid_path", "cannot resolve '" + std::string(path) +
-                                          "': not an absolute path");
+    return make_error("invalid_path",
+                      "cannot resolve '" + std::string(path) + "': not an absolute path");
   }
   // Work list of components still to walk (front = next), and the resolved prefix.
   std::vector<std::string> pending;
@@ -166,8 +166,8 @@ Result<std::string> resolve_path(std::string_view path, const FileSystem& fs) {
     }
     if (*k != FileKind::Symlink) continue;
     if (++links > 40) {
-      return make_error("ELOOP", "too many levels of symbolic links resolving '" +
-                                     std::string(path) + "'");
+      return make_error("ELOOP",
+                        "too many levels of symbolic links resolving '" + std::string(path) + "'");
     }
     auto target = fs.read_link(current);
     if (!target) return target.error();

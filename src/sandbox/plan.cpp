@@ -47,8 +47,7 @@ std::string group_text(gid_t gid) {
 Result<void> check_source(const std::string& source, const std::vector<std::string>& sensitive,
                           const std::string& what) {
   if (!is_normal_absolute_path(source)) {
-    return make_error("invalid_profile",
-                      what + " '" + source + "' is not a clean absolute path");
+    return make_error("invalid_profile", what + " '" + source + "' is not a clean absolute path");
   }
   if (source == "/") {
     return make_error("invalid_profile",
@@ -70,8 +69,8 @@ Result<void> check_source(const std::string& source, const std::vector<std::stri
 bool is_valid_worker_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -120,8 +119,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   }
   if (plan.gid == 0) return internal("worker_gid 0 (root's group) is refused");
   {
-    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd,
-                                alloc.group_fd};
+    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd};
     if (numbers.size() != 4 || *numbers.begin() < 3) {
       return internal("the fd numbers for bwrap must be distinct and >= 3");
     }
@@ -211,24 +209,26 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.envp = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
 
   auto& a = plan.argv;
-  a = {pc.bwrap_path,   "--unshare-user",  "--unshare-pid",       "--unshare-ipc",
-       "--unshare-uts", "--unshare-cgroup-try"};
+  a = {pc.bwrap_path,   "--unshare-user", "--unshare-pid",
+       "--unshare-ipc", "--unshare-uts",  "--unshare-cgroup-try"};
   if (spec.network == NetworkMode::None) a.push_back("--unshare-net");
   a.insert(a.end(), {"--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                      "--hostname", profile.hostname, "--clearenv"});
   for (const auto& [k, v] : plan.sandbox_env) a.insert(a.end(), {"--setenv", k, v});
   for (const auto& p : profile.ro_paths) a.insert(a.end(), {"--ro-bind", p, p});
   for (const auto& p : profile.ro_paths_try) a.insert(a.end(), {"--ro-bind-try", p, p});
-  for (const auto& [target, link] : profile.symlinks) a.insert(a.end(), {"--symlink", target, link});
+  for (const auto& [target, link] : profile.symlinks)
+    a.insert(a.end(), {"--symlink", target, link});
   a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size",
                      std::to_string(std::uint64_t{plan.limits.tmp_mb} * kMiB), "--tmpfs", "/tmp"});
   if (profile.passwd) {
-    plan.fds.push_back({alloc.passwd_fd, FdRole::Data, passwd_text(plan.uid, plan.gid, profile.home)});
+    plan.fds.push_back(
+        {alloc.passwd_fd, FdRole::Data, passwd_text(plan.uid, plan.gid, profile.home)});
     plan.fds.push_back({alloc.group_fd, FdRole::Data, group_text(plan.gid)});
-    a.insert(a.end(), {"--perms", to_octal_perms(0444), "--ro-bind-data",
-                       std::to_string(alloc.passwd_fd), "/etc/passwd", "--perms",
-                       to_octal_perms(0444), "--ro-bind-data", std::to_string(alloc.group_fd),
-                       "/etc/group"});
+    a.insert(a.end(),
+             {"--perms", to_octal_perms(0444), "--ro-bind-data", std::to_string(alloc.passwd_fd),
+              "/etc/passwd", "--perms", to_octal_perms(0444), "--ro-bind-data",
+              std::to_string(alloc.group_fd), "/etc/group"});
   }
   if (!plan.bundle_path.empty()) {
     a.insert(a.end(), {"--ro-bind", plan.bundle_path, profile.bundle_mount});
@@ -254,8 +254,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
     plan.rlimits.push_back({RLIMIT_AS, *profile.rlimit_as_mb * kMiB, *profile.rlimit_as_mb * kMiB});
   }
   if (profile.rlimit_cpu_seconds) {
-    plan.rlimits.push_back(
-        {RLIMIT_CPU, *profile.rlimit_cpu_seconds, *profile.rlimit_cpu_seconds});
+    plan.rlimits.push_back({RLIMIT_CPU, *profile.rlimit_cpu_seconds, *profile.rlimit_cpu_seconds});
   }
   return plan;
 }

@@ -2,12 +2,12 @@
 
 #include <dirent.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <toml++/toml.h>
 
 #include "paddock/sandbox/env.hpp"
 #include "paddock/sandbox/paths.hpp"
@@ -19,8 +19,8 @@ namespace {
 
 const std::vector<std::string>& known_keys() {
   static const std::vector<std::string> keys{
-      "description", "ro_paths", "ro_paths_try", "symlinks",  "bundle_mount",
-      "data_mount",  "home",     "workdir",      "env",       "env_allow",
+      "description", "ro_paths", "ro_paths_try", "symlinks",     "bundle_mount",
+      "data_mount",  "home",     "workdir",      "env",          "env_allow",
       "command",     "passwd",   "hostname",     "rlimit_as_mb", "rlimit_cpu_seconds"};
   return keys;
 }
@@ -29,16 +29,16 @@ std::string where(const std::string& file, const toml::source_region& src) {
   return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
 }
 
-Error profile_error(const std::string& file, const toml::source_region& src,
-                    const std::string& key, const std::string& message) {
+Error profile_error(const std::string& file, const toml::source_region& src, const std::string& key,
+                    const std::string& message) {
   return make_error("invalid_profile", where(file, src) + ": " + message, key);
 }
 
 bool valid_profile_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   });
 }
 
@@ -75,9 +75,9 @@ class Reader {
     if (key == "hostname") {
       auto r = str(key, node, out_.hostname);
       if (r && !valid_hostname(out_.hostname)) {
-        return profile_error(file_, src, key,
-                             "hostname '" + out_.hostname +
-                                 "' must be 1-63 letters, digits or '-'");
+        return profile_error(
+            file_, src, key,
+            "hostname '" + out_.hostname + "' must be 1-63 letters, digits or '-'");
       }
       return r;
     }
@@ -245,10 +245,10 @@ Result<SandboxProfile> load_profile_string(const std::string& toml_text, const s
   }
   for (const auto& reserved : reserved_env_names()) {
     if (profile.env.count(reserved) != 0 || env_allowed(reserved, profile.env_allow)) {
-      return make_error("invalid_profile",
-                        file_name + ": " + reserved +
-                            " is set by the daemon; remove it from env and env_allow",
-                        "env");
+      return make_error(
+          "invalid_profile",
+          file_name + ": " + reserved + " is set by the daemon; remove it from env and env_allow",
+          "env");
     }
   }
   return profile;
@@ -276,8 +276,8 @@ Result<SandboxProfile> load_profile(const std::string& dir, const std::string& n
     }
     return make_error("unknown_profile",
                       "sandbox profile '" + name + "' cannot be read from " + path + " (" +
-                          std::strerror(err) + "); available: " +
-                          (present.empty() ? "(none)" : present),
+                          std::strerror(err) +
+                          "); available: " + (present.empty() ? "(none)" : present),
                       "profile");
   }
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -295,7 +295,8 @@ Result<std::map<std::string, SandboxProfile>> load_profiles_dir(const std::strin
   }
   while (const dirent* e = ::readdir(d)) {
     std::string f(e->d_name);
-    if (f.size() > 5 && f.substr(f.size() - 5) == ".toml") names.push_back(f.substr(0, f.size() - 5));
+    if (f.size() > 5 && f.substr(f.size() - 5) == ".toml")
+      names.push_back(f.substr(0, f.size() - 5));
   }
   ::closedir(d);
   std::sort(names.begin(), names.end());

@@ -13,9 +13,12 @@ Result<RestartPolicy> parse_restart_policy(std::string_view text) {
 
 std::string_view to_string(RestartPolicy policy) {
   switch (policy) {
-    case RestartPolicy::Never: return "never";
-    case RestartPolicy::OnFailure: return "on-failure";
-    case RestartPolicy::Always: return "always";
+    case RestartPolicy::Never:
+      return "never";
+    case RestartPolicy::OnFailure:
+      return "on-failure";
+    case RestartPolicy::Always:
+      return "always";
   }
   return "never";
 }
@@ -27,9 +30,7 @@ Result<NetworkMode> parse_network_mode(std::string_view text) {
                     "network '" + std::string(text) + "' must be \"host\" or \"none\"", "network");
 }
 
-std::string_view to_string(NetworkMode mode) {
-  return mode == NetworkMode::None ? "none" : "host";
-}
+std::string_view to_string(NetworkMode mode) { return mode == NetworkMode::None ? "none" : "host"; }
 
 namespace {
 
@@ -47,7 +48,8 @@ Result<T> pick(const std::optional<T>& requested, T ceiling, const char* name, T
     return make_error("limit_too_high",
                       field + " = " + std::to_string(*requested) +
                           " exceeds the configured maximum " + std::to_string(ceiling) +
-                          " ([limits] " + name + "); ask for at most that or raise it in the config",
+                          " ([limits] " + name +
+                          "); ask for at most that or raise it in the config",
                       field);
   }
   return *requested;

@@ -93,19 +93,32 @@ void child_main(const ChildSetup& s) {
 
 const char* step_name(Step step) {
   switch (step) {
-    case Step::Setsid: return "setsid";
-    case Step::DupHigh: return "fcntl(F_DUPFD_CLOEXEC)";
-    case Step::Dup2: return "dup2";
-    case Step::CloseRange: return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)";
-    case Step::ClearCloexec: return "fcntl(F_SETFD, 0)";
-    case Step::Setgroups: return "setgroups(0, NULL)";
-    case Step::Setresgid: return "setresgid";
-    case Step::Setresuid: return "setresuid";
-    case Step::SetuidCheck: return "setuid(0) check";
-    case Step::Dumpable: return "prctl(PR_SET_DUMPABLE, 1)";
-    case Step::Pdeathsig: return "prctl(PR_SET_PDEATHSIG, SIGKILL)";
-    case Step::Setrlimit: return "setrlimit";
-    case Step::Execve: return "execve";
+    case Step::Setsid:
+      return "setsid";
+    case Step::DupHigh:
+      return "fcntl(F_DUPFD_CLOEXEC)";
+    case Step::Dup2:
+      return "dup2";
+    case Step::CloseRange:
+      return "close_range(3, ~0U, CLOSE_RANGE_CLOEXEC)";
+    case Step::ClearCloexec:
+      return "fcntl(F_SETFD, 0)";
+    case Step::Setgroups:
+      return "setgroups(0, NULL)";
+    case Step::Setresgid:
+      return "setresgid";
+    case Step::Setresuid:
+      return "setresuid";
+    case Step::SetuidCheck:
+      return "setuid(0) check";
+    case Step::Dumpable:
+      return "prctl(PR_SET_DUMPABLE, 1)";
+    case Step::Pdeathsig:
+      return "prctl(PR_SET_PDEATHSIG, SIGKILL)";
+    case Step::Setrlimit:
+      return "setrlimit";
+    case Step::Execve:
+      return "execve";
   }
   return "?";
 }

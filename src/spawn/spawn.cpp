@@ -74,13 +74,20 @@ Result<UniqueFd> sealed_memfd(const char* name, std::string_view data) {
 
 std::string rlimit_name(int resource) {
   switch (resource) {
-    case RLIMIT_NPROC: return "RLIMIT_NPROC";
-    case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
-    case RLIMIT_CORE: return "RLIMIT_CORE";
-    case RLIMIT_FSIZE: return "RLIMIT_FSIZE";
-    case RLIMIT_AS: return "RLIMIT_AS";
-    case RLIMIT_CPU: return "RLIMIT_CPU";
-    default: return "resource " + std::to_string(resource);
+    case RLIMIT_NPROC:
+      return "RLIMIT_NPROC";
+    case RLIMIT_NOFILE:
+      return "RLIMIT_NOFILE";
+    case RLIMIT_CORE:
+      return "RLIMIT_CORE";
+    case RLIMIT_FSIZE:
+      return "RLIMIT_FSIZE";
+    case RLIMIT_AS:
+      return "RLIMIT_AS";
+    case RLIMIT_CPU:
+      return "RLIMIT_CPU";
+    default:
+      return "resource " + std::to_string(resource);
   }
 }
 
@@ -89,17 +96,26 @@ Error report_error(const sandbox::SandboxPlan& plan, const ChildReport& r) {
   std::string call = detail::step_name(step);
   switch (step) {
     case Step::Setresuid:
-    case Step::Setresgid: call += "(" + std::to_string(r.arg) + ")"; break;
+    case Step::Setresgid:
+      call += "(" + std::to_string(r.arg) + ")";
+      break;
     case Step::Dup2:
     case Step::DupHigh:
-    case Step::ClearCloexec: call += " for fd " + std::to_string(r.arg); break;
-    case Step::Setrlimit: call += "(" + rlimit_name(r.arg) + ")"; break;
-    case Step::Execve: call += "(" + plan.bwrap_path + ")"; break;
+    case Step::ClearCloexec:
+      call += " for fd " + std::to_string(r.arg);
+      break;
+    case Step::Setrlimit:
+      call += "(" + rlimit_name(r.arg) + ")";
+      break;
+    case Step::Execve:
+      call += "(" + plan.bwrap_path + ")";
+      break;
     case Step::SetuidCheck:
       return make_error("spawn_failed", "setuid(0) succeeded after dropping to uid " +
                                             std::to_string(plan.uid) +
                                             "; refusing to start the worker");
-    default: break;
+    default:
+      break;
   }
   Error e = sys_error(call, r.err);
   if (step == Step::Execve && r.err == ENOENT) {

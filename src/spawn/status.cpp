@@ -115,8 +115,8 @@ Result<pid_t> find_workload_pid(pid_t init_pid, std::chrono::milliseconds timeou
     }
     if (Clock::now() >= deadline) {
       return make_error("timeout", "the workload of sandbox pid " + std::to_string(init_pid) +
-                                       " did not start within " +
-                                       std::to_string(timeout.count()) + " ms");
+                                       " did not start within " + std::to_string(timeout.count()) +
+                                       " ms");
     }
     nap(delay);
     if (delay < std::chrono::microseconds(2000)) delay *= 2;
@@ -155,10 +155,9 @@ Result<pid_t> read_workload_pid(int status_fd, std::chrono::milliseconds timeout
     if (!events) return events.error();
     for (const auto& ev : *events) {
       if (ev.child_pid) {
-        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - Clock::now());
-        return find_workload_pid(*ev.child_pid,
-                                 std::max(remaining, std::chrono::milliseconds(0)));
+        const auto remaining =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        return find_workload_pid(*ev.child_pid, std::max(remaining, std::chrono::milliseconds(0)));
       }
     }
   }

@@ -19,16 +19,16 @@ namespace paddock::sandbox {
 
 /// What the daemon allocated for one worker before planning it.
 struct Allocation {
-  std::string worker_id;             ///< [A-Za-z0-9_-]{1,64}; names the per-worker data dir
-  uid_t uid = 0;                     ///< from the UID pool; must be inside the configured range
-  std::optional<std::uint16_t> port; ///< from the port pool, when the spec asked for one
+  std::string worker_id;              ///< [A-Za-z0-9_-]{1,64}; names the per-worker data dir
+  uid_t uid = 0;                      ///< from the UID pool; must be inside the configured range
+  std::optional<std::uint16_t> port;  ///< from the port pool, when the spec asked for one
   /// The bundle after resolve_bundle_path() (symlinks resolved, re-checked); "" when none.
   std::string bundle_path;
   /// Descriptor numbers the child hands to bwrap (all >= 3 and distinct).
   int seccomp_fd = 3;
-  int status_fd = 4;   ///< bwrap --json-status-fd
-  int passwd_fd = 5;   ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
-  int group_fd = 6;    ///< --ro-bind-data source for /etc/group
+  int status_fd = 4;  ///< bwrap --json-status-fd
+  int passwd_fd = 5;  ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
+  int group_fd = 6;   ///< --ro-bind-data source for /etc/group
 };
 
 /// One resource limit applied in the child before exec (values as for setrlimit).
@@ -64,12 +64,12 @@ struct SandboxPlan {
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<Rlimit> rlimits;
-  std::string cwd;                                  ///< inside the sandbox (--chdir)
-  std::map<std::string, std::string> sandbox_env;   ///< what the workload's environment holds
-  std::vector<std::string> command;                 ///< the workload's argv
+  std::string cwd;                                 ///< inside the sandbox (--chdir)
+  std::map<std::string, std::string> sandbox_env;  ///< what the workload's environment holds
+  std::vector<std::string> command;                ///< the workload's argv
   std::optional<std::uint16_t> port;
-  std::string bundle_path;    ///< host path mounted read-only ("" when none)
-  std::string data_dir;       ///< host path of the per-worker writable dir ("" when none)
+  std::string bundle_path;  ///< host path mounted read-only ("" when none)
+  std::string data_dir;     ///< host path of the per-worker writable dir ("" when none)
   Limits limits;
 };
 

@@ -41,16 +41,16 @@ struct Limits {
 };
 
 struct WorkerSpec {
-  std::string name;                         ///< label for people; not unique
-  std::string profile;                      ///< sandbox profile name; "" means [process] default_profile
-  std::vector<std::string> command;         ///< empty: the profile's default command
-  std::map<std::string, std::string> env;   ///< checked against the profile's env allowlist
-  std::string bundle;                       ///< host directory under a bundle root; "" for none
-  bool port = false;                        ///< allocate a port and pass it as PORT
+  std::string name;                  ///< label for people; not unique
+  std::string profile;               ///< sandbox profile name; "" means [process] default_profile
+  std::vector<std::string> command;  ///< empty: the profile's default command
+  std::map<std::string, std::string> env;  ///< checked against the profile's env allowlist
+  std::string bundle;                      ///< host directory under a bundle root; "" for none
+  bool port = false;                       ///< allocate a port and pass it as PORT
   RestartPolicy restart = RestartPolicy::Never;
   LimitsRequest limits;
-  std::uint32_t idle_timeout_seconds = 0;   ///< 0: none
-  std::uint32_t max_lifetime_seconds = 0;   ///< 0: none
+  std::uint32_t idle_timeout_seconds = 0;  ///< 0: none
+  std::uint32_t max_lifetime_seconds = 0;  ///< 0: none
   std::map<std::string, std::string> labels;
   NetworkMode network = NetworkMode::Host;
 };

@@ -35,8 +35,8 @@ class StatusParser {
 /// the workload: the first child of that init process (pid 2 inside the sandbox), read from
 /// /proc/<init>/task/<init>/children and checked through the NSpid line of its status.
 /// Returns the workload's pid as seen on the host. The stream is consumed only up to the end of
-/// the child-pid document, so a later reader still sees {"exit-code": N}. Errors: "timeout", "exited" (bwrap ended
-/// before the workload started), or the failing call.
+/// the child-pid document, so a later reader still sees {"exit-code": N}. Errors: "timeout",
+/// "exited" (bwrap ended before the workload started), or the failing call.
 Result<pid_t> read_workload_pid(int status_fd, std::chrono::milliseconds timeout);
 
 /// As above, starting from an init pid already read from the status stream.
