@@ -174,7 +174,7 @@ TEST_F(SupervisorReal, GivenHttpServerWorkerThenReadyWhenPortAccepts) {
   sandbox::WorkerSpec s;
   s.profile = "python";
   s.port = true;
-  s.command = {"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1"};
+  s.command = {"/bin/sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 \"$PORT\""};
   auto w = sup->create(s);
   ASSERT_TRUE(w) << w.error().message;
   ASSERT_TRUE(
