@@ -222,6 +222,13 @@ void AsioProcessOps::set_seccomp(std::string bpf) { impl_->bpf = std::move(bpf);
 
 std::size_t AsioProcessOps::active() const { return impl_->procs.size(); }
 
+bool AsioProcessOps::manages(pid_t pid) const {
+  for (const auto& [id, p] : impl_->procs) {
+    if (p->pid == pid && !p->reaped) return true;
+  }
+  return false;
+}
+
 Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, ProcessSink& sink) {
   if (auto r = spawn::prepare_data_dir(request.plan); !r) return r.error();
   spawn::SpawnInputs inputs;

@@ -24,6 +24,8 @@ class AsioProcessOps final : public ProcessOps {
 
   /// Processes launched and not yet reported exited.
   std::size_t active() const;
+  /// Whether `pid` is a bwrap this object waits for (orphan reaping must leave those alone).
+  bool manages(pid_t pid) const;
   /// Replaces the seccomp filter for later launches (config reload).
   void set_seccomp(std::string bpf);
 
