@@ -8,8 +8,9 @@ namespace {
 
 template <typename Section, typename Field>
 KeySpec str(std::string s, std::string k, Section Config::*sec, Field Section::*f) {
-  return {std::move(s), std::move(k), Type::String, 0, 0,
-          [sec, f](Config& c, const Value& v) { (c.*sec).*f = std::get<std::string>(v); }};
+  return {std::move(s), std::move(k), Type::String, 0, 0, [sec, f](Config& c, const Value& v) {
+            (c.*sec).*f = std::get<std::string>(v);
+          }};
 }
 
 template <typename Section, typename Field>
@@ -22,14 +23,16 @@ KeySpec integer(std::string s, std::string k, Section Config::*sec, Field Sectio
 
 template <typename Section>
 KeySpec boolean(std::string s, std::string k, Section Config::*sec, bool Section::*f) {
-  return {std::move(s), std::move(k), Type::Boolean, 0, 0,
-          [sec, f](Config& c, const Value& v) { (c.*sec).*f = std::get<bool>(v); }};
+  return {std::move(s), std::move(k), Type::Boolean, 0, 0, [sec, f](Config& c, const Value& v) {
+            (c.*sec).*f = std::get<bool>(v);
+          }};
 }
 
 template <typename Section>
 KeySpec floating(std::string s, std::string k, Section Config::*sec, double Section::*f) {
-  return {std::move(s), std::move(k), Type::Float, 0, 0,
-          [sec, f](Config& c, const Value& v) { (c.*sec).*f = std::get<double>(v); }};
+  return {std::move(s), std::move(k), Type::Float, 0, 0, [sec, f](Config& c, const Value& v) {
+            (c.*sec).*f = std::get<double>(v);
+          }};
 }
 
 template <typename Section>
@@ -43,8 +46,10 @@ KeySpec strings(std::string s, std::string k, Section Config::*sec,
 template <typename Section, typename Field>
 KeySpec path(std::string s, std::string k, Section Config::*sec, Field Section::*f) {
   KeySpec spec = [&] {
-    if constexpr (std::is_same_v<Field, std::string>) return str(s, k, sec, f);
-    else return strings(s, k, sec, f);
+    if constexpr (std::is_same_v<Field, std::string>)
+      return str(s, k, sec, f);
+    else
+      return strings(s, k, sec, f);
   }();
   spec.is_path = true;
   return spec;
@@ -76,6 +81,7 @@ std::vector<KeySpec> build() {
       integer("server", "max_header_bytes", sv, &S::max_header_bytes, 1024, 1 << 20),
       integer("server", "max_connections", sv, &S::max_connections, 1, 1 << 20),
       integer("server", "request_timeout_seconds", sv, &S::request_timeout_seconds, 1, 3600),
+      integer("server", "header_timeout_seconds", sv, &S::header_timeout_seconds, 1, 3600),
       boolean("server", "metrics_require_token", sv, &S::metrics_require_token),
 
       str("process", "bwrap_path", pr, &P::bwrap_path),
@@ -128,12 +134,18 @@ const std::vector<KeySpec>& schema() {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::String: return "a string";
-    case Type::Integer: return "an integer";
-    case Type::Boolean: return "a boolean (true or false)";
-    case Type::Float: return "a number";
-    case Type::StringArray: return "an array of strings";
-    case Type::FileMode: return "an octal mode string such as \"0660\" (or an integer)";
+    case Type::String:
+      return "a string";
+    case Type::Integer:
+      return "an integer";
+    case Type::Boolean:
+      return "a boolean (true or false)";
+    case Type::Float:
+      return "a number";
+    case Type::StringArray:
+      return "an array of strings";
+    case Type::FileMode:
+      return "an octal mode string such as \"0660\" (or an integer)";
   }
   return "?";
 }

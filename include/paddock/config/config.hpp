@@ -31,6 +31,9 @@ struct ServerConfig {
   std::uint32_t max_header_bytes = 16 * 1024;
   std::uint32_t max_connections = 1024;
   std::uint32_t request_timeout_seconds = 30;
+  /// The request line and headers must arrive within this time (slowloris); also the idle
+  /// timeout of a keep-alive connection between requests.
+  std::uint32_t header_timeout_seconds = 10;
   bool metrics_require_token = true;
 };
 
@@ -63,10 +66,10 @@ struct PreflightConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";     ///< trace|debug|info|warn|error|critical|off
-  std::string format = "auto";    ///< auto (text on a terminal, else json) | text | json
+  std::string level = "info";   ///< trace|debug|info|warn|error|critical|off
+  std::string format = "auto";  ///< auto (text on a terminal, else json) | text | json
   std::string audit_log = "/var/log/paddock/audit.log";  ///< "" disables the audit log
-  std::string worker_log_dir;     ///< "" keeps worker output in memory rings only
+  std::string worker_log_dir;  ///< "" keeps worker output in memory rings only
   std::uint64_t worker_log_max_bytes = 10 * 1024 * 1024;
   std::uint64_t worker_log_ring_bytes = 256 * 1024;
 };
