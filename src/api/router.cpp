@@ -47,7 +47,8 @@ Response Router::handle(const Request& request) const {
   for (const auto& route : routes_) {
     PathParams params;
     if (!match(route, segments, params)) continue;
-    if (route.method == request.method || (request.method == "HEAD" && route.method == "GET")) {
+    if (route.method == request.method ||
+        (request.method == "HEAD" && route.method == "GET")) {
       return route.handler(request, params);
     }
     if (std::find(allowed.begin(), allowed.end(), route.method) == allowed.end()) {
@@ -59,9 +60,8 @@ Response Router::handle(const Request& request) const {
   }
   std::string allow;
   for (const auto& m : allowed) allow += (allow.empty() ? "" : ", ") + m;
-  auto r =
-      Response::error(405, "method_not_allowed",
-                      request.method + " is not allowed on " + request.path + "; use " + allow);
+  auto r = Response::error(405, "method_not_allowed",
+                           request.method + " is not allowed on " + request.path + "; use " + allow);
   r.headers.emplace_back("Allow", allow);
   return r;
 }

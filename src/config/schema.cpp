@@ -8,9 +8,8 @@ namespace {
 
 template <typename Section, typename Field>
 KeySpec str(std::string s, std::string k, Section Config::*sec, Field Section::*f) {
-  return {std::move(s), std::move(k), Type::String, 0, 0, [sec, f](Config& c, const Value& v) {
-            (c.*sec).*f = std::get<std::string>(v);
-          }};
+  return {std::move(s), std::move(k), Type::String, 0, 0,
+          [sec, f](Config& c, const Value& v) { (c.*sec).*f = std::get<std::string>(v); }};
 }
 
 template <typename Section, typename Field>
@@ -23,16 +22,14 @@ KeySpec integer(std::string s, std::string k, Section Config::*sec, Field Sectio
 
 template <typename Section>
 KeySpec boolean(std::string s, std::string k, Section Config::*sec, bool Section::*f) {
-  return {std::move(s), std::move(k), Type::Boolean, 0, 0, [sec, f](Config& c, const Value& v) {
-            (c.*sec).*f = std::get<bool>(v);
-          }};
+  return {std::move(s), std::move(k), Type::Boolean, 0, 0,
+          [sec, f](Config& c, const Value& v) { (c.*sec).*f = std::get<bool>(v); }};
 }
 
 template <typename Section>
 KeySpec floating(std::string s, std::string k, Section Config::*sec, double Section::*f) {
-  return {std::move(s), std::move(k), Type::Float, 0, 0, [sec, f](Config& c, const Value& v) {
-            (c.*sec).*f = std::get<double>(v);
-          }};
+  return {std::move(s), std::move(k), Type::Float, 0, 0,
+          [sec, f](Config& c, const Value& v) { (c.*sec).*f = std::get<double>(v); }};
 }
 
 template <typename Section>
@@ -46,10 +43,8 @@ KeySpec strings(std::string s, std::string k, Section Config::*sec,
 template <typename Section, typename Field>
 KeySpec path(std::string s, std::string k, Section Config::*sec, Field Section::*f) {
   KeySpec spec = [&] {
-    if constexpr (std::is_same_v<Field, std::string>)
-      return str(s, k, sec, f);
-    else
-      return strings(s, k, sec, f);
+    if constexpr (std::is_same_v<Field, std::string>) return str(s, k, sec, f);
+    else return strings(s, k, sec, f);
   }();
   spec.is_path = true;
   return spec;
@@ -134,18 +129,12 @@ const std::vector<KeySpec>& schema() {
 
 const char* type_name(Type t) {
   switch (t) {
-    case Type::String:
-      return "a string";
-    case Type::Integer:
-      return "an integer";
-    case Type::Boolean:
-      return "a boolean (true or false)";
-    case Type::Float:
-      return "a number";
-    case Type::StringArray:
-      return "an array of strings";
-    case Type::FileMode:
-      return "an octal mode string such as \"0660\" (or an integer)";
+    case Type::String: return "a string";
+    case Type::Integer: return "an integer";
+    case Type::Boolean: return "a boolean (true or false)";
+    case Type::Float: return "a number";
+    case Type::StringArray: return "an array of strings";
+    case Type::FileMode: return "an octal mode string such as \"0660\" (or an integer)";
   }
   return "?";
 }

@@ -15,16 +15,16 @@ namespace paddock::api {
 /// Who is on the other end of a connection.
 struct Peer {
   bool is_unix = false;
-  std::uint32_t uid = 0;  ///< SO_PEERCRED on the unix socket
+  std::uint32_t uid = 0;   ///< SO_PEERCRED on the unix socket
   std::uint32_t gid = 0;
   std::int32_t pid = 0;
-  std::string address;  ///< "ip:port" on TCP, "unix" on the socket
+  std::string address;     ///< "ip:port" on TCP, "unix" on the socket
 };
 
 struct Request {
-  std::string method;  ///< "GET", "POST", ...
-  std::string target;  ///< as sent: path plus query
-  std::string path;    ///< percent-decoded path without the query
+  std::string method;   ///< "GET", "POST", ...
+  std::string target;   ///< as sent: path plus query
+  std::string path;     ///< percent-decoded path without the query
   std::multimap<std::string, std::string> query;
   std::map<std::string, std::string> headers;  ///< names lower-cased
   std::string body;

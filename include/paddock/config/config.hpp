@@ -66,10 +66,10 @@ struct PreflightConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";   ///< trace|debug|info|warn|error|critical|off
-  std::string format = "auto";  ///< auto (text on a terminal, else json) | text | json
+  std::string level = "info";     ///< trace|debug|info|warn|error|critical|off
+  std::string format = "auto";    ///< auto (text on a terminal, else json) | text | json
   std::string audit_log = "/var/log/paddock/audit.log";  ///< "" disables the audit log
-  std::string worker_log_dir;  ///< "" keeps worker output in memory rings only
+  std::string worker_log_dir;     ///< "" keeps worker output in memory rings only
   std::uint64_t worker_log_max_bytes = 10 * 1024 * 1024;
   std::uint64_t worker_log_ring_bytes = 256 * 1024;
 };
