@@ -107,24 +107,53 @@ Result<json> parse_json_object(std::string_view body, std::size_t max_depth) {
   if (!is_valid_utf8(body)) {
     return make_error("invalid_utf8", "the request body is not valid UTF-8");
   }
-  std::vector<std::set<std::string>> keys;
+  // Where the parser is: one frame per open container, so errors can name a JSON path.
+  struct Frame {
+    bool array = false;
+    std::string key;  // objects: the current key
+    long index = -1;  // arrays: index of the current element
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> frames;
+  auto element_starts = [&] {
+    if (!frames.empty() && frames.back().array) ++frames.back().index;
+  };
+  auto current_path = [&](bool pending_element) {
+    std::string path;
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      const Frame& f = frames[i];
+      const bool last = i + 1 == frames.size();
+      if (f.array) {
+        path += "[" + std::to_string(last && pending_element ? f.index + 1 : f.index) + "]";
+      } else if (!f.key.empty() || !last) {
+        path += (path.empty() ? "" : ".") + f.key;
+      }
+    }
+    return path;
+  };
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
     switch (event) {
       case json::parse_event_t::object_start:
       case json::parse_event_t::array_start:
         // `depth` counts the containers already open; this one makes it depth + 1.
         if (static_cast<std::size_t>(depth) + 1 > max_depth) throw TooDeep{};
-        if (event == json::parse_event_t::object_start) keys.emplace_back();
+        element_starts();
+        frames.push_back(Frame{event == json::parse_event_t::array_start, {}, -1, {}});
         break;
-      case json::parse_event_t::key:
-        if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) {
-          throw DuplicateKey{parsed.get<std::string>()};
+      case json::parse_event_t::key: {
+        auto key = parsed.get<std::string>();
+        if (!frames.empty()) {
+          frames.back().key = key;
+          if (!frames.back().keys.insert(key).second) throw DuplicateKey{current_path(false)};
         }
         break;
-      case json::parse_event_t::object_end:
-        if (!keys.empty()) keys.pop_back();
+      }
+      case json::parse_event_t::value:
+        element_starts();
         break;
-      default:
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!frames.empty()) frames.pop_back();
         break;
     }
     return true;
@@ -139,6 +168,13 @@ Result<json> parse_json_object(std::string_view body, std::size_t max_depth) {
   } catch (const DuplicateKey& d) {
     return make_error("duplicate_field", "the key '" + d.key + "' appears twice in one object",
                       d.key);
+  } catch (const json::out_of_range& e) {
+    // 406: a number that does not fit a double (1e999).
+    const std::string at = current_path(true);
+    return make_error(
+        "invalid_number",
+        "the number at '" + at + "' does not fit a double: " + strip_exception_prefix(e.what()),
+        at);
   } catch (const json::exception& e) {
     return make_error("invalid_json",
                       "the request body is not valid JSON: " + strip_exception_prefix(e.what()));
