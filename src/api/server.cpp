@@ -18,6 +18,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -177,12 +178,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void shut(bool hard) override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this(), hard] {
       self->stopping_ = true;
-      if (hard || self->phase_ == Phase::Header) self->close();
+      if (hard || self->phase_ == Phase::Header) {
+        self->close();
+      } else if (self->phase_ == Phase::Streaming) {
+        self->enqueue_finish();
+      }
     });
   }
 
  private:
-  enum class Phase { Header, Body, Handling, Writing, Closing };
+  enum class Phase { Header, Body, Handling, Writing, Streaming, Closing };
 
   void read_header() {
     if (stopping_) return close();
@@ -286,6 +291,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   /// Writes `res`; then reads the next request (keep_alive) or closes. `linger` drains unread
   /// input for a moment before closing, so the client sees the error instead of a reset.
   void send(Response res, bool keep_alive, bool head, bool linger) {
+    if (res.stream) return start_stream(std::move(res), head);
     phase_ = Phase::Writing;
     if (state_->observer) state_->observer(res.status);
     auto out = std::make_shared<http::response<http::string_body>>();
@@ -311,6 +317,116 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                       });
   }
 
+  // --- streamed bodies (SSE, log follow) ---------------------------------------------------
+
+  class Sink final : public StreamSink {
+   public:
+    explicit Sink(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+    bool write(std::string data) override {
+      if (!open_) return false;
+      auto s = session_.lock();
+      if (!s) return false;
+      asio::post(s->stream_.get_executor(),
+                 [s, d = std::move(data)]() mutable { s->enqueue_chunk(std::move(d)); });
+      return true;
+    }
+    void finish() override {
+      if (!open_.exchange(false)) return;
+      if (auto s = session_.lock()) {
+        asio::post(s->stream_.get_executor(), [s] { s->enqueue_finish(); });
+      }
+    }
+    bool open() const override { return open_; }
+    void mark_closed() { open_ = false; }
+
+   private:
+    std::weak_ptr<Session> session_;
+    std::atomic<bool> open_{true};
+  };
+
+  void start_stream(Response res, bool head) {
+    phase_ = Phase::Streaming;
+    if (state_->observer) state_->observer(res.status);
+    auto header = std::make_shared<http::response<http::empty_body>>();
+    header->result(res.status);
+    header->version(11);
+    header->set(http::field::server, "paddockd/" PADDOCK_VERSION);
+    header->set(http::field::content_type, res.content_type);
+    header->set(http::field::cache_control, "no-store");
+    header->set("X-Content-Type-Options", "nosniff");
+    for (auto& [k, v] : res.headers) header->set(k, v);
+    header->keep_alive(false);
+    header->chunked(true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
+    stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+    http::async_write_header(stream_, *serializer,
+                             [self = this->shared_from_this(), header, serializer, head,
+                              start = std::move(res.stream)](beast::error_code ec, std::size_t) {
+                               if (ec || head) return self->close();
+                               self->stream_.expires_never();
+                               self->header_sent_ = true;
+                               auto sink = std::make_shared<Sink>(self->weak_from_this());
+                               self->sink_ = sink;
+                               self->watch_peer();
+                               if (self->stopping_ || self->finishing_) {
+                                 // Shutdown began while the header was being written: end the body
+                                 // at once.
+                                 sink->mark_closed();
+                                 self->finishing_ = true;
+                                 self->write_next_chunk();
+                                 return;
+                               }
+                               start(sink);
+                             });
+  }
+
+  /// While streaming, the client sends nothing; a read completes only when it goes away.
+  void watch_peer() {
+    stream_.async_read_some(asio::buffer(drain_buf_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->watch_peer();
+                            });
+  }
+
+  void enqueue_chunk(std::string data) {
+    if (closed_ || finishing_ || data.empty()) return;
+    chunks_.push_back(std::move(data));
+    if (!writing_) write_next_chunk();
+  }
+
+  void enqueue_finish() {
+    if (closed_ || finishing_) return;
+    finishing_ = true;
+    if (auto sink = sink_.lock()) sink->mark_closed();
+    if (!writing_) write_next_chunk();
+  }
+
+  void write_next_chunk() {
+    if (closed_ || !header_sent_) return;
+    if (chunks_.empty()) {
+      writing_ = false;
+      if (!finishing_) return;
+      writing_ = true;
+      stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+      asio::async_write(
+          stream_, http::make_chunk_last(),
+          [self = this->shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+      return;
+    }
+    writing_ = true;
+    auto data = std::make_shared<std::string>(std::move(chunks_.front()));
+    chunks_.pop_front();
+    // A client that stops reading is dropped when one chunk cannot be written in time.
+    stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
+                      [self = this->shared_from_this(), data](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        self->stream_.expires_never();
+                        self->write_next_chunk();
+                      });
+  }
+
   void linger() {
     phase_ = Phase::Closing;
     beast::error_code ec;
@@ -331,6 +447,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void close() {
     if (closed_) return;
     closed_ = true;
+    if (auto sink = sink_.lock()) sink->mark_closed();
     phase_ = Phase::Closing;
     beast::error_code ec;
     stream_.socket().shutdown(Protocol::socket::shutdown_both, ec);
@@ -348,6 +465,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::uint32_t served_ = 0;
   std::size_t drained_ = 0;
   std::array<char, 4096> drain_buf_{};
+  std::weak_ptr<Sink> sink_;
+  std::deque<std::string> chunks_;
+  bool header_sent_ = false;
+  bool writing_ = false;
+  bool finishing_ = false;
 };
 
 template <class Protocol>

@@ -199,3 +199,35 @@ TEST_F(ApiRoutes, GivenSighup_WhenTokenFileChanged_ThenNewTokensApplyAndOldOnesS
   EXPECT_EQ(d.tcp().get("/v1/version", {bearer(fresh)}).status, 200u);
   EXPECT_THAT(d.log(), HasSubstr("keeping the tokens loaded before"));
 }
+
+TEST(ApiShutdown,
+     GivenRequestInFlightAndIdleConnection_WhenSigterm_ThenInFlightFinishesAndIdleCloses) {
+  TestDaemonOptions o;
+  o.set["server.header_timeout_seconds"] = "60";
+  o.set["server.request_timeout_seconds"] = "60";
+  TestDaemon d(o);
+  ASSERT_TRUE(d.started()) << d.start_error();
+  auto idle = RawConnection::tcp(d.port());
+  auto busy = RawConnection::tcp(d.port());
+  ASSERT_TRUE(idle.connected() && busy.connected());
+  ASSERT_TRUE(busy.send("POST /v1/preflight/run HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                        d.write_token() + "\r\nContent-Length: 10\r\n\r\n{\"a\":"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the header has been read
+  ASSERT_EQ(::kill(d.pid(), SIGTERM), 0);
+  // The idle connection is closed at once; the daemon keeps running for the busy one.
+  auto idle_result = idle.read_until_closed(std::chrono::seconds(3));
+  EXPECT_TRUE(idle_result.closed);
+  EXPECT_TRUE(idle_result.data.empty()) << idle_result.data;
+  EXPECT_TRUE(d.running());
+  // New connections are no longer accepted.
+  auto late = RawConnection::tcp(d.port());
+  EXPECT_FALSE(late.connected());
+  // The request in flight completes, with Connection: close.
+  ASSERT_TRUE(busy.send("12345"));
+  auto r = busy.read_until_closed(std::chrono::seconds(3));
+  EXPECT_EQ(status_of(r.data), 501u) << r.data;
+  EXPECT_THAT(r.data, HasSubstr("Connection: close"));
+  auto status = d.stop();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
