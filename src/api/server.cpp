@@ -5,17 +5,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <list>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 
 #include "paddock/log/log.hpp"
 
@@ -27,19 +34,77 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using local = asio::local::stream_protocol;
 
+namespace {
+
+/// What the server needs to reach every live session (for shutdown).
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  /// soft: close if idle, else close after the current response. hard: close now.
+  virtual void shut(bool hard) = 0;
+};
+
+}  // namespace
+
 struct HttpServer::State {
   asio::io_context& ioc;
   ServerOptions options;
   RequestHandler handler;
-  std::size_t connections = 0;
-  bool stopped = false;
+  ResponseObserver observer;
+  std::atomic<std::size_t> connections{0};
+  std::atomic<bool> stopped{false};
   std::list<std::function<void()>> closers;  // one per acceptor
+
+  std::mutex sessions_mutex;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+
+  // Graceful shutdown: on_drained is called once, when the last connection closes or at the
+  // deadline, whichever comes first.
+  std::mutex drain_mutex;
+  std::atomic<bool> draining{false};
+  std::function<void()> on_drained;
+  std::optional<asio::steady_timer> drain_timer;
+
+  State(asio::io_context& io, ServerOptions opts, RequestHandler h)
+      : ioc(io), options(opts), handler(std::move(h)) {}
+
+  void for_each_session(bool hard) {
+    std::vector<std::shared_ptr<SessionBase>> live;
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto& [ptr, weak] : sessions) {
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) s->shut(hard);
+  }
+
+  void finish_drain() {
+    std::function<void()> done;
+    {
+      std::lock_guard lock(drain_mutex);
+      if (!draining) return;
+      draining = false;
+      done = std::move(on_drained);
+      on_drained = nullptr;
+      if (drain_timer) drain_timer->cancel();
+    }
+    if (done) done();
+  }
 };
+
+static void session_closed(const std::shared_ptr<HttpServer::State>& state) {
+  if (--state->connections == 0 && state->draining) {
+    asio::post(state->ioc, [state] { state->finish_drain(); });
+  }
+}
 
 namespace {
 
-Peer peer_of(
-    const beast::basic_stream<tcp, asio::any_io_executor, beast::unlimited_rate_policy>& s) {
+using TcpStream = beast::basic_stream<tcp, asio::any_io_executor, beast::unlimited_rate_policy>;
+using LocalStream = beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>;
+
+Peer peer_of(TcpStream& s) {
   Peer p;
   boost::system::error_code ec;
   auto ep = s.socket().remote_endpoint(ec);
@@ -47,29 +112,35 @@ Peer peer_of(
   return p;
 }
 
-Peer peer_of(
-    const beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>& s) {
+Peer peer_of(LocalStream& s) {
   Peer p;
   p.is_unix = true;
-  p.address = "unix";
   ucred cred{};
   socklen_t len = sizeof(cred);
   // Peer credentials are taken once at accept; a failure leaves uid at an impossible value
   // so authentication refuses the connection.
-  auto& sock = const_cast<local::socket&>(s.socket());
-  if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+  if (::getsockopt(s.socket().native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
     p.uid = cred.uid;
     p.gid = cred.gid;
     p.pid = cred.pid;
+    p.address = "unix:pid=" + std::to_string(cred.pid);
   } else {
     p.uid = static_cast<std::uint32_t>(-1);
     p.gid = static_cast<std::uint32_t>(-1);
+    p.address = "unix";
   }
   return p;
 }
 
+bool is_disconnect(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == beast::error::timeout ||
+         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+         ec == asio::error::eof || ec == asio::error::broken_pipe ||
+         ec == asio::error::bad_descriptor || ec == http::error::partial_message;
+}
+
 template <class Protocol>
-class Session : public std::enable_shared_from_this<Session<Protocol>> {
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Protocol>> {
  public:
   using Stream = beast::basic_stream<Protocol, asio::any_io_executor, beast::unlimited_rate_policy>;
 
@@ -77,65 +148,131 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
       : stream_(std::move(socket)), state_(std::move(state)) {
     ++state_->connections;
   }
-  ~Session() { --state_->connections; }
+
+  ~Session() override {
+    {
+      std::lock_guard lock(state_->sessions_mutex);
+      state_->sessions.erase(this);
+    }
+    session_closed(state_);
+  }
 
   void start(bool over_capacity) {
     peer_ = peer_of(stream_);
+    {
+      std::lock_guard lock(state_->sessions_mutex);
+      state_->sessions.emplace(this, this->weak_from_this());
+    }
     if (over_capacity) {
-      write_and_close(Response::error(503, "too_many_connections",
-                                      "the server is at its connection limit; retry shortly"));
+      asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+        self->send(Response::error(503, "too_many_connections",
+                                   "the server is at its connection limit; retry shortly"),
+                   false, false, true);
+      });
       return;
     }
     asio::dispatch(stream_.get_executor(),
-                   [self = this->shared_from_this()] { self->read_next(); });
+                   [self = this->shared_from_this()] { self->read_header(); });
+  }
+
+  void shut(bool hard) override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this(), hard] {
+      self->stopping_ = true;
+      if (hard || self->phase_ == Phase::Header) {
+        self->close();
+      } else if (self->phase_ == Phase::Streaming) {
+        self->enqueue_finish();
+      }
+    });
   }
 
  private:
-  void read_next() {
+  enum class Phase { Header, Body, Handling, Writing, Streaming, Closing };
+
+  void read_header() {
+    if (stopping_) return close();
+    phase_ = Phase::Header;
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(state_->options.max_header_bytes);
+    // One deadline for the whole header: a client that trickles bytes cannot extend it.
+    stream_.expires_after(std::chrono::seconds(state_->options.header_timeout_seconds));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->on_header(ec);
+                            });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_error(ec);
+    phase_ = Phase::Body;
+    if (parser_->is_done()) return on_message();
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+    const auto& msg = parser_->get();
+    const auto expect = msg[http::field::expect];
+    if (beast::iequals(expect, "100-continue")) {
+      // The client waits for this before sending the body; the limits were checked above.
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(kContinue),
+                        [self = this->shared_from_this()](beast::error_code wec, std::size_t) {
+                          if (wec) return self->close();
+                          self->read_body();
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_read(ec);
+                       if (ec) return self->on_error(ec);
+                       self->on_message();
                      });
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof) {
-      return close();
-    }
+  void on_error(beast::error_code ec) {
+    if (is_disconnect(ec) || stopping_) return close();
     if (ec == http::error::body_limit) {
-      return write_and_close(Response::error(
-          413, "body_too_large",
-          "request body exceeds " + std::to_string(state_->options.max_body_bytes) + " bytes",
-          "body"));
+      return send(Response::error(413, "body_too_large",
+                                  "request body exceeds " +
+                                      std::to_string(state_->options.max_body_bytes) + " bytes",
+                                  "body"),
+                  false, false, true);
     }
     if (ec == http::error::header_limit) {
-      return write_and_close(Response::error(
-          431, "headers_too_large",
-          "request headers exceed " + std::to_string(state_->options.max_header_bytes) + " bytes"));
+      return send(Response::error(431, "headers_too_large",
+                                  "request line and headers exceed " +
+                                      std::to_string(state_->options.max_header_bytes) + " bytes"),
+                  false, false, true);
     }
-    if (ec) {
-      return write_and_close(
-          Response::error(400, "bad_request", "malformed HTTP request: " + ec.message()));
-    }
+    send(Response::error(400, "bad_request", "malformed HTTP request: " + ec.message()), false,
+         false, true);
+  }
+
+  void on_message() {
+    phase_ = Phase::Handling;
     auto& msg = parser_->get();
     Request req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     req.peer = peer_;
+    bool duplicate_auth = false;
     for (const auto& field : msg) {
       std::string name(field.name_string());
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(field.value());
+      auto [it, inserted] = req.headers.emplace(name, std::string(field.value()));
+      if (!inserted) {
+        if (name == "authorization") duplicate_auth = true;
+        it->second += ", " + std::string(field.value());
+      }
     }
     req.body = std::move(msg.body());
     Response res;
-    if (!parse_target(req.target, req.path, req.query)) {
+    if (duplicate_auth) {
+      res = Response::error(400, "bad_request", "more than one Authorization header",
+                            "authorization");
+    } else if (!parse_target(req.target, req.path, req.query)) {
       res = Response::error(400, "bad_target", "the request target is not a valid path", "target");
     } else {
       try {
@@ -147,35 +284,173 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
     }
     ++served_;
     const bool keep = msg.keep_alive() && served_ < state_->options.max_requests_per_connection &&
-                      !state_->stopped;
-    send(std::move(res), keep, req.method == "HEAD");
+                      !stopping_ && !state_->stopped;
+    send(std::move(res), keep, req.method == "HEAD", false);
   }
 
-  void send(Response res, bool keep_alive, bool head) {
+  /// Writes `res`; then reads the next request (keep_alive) or closes. `linger` drains unread
+  /// input for a moment before closing, so the client sees the error instead of a reset.
+  void send(Response res, bool keep_alive, bool head, bool linger) {
+    if (res.stream) return start_stream(std::move(res), head);
+    phase_ = Phase::Writing;
+    if (state_->observer) state_->observer(res.status);
     auto out = std::make_shared<http::response<http::string_body>>();
     out->result(res.status);
     out->version(11);
     out->set(http::field::server, "paddockd/" PADDOCK_VERSION);
     out->set(http::field::content_type, res.content_type);
+    out->set(http::field::cache_control, "no-store");
+    out->set("X-Content-Type-Options", "nosniff");
     for (auto& [k, v] : res.headers) out->set(k, v);
     out->keep_alive(keep_alive);
     out->body() = std::move(res.body);
     out->prepare_payload();
     if (head) out->body().clear();
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
-    http::async_write(
-        stream_, *out,
-        [self = this->shared_from_this(), out, keep_alive](beast::error_code ec, std::size_t) {
-          if (ec || !keep_alive) return self->close();
-          self->read_next();
-        });
+    http::async_write(stream_, *out,
+                      [self = this->shared_from_this(), out, keep_alive, linger](
+                          beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        if (keep_alive) return self->read_header();
+                        if (linger) return self->linger();
+                        self->close();
+                      });
   }
 
-  void write_and_close(Response res) { send(std::move(res), false, false); }
+  // --- streamed bodies (SSE, log follow) ---------------------------------------------------
 
-  void close() {
+  class Sink final : public StreamSink {
+   public:
+    explicit Sink(std::weak_ptr<Session> session) : session_(std::move(session)) {}
+    bool write(std::string data) override {
+      if (!open_) return false;
+      auto s = session_.lock();
+      if (!s) return false;
+      asio::post(s->stream_.get_executor(),
+                 [s, d = std::move(data)]() mutable { s->enqueue_chunk(std::move(d)); });
+      return true;
+    }
+    void finish() override {
+      if (!open_.exchange(false)) return;
+      if (auto s = session_.lock()) {
+        asio::post(s->stream_.get_executor(), [s] { s->enqueue_finish(); });
+      }
+    }
+    bool open() const override { return open_; }
+    void mark_closed() { open_ = false; }
+
+   private:
+    std::weak_ptr<Session> session_;
+    std::atomic<bool> open_{true};
+  };
+
+  void start_stream(Response res, bool head) {
+    phase_ = Phase::Streaming;
+    if (state_->observer) state_->observer(res.status);
+    auto header = std::make_shared<http::response<http::empty_body>>();
+    header->result(res.status);
+    header->version(11);
+    header->set(http::field::server, "paddockd/" PADDOCK_VERSION);
+    header->set(http::field::content_type, res.content_type);
+    header->set(http::field::cache_control, "no-store");
+    header->set("X-Content-Type-Options", "nosniff");
+    for (auto& [k, v] : res.headers) header->set(k, v);
+    header->keep_alive(false);
+    header->chunked(true);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
+    stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+    http::async_write_header(stream_, *serializer,
+                             [self = this->shared_from_this(), header, serializer, head,
+                              start = std::move(res.stream)](beast::error_code ec, std::size_t) {
+                               if (ec || head) return self->close();
+                               self->stream_.expires_never();
+                               self->header_sent_ = true;
+                               auto sink = std::make_shared<Sink>(self->weak_from_this());
+                               self->sink_ = sink;
+                               self->watch_peer();
+                               if (self->stopping_ || self->finishing_) {
+                                 // Shutdown began while the header was being written: end the body
+                                 // at once.
+                                 sink->mark_closed();
+                                 self->finishing_ = true;
+                                 self->write_next_chunk();
+                                 return;
+                               }
+                               start(sink);
+                             });
+  }
+
+  /// While streaming, the client sends nothing; a read completes only when it goes away.
+  void watch_peer() {
+    stream_.async_read_some(asio::buffer(drain_buf_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) return self->close();
+                              self->watch_peer();
+                            });
+  }
+
+  void enqueue_chunk(std::string data) {
+    if (closed_ || finishing_ || data.empty()) return;
+    chunks_.push_back(std::move(data));
+    if (!writing_) write_next_chunk();
+  }
+
+  void enqueue_finish() {
+    if (closed_ || finishing_) return;
+    finishing_ = true;
+    if (auto sink = sink_.lock()) sink->mark_closed();
+    if (!writing_) write_next_chunk();
+  }
+
+  void write_next_chunk() {
+    if (closed_ || !header_sent_) return;
+    if (chunks_.empty()) {
+      writing_ = false;
+      if (!finishing_) return;
+      writing_ = true;
+      stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+      asio::async_write(
+          stream_, http::make_chunk_last(),
+          [self = this->shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+      return;
+    }
+    writing_ = true;
+    auto data = std::make_shared<std::string>(std::move(chunks_.front()));
+    chunks_.pop_front();
+    // A client that stops reading is dropped when one chunk cannot be written in time.
+    stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
+    asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
+                      [self = this->shared_from_this(), data](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        self->stream_.expires_never();
+                        self->write_next_chunk();
+                      });
+  }
+
+  void linger() {
+    phase_ = Phase::Closing;
     beast::error_code ec;
     stream_.socket().shutdown(Protocol::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(asio::buffer(drain_buf_),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > 1024 * 1024) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (auto sink = sink_.lock()) sink->mark_closed();
+    phase_ = Phase::Closing;
+    beast::error_code ec;
+    stream_.socket().shutdown(Protocol::socket::shutdown_both, ec);
     stream_.close();
   }
 
@@ -184,14 +459,28 @@ class Session : public std::enable_shared_from_this<Session<Protocol>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::State> state_;
   Peer peer_;
+  Phase phase_ = Phase::Header;
+  bool stopping_ = false;
+  bool closed_ = false;
   std::uint32_t served_ = 0;
+  std::size_t drained_ = 0;
+  std::array<char, 4096> drain_buf_{};
+  std::weak_ptr<Sink> sink_;
+  std::deque<std::string> chunks_;
+  bool header_sent_ = false;
+  bool writing_ = false;
+  bool finishing_ = false;
 };
 
 template <class Protocol>
 class Acceptor : public std::enable_shared_from_this<Acceptor<Protocol>> {
  public:
-  Acceptor(typename Protocol::acceptor acceptor, std::shared_ptr<HttpServer::State> state)
-      : acceptor_(std::move(acceptor)), timer_(state->ioc), state_(std::move(state)) {}
+  Acceptor(typename Protocol::acceptor acceptor, std::shared_ptr<HttpServer::State> state,
+           std::string name)
+      : acceptor_(std::move(acceptor)),
+        timer_(state->ioc),
+        state_(std::move(state)),
+        name_(std::move(name)) {}
 
   void start() { accept(); }
   void close() {
@@ -212,13 +501,25 @@ class Acceptor : public std::enable_shared_from_this<Acceptor<Protocol>> {
   void on_accept(boost::system::error_code ec, typename Protocol::socket socket) {
     if (ec == asio::error::operation_aborted || state_->stopped) return;
     if (ec) {
-      // EMFILE/ENFILE and friends: back off instead of spinning on a full fd table.
-      log::warn("accept failed; backing off 100 ms", {{"error", ec.message()}});
-      timer_.expires_after(std::chrono::milliseconds(100));
+      // EMFILE/ENFILE/ENOBUFS: the pending connection stays in the backlog and the listening
+      // socket stays readable, so accepting again at once would spin. Back off instead; log the
+      // first failure of a run and how many followed once accepting works again.
+      if (failures_++ == 0) {
+        log::warn("accept failed; backing off",
+                  {{"listener", name_},
+                   {"error", ec.message()},
+                   {"backoff_ms", state_->options.accept_backoff.count()},
+                   {"open_connections", state_->connections.load()}});
+      }
+      timer_.expires_after(state_->options.accept_backoff);
       timer_.async_wait([self = this->shared_from_this()](boost::system::error_code tec) {
-        if (!tec) self->accept();
+        if (!tec && !self->state_->stopped) self->accept();
       });
       return;
+    }
+    if (failures_ > 0) {
+      log::info("accept works again", {{"listener", name_}, {"failed_attempts", failures_}});
+      failures_ = 0;
     }
     const bool over = state_->connections >= state_->options.max_connections;
     std::make_shared<Session<Protocol>>(std::move(socket), state_)->start(over);
@@ -228,14 +529,18 @@ class Acceptor : public std::enable_shared_from_this<Acceptor<Protocol>> {
   typename Protocol::acceptor acceptor_;
   asio::steady_timer timer_;
   std::shared_ptr<HttpServer::State> state_;
+  std::string name_;
+  std::uint64_t failures_ = 0;
 };
 
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHandler handler)
-    : state_(std::make_shared<State>(State{ioc, options, std::move(handler), 0, false, {}})) {}
+    : state_(std::make_shared<State>(ioc, options, std::move(handler))) {}
 
 HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::on_response(ResponseObserver observer) { state_->observer = std::move(observer); }
 
 Result<std::uint16_t> HttpServer::listen_tcp(const util::HostPort& address) {
   boost::system::error_code ec;
@@ -260,7 +565,8 @@ Result<std::uint16_t> HttpServer::listen_tcp(const util::HostPort& address) {
                                     ec.message() + " (is another daemon using the port?)");
   }
   const auto port = acc.local_endpoint().port();
-  auto a = std::make_shared<Acceptor<tcp>>(std::move(acc), state_);
+  auto a = std::make_shared<Acceptor<tcp>>(std::move(acc), state_,
+                                           util::to_string({address.host, port}));
   state_->closers.emplace_back([a] { a->close(); });
   a->start();
   return port;
@@ -303,17 +609,46 @@ Result<void> HttpServer::listen_unix(const std::string& path, std::uint32_t mode
   if (::chmod(path.c_str(), mode) != 0) {
     return make_error("listen", "chmod(" + path + "): " + std::strerror(errno));
   }
-  auto a = std::make_shared<Acceptor<local>>(std::move(acc), state_);
+  auto a = std::make_shared<Acceptor<local>>(std::move(acc), state_, path);
   state_->closers.emplace_back([a] { a->close(); });
   a->start();
   return {};
 }
 
-void HttpServer::stop() {
+void HttpServer::shutdown(std::chrono::milliseconds deadline, std::function<void()> on_done) {
   if (!state_ || state_->stopped) return;
   state_->stopped = true;
   for (auto& c : state_->closers) c();
   state_->closers.clear();
+  {
+    std::lock_guard lock(state_->drain_mutex);
+    state_->on_drained = std::move(on_done);
+    state_->draining = true;
+  }
+  if (state_->connections == 0) {
+    asio::post(state_->ioc, [s = state_] { s->finish_drain(); });
+    return;
+  }
+  state_->for_each_session(false);
+  state_->drain_timer.emplace(state_->ioc);
+  state_->drain_timer->expires_after(deadline);
+  state_->drain_timer->async_wait([s = state_](boost::system::error_code ec) {
+    if (ec) return;
+    log::warn("connections still open at the shutdown deadline; closing them",
+              {{"open_connections", s->connections.load()}});
+    s->for_each_session(true);
+    s->finish_drain();
+  });
+}
+
+void HttpServer::stop() {
+  if (!state_) return;
+  if (!state_->stopped) {
+    state_->stopped = true;
+    for (auto& c : state_->closers) c();
+    state_->closers.clear();
+  }
+  state_->for_each_session(true);
 }
 
 std::size_t HttpServer::active_connections() const { return state_->connections; }

@@ -81,6 +81,7 @@ std::vector<KeySpec> build() {
       integer("server", "max_header_bytes", sv, &S::max_header_bytes, 1024, 1 << 20),
       integer("server", "max_connections", sv, &S::max_connections, 1, 1 << 20),
       integer("server", "request_timeout_seconds", sv, &S::request_timeout_seconds, 1, 3600),
+      integer("server", "header_timeout_seconds", sv, &S::header_timeout_seconds, 1, 3600),
       boolean("server", "metrics_require_token", sv, &S::metrics_require_token),
 
       str("process", "bwrap_path", pr, &P::bwrap_path),

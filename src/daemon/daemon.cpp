@@ -1,15 +1,34 @@
 #include "paddock/daemon/daemon.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
+#include "paddock/api/audit.hpp"
+#include "paddock/api/auth.hpp"
+#include "paddock/api/metrics.hpp"
+#include "paddock/api/readiness.hpp"
 #include "paddock/api/router.hpp"
+#include "paddock/api/routes.hpp"
 #include "paddock/api/server.hpp"
 #include "paddock/log/log.hpp"
+#include "paddock/pool/port_pool.hpp"
+#include "paddock/pool/process_table.hpp"
+#include "paddock/pool/uid_pool.hpp"
+#include "paddock/sandbox/paths.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
+#include "paddock/spawn/reaper.hpp"
+#include "paddock/supervisor/asio_process_ops.hpp"
+#include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/hostport.hpp"
 
 namespace paddock::daemon {
@@ -18,47 +37,247 @@ namespace asio = boost::asio;
 
 namespace {
 
-api::Router make_router(const config::Config& cfg,
-                        const std::chrono::steady_clock::time_point started) {
-  (void)cfg;
-  api::Router router;
-  router.add("GET", "/healthz", [](const api::Request&, const api::PathParams&) {
-    return api::Response::json(200, {{"status", "ok"}});
+/// How long a graceful stop waits for requests in flight before closing their connections.
+constexpr std::chrono::seconds kShutdownGrace{5};
+
+/// Loads the token file. A missing file leaves the TCP API closed to everyone (only /healthz and
+/// /readyz answer) with a warning; a malformed file is an error.
+Result<std::shared_ptr<const api::TokenStore>> load_tokens(const config::Config& cfg) {
+  auto loaded = api::load_token_file(cfg.server.token_file);
+  if (!loaded) {
+    if (loaded.error().code == "io") {
+      log::warn(loaded.error().message +
+                "; every TCP request except /healthz and /readyz gets "
+                "401 until the file exists (then send SIGHUP)");
+      return std::make_shared<const api::TokenStore>();
+    }
+    return loaded.error();
+  }
+  for (const auto& w : loaded->warnings) log::warn(w);
+  log::info("token file loaded",
+            {{"path", cfg.server.token_file}, {"tokens", loaded->entries.size()}});
+  return std::make_shared<const api::TokenStore>(std::move(loaded->entries));
+}
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit: every connection costs a descriptor.
+void raise_nofile(const config::Config& cfg) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  const rlim_t wanted = static_cast<rlim_t>(cfg.server.max_connections) + 64;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
+    log::warn(
+        "RLIMIT_NOFILE is below server.max_connections + 64; connections beyond it fail "
+        "at accept (raise LimitNOFILE= in the unit or lower max_connections)",
+        {{"nofile", static_cast<std::uint64_t>(rl.rlim_cur)},
+         {"max_connections", cfg.server.max_connections}});
+  }
+}
+
+api::ServerOptions server_options(const config::Config& cfg) {
+  api::ServerOptions opts;
+  opts.max_body_bytes = cfg.server.max_body_bytes;
+  opts.max_header_bytes = cfg.server.max_header_bytes;
+  opts.max_connections = cfg.server.max_connections;
+  opts.header_timeout_seconds = cfg.server.header_timeout_seconds;
+  opts.request_timeout_seconds = cfg.server.request_timeout_seconds;
+  return opts;
+}
+
+/// Registers the supervisor's figures on /metrics (read at scrape time).
+void register_supervisor_metrics(api::MetricsRegistry& m, const supervisor::Supervisor& sup,
+                                 const std::string& bpf_sha256, const std::string& bpf_path) {
+  m.gauge("paddock_seccomp_profile_info", "The seccomp filter every worker runs with; always 1.",
+          {"path", "sha256"})
+      .set({bpf_path, bpf_sha256}, 1);
+  m.gauge_collector(
+      "paddock_workers", "Workers and runs the daemon knows, by state.", {"state"}, [&sup] {
+        std::vector<api::CollectedSample> out;
+        const auto st = sup.stats();
+        for (auto s :
+             {supervisor::State::Starting, supervisor::State::Running, supervisor::State::Ready,
+              supervisor::State::Stopping, supervisor::State::Exited, supervisor::State::Failed}) {
+          auto it = st.by_state.find(s);
+          out.push_back({{std::string(supervisor::to_string(s))},
+                         static_cast<double>(it == st.by_state.end() ? 0 : it->second)});
+        }
+        return out;
+      });
+  m.gauge_collector("paddock_free_uids", "Worker UIDs that can be handed out now.", {}, [&sup] {
+    return std::vector<api::CollectedSample>{{{}, static_cast<double>(sup.stats().free_uids)}};
   });
-  router.add("GET", "/v1/version", [started](const api::Request&, const api::PathParams&) {
-    const auto up =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
-            .count();
-    return api::Response::json(200, {{"version", PADDOCK_VERSION}, {"uptime_seconds", up}});
+  m.gauge_collector("paddock_free_ports", "Worker ports that can be handed out now.", {}, [&sup] {
+    return std::vector<api::CollectedSample>{{{}, static_cast<double>(sup.stats().free_ports)}};
   });
-  return router;
+  m.counter_collector("paddock_spawns_total", "Sandbox launches, by result.", {"result"}, [&sup] {
+    const auto st = sup.stats();
+    return std::vector<api::CollectedSample>{{{"ok"}, static_cast<double>(st.spawns_ok)},
+                                             {{"error"}, static_cast<double>(st.spawns_failed)}};
+  });
+  m.counter_collector("paddock_restarts_total", "Automatic restarts of workers.", {}, [&sup] {
+    return std::vector<api::CollectedSample>{{{}, static_cast<double>(sup.stats().restarts_total)}};
+  });
+  m.counter_collector("paddock_exits_total", "Workers and runs that ended, by reason.", {"reason"},
+                      [&sup] {
+                        std::vector<api::CollectedSample> out;
+                        for (const auto& [r, n] : sup.stats().exits_by_reason) {
+                          out.push_back({{r}, static_cast<double>(n)});
+                        }
+                        return out;
+                      });
+  m.counter_collector("paddock_dropped_log_bytes_total",
+                      "Worker output dropped because a log ring or file was full.", {}, [&sup] {
+                        return std::vector<api::CollectedSample>{
+                            {{}, static_cast<double>(sup.stats().dropped_log_bytes)}};
+                      });
+  m.gauge_collector(
+      "paddock_spawn_latency_seconds_p50",
+      "Median time from launch to a running workload, over recent spawns.", {}, [&sup] {
+        auto v = sup.stats().spawn_latencies_seconds;
+        if (v.empty()) return std::vector<api::CollectedSample>{};
+        std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+        return std::vector<api::CollectedSample>{{{}, v[v.size() / 2]}};
+      });
+}
+
+/// Creates a directory (and parents) with `mode` when missing.
+Result<void> ensure_dir(const std::string& path, std::filesystem::perms mode) {
+  if (path.empty()) return {};
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    std::filesystem::create_directories(path, ec);
+    if (ec) {
+      return make_error("io", "cannot create " + path + ": " + ec.message());
+    }
+    std::filesystem::permissions(path, mode, ec);
+  }
+  return {};
 }
 
 }  // namespace
 
 int run(const config::Config& cfg, const std::string& config_path) {
-  const auto started = std::chrono::steady_clock::now();
   // Workers never run without their seccomp filter: a configured profile that is missing or
   // not a compiled filter stops the daemon here rather than being skipped later.
-  if (auto bpf = seccomp::validate_bpf_file(cfg.process.seccomp_profile); !bpf) {
-    log::critical("refusing to start: [process] seccomp_profile is not usable",
-                  {{"seccomp_profile", cfg.process.seccomp_profile},
-                   {"error", bpf.error().message}});
+  auto bpf_info = seccomp::validate_bpf_file(cfg.process.seccomp_profile);
+  if (!bpf_info) {
+    log::critical(
+        "refusing to start: [process] seccomp_profile is not usable",
+        {{"seccomp_profile", cfg.process.seccomp_profile}, {"error", bpf_info.error().message}});
     return 1;
-  } else {
-    log::info("seccomp profile", {{"path", cfg.process.seccomp_profile},
-                                  {"instructions", bpf->instructions},
-                                  {"sha256", bpf->sha256}});
   }
-  asio::io_context ioc{1};
+  std::string bpf;
+  {
+    std::ifstream in(cfg.process.seccomp_profile, std::ios::binary);
+    bpf.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  log::info("seccomp profile", {{"path", cfg.process.seccomp_profile},
+                                {"instructions", bpf_info->instructions},
+                                {"sha256", bpf_info->sha256}});
 
-  auto router = std::make_shared<api::Router>(make_router(cfg, started));
-  api::ServerOptions opts;
-  opts.max_body_bytes = cfg.server.max_body_bytes;
-  opts.max_header_bytes = cfg.server.max_header_bytes;
-  opts.max_connections = cfg.server.max_connections;
-  opts.request_timeout_seconds = cfg.server.request_timeout_seconds;
-  api::HttpServer server(ioc, opts, [router](const api::Request& r) { return router->handle(r); });
+  supervisor::DirProfileSource profiles(cfg.process.sandbox_profiles_dir);
+  if (auto r = profiles.reload(); !r) {
+    log::critical("refusing to start: sandbox profiles cannot be loaded",
+                  {{"dir", cfg.process.sandbox_profiles_dir}, {"error", r.error().message}});
+    return 1;
+  }
+  if (auto p = profiles.get(cfg.process.default_profile); !p) {
+    log::critical("refusing to start: [process] default_profile does not exist",
+                  {{"default_profile", cfg.process.default_profile}, {"error", p.error().message}});
+    return 1;
+  }
+  namespace fs = std::filesystem;
+  for (const auto& [dir, mode] :
+       {std::pair{cfg.process.state_dir, fs::perms::owner_all},
+        // Worker UIDs must traverse data_root to reach their own directory (mode 0700 each).
+        std::pair{cfg.process.data_root,
+                  fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec},
+        std::pair{cfg.log.worker_log_dir,
+                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec}}) {
+    if (auto r = ensure_dir(dir, mode); !r) {
+      log::critical("refusing to start: " + r.error().message);
+      return 1;
+    }
+  }
+  if (auto r = spawn::become_subreaper(); !r) {
+    log::warn("cannot become a child subreaper; orphaned sandbox processes are reaped by pid 1",
+              {{"error", r.error().message}});
+  }
+
+  asio::io_context ioc{1};
+  raise_nofile(cfg);
+
+  auto readiness = std::make_shared<api::Readiness>();
+  readiness->require("listeners", "the API listeners are not bound yet");
+  auto metrics = std::make_shared<api::MetricsRegistry>();
+  const auto api_metrics = api::register_api_metrics(*metrics, PADDOCK_VERSION);
+
+  auto tokens = load_tokens(cfg);
+  if (!tokens) {
+    log::critical(tokens.error().message + "; fix the token file and restart");
+    return 1;
+  }
+  api::AuthOptions auth_opts;
+  auth_opts.worker_uid_start = cfg.process.worker_uid_range_start;
+  auth_opts.worker_uid_end = cfg.process.worker_uid_range_end;
+  auth_opts.admin_group = cfg.server.socket_group;
+  auth_opts.metrics_require_token = cfg.server.metrics_require_token;
+  auto auth =
+      std::make_shared<api::Authenticator>(auth_opts, *tokens, api::system_group_directory());
+  auto audit = std::make_shared<api::AuditLog>(cfg.log.audit_log);
+
+  // The supervisor and what it stands on.
+  pool::ProcProcessTable process_table;
+  pool::UidPool uids(cfg.process.worker_uid_range_start, cfg.process.worker_uid_range_end,
+                     process_table);
+  if (auto r = uids.adopt_host_state(); !r) {
+    log::warn("cannot scan /proc for processes under worker UIDs", {{"error", r.error().message}});
+  } else if (uids.draining() > 0) {
+    log::warn(
+        "processes from an earlier run still hold worker UIDs; those UIDs wait until they exit",
+        {{"uids", uids.draining()}});
+  }
+  pool::LoopbackBinder binder;
+  pool::PortPool ports(static_cast<std::uint16_t>(cfg.process.port_range_start),
+                       static_cast<std::uint16_t>(cfg.process.port_range_end), binder);
+  supervisor::AsioScheduler scheduler(ioc);
+  supervisor::AsioProcessOps ops(ioc, bpf);
+  supervisor::EventBus events(1024);
+  sandbox::RealFileSystem filesystem;
+  supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events);
+  register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);
+
+  // Orphans of sandboxes (re-parented to us as subreaper) are reaped on SIGCHLD; the bwrap
+  // processes themselves are reaped through their pidfds by the process ops.
+  asio::signal_set chld(ioc, SIGCHLD);
+  std::function<void()> wait_chld = [&] {
+    chld.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      spawn::reap_orphans([&ops](pid_t pid) { return ops.manages(pid); });
+      wait_chld();
+    });
+  };
+  wait_chld();
+
+  api::Services services;
+  services.readiness = readiness;
+  services.metrics = metrics;
+  services.supervisor = &sup;
+  services.events = &events;
+  services.scheduler = &scheduler;
+  auto router = std::make_shared<api::Router>();
+  api::register_routes(*router, services);
+  auto handler = std::make_shared<api::ApiHandler>(router, auth, audit);
+
+  api::HttpServer server(ioc, server_options(cfg),
+                         [handler](const api::Request& r) { return handler->handle(r); });
+  server.on_response([requests = api_metrics.requests](unsigned status) {
+    requests->inc({std::to_string(status)});
+  });
 
   for (const auto& l : cfg.server.listen) {
     auto hp = util::parse_host_port(l);
@@ -83,14 +302,46 @@ int run(const config::Config& cfg, const std::string& config_path) {
     }
     log::info("listening", {{"socket", cfg.server.socket}});
   }
+  readiness->set("listeners", true);
 
-  asio::signal_set signals(ioc, SIGTERM, SIGINT);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
+  // SIGTERM/SIGINT: stop accepting, stop every worker gracefully in parallel (SIGTERM to each
+  // workload, SIGKILL after stop_grace_seconds), then exit 0.
+  asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
+  int pending_shutdowns = 2;
+  auto one_done = [&] {
+    if (--pending_shutdowns == 0) ioc.stop();
+  };
+  stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
-    log::info("shutting down", {{"signal", sig}});
-    server.stop();
-    ioc.stop();
+    log::info("shutting down", {{"signal", sig}, {"live_workers", sup.live_count()}});
+    readiness->set("shutdown", false, "paddockd is shutting down");
+    sup.shutdown(std::chrono::seconds(cfg.process.stop_grace_seconds), one_done);
+    server.shutdown(kShutdownGrace, one_done);
+    // A second signal during shutdown kills what is left at once.
+    stop_signals.async_wait([&](boost::system::error_code ec2, int) {
+      if (ec2) return;
+      log::warn("second stop signal: exiting now; remaining workers die with the daemon");
+      ioc.stop();
+    });
   });
+
+  // SIGHUP: reload the token file (keeping the old tokens if the new file is malformed) and
+  // reopen the audit log (after rotation).
+  asio::signal_set hup(ioc, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      auto reloaded = load_tokens(cfg);
+      if (reloaded) {
+        auth->set_tokens(*reloaded);
+      } else {
+        log::error(reloaded.error().message + "; keeping the tokens loaded before");
+      }
+      audit->reopen();
+      wait_hup();
+    });
+  };
+  wait_hup();
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();

@@ -31,6 +31,9 @@ struct ServerConfig {
   std::uint32_t max_header_bytes = 16 * 1024;
   std::uint32_t max_connections = 1024;
   std::uint32_t request_timeout_seconds = 30;
+  /// The request line and headers must arrive within this time (slowloris); also the idle
+  /// timeout of a keep-alive connection between requests.
+  std::uint32_t header_timeout_seconds = 10;
   bool metrics_require_token = true;
 };
 

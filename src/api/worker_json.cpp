@@ -1,0 +1,223 @@
+#include "paddock/api/worker_json.hpp"
+
+#include <csignal>
+#include <cstring>
+
+#include "paddock/api/json_body.hpp"
+
+namespace paddock::api {
+
+namespace {
+
+using Required = FieldReader::Required;
+
+void read_limits(FieldReader& r, sandbox::LimitsRequest& out) {
+  auto limits = r.object("limits");
+  if (!limits) return;
+  if (auto v = limits->integer("memory_mb", 1, 1 << 24))
+    out.memory_mb = static_cast<std::uint32_t>(*v);
+  if (auto v = limits->number("cpus", 0.01, 1024)) out.cpus = *v;
+  if (auto v = limits->integer("pids", 1, 1 << 22)) out.pids = static_cast<std::uint32_t>(*v);
+  if (auto v = limits->integer("nofile", 16, 1 << 20)) out.nofile = static_cast<std::uint32_t>(*v);
+  if (auto v = limits->integer("tmp_mb", 1, 1 << 20)) out.tmp_mb = static_cast<std::uint32_t>(*v);
+  if (auto v = limits->integer("wall_seconds", 0, 0xffffffffLL)) {
+    out.wall_seconds = static_cast<std::uint32_t>(*v);
+  }
+}
+
+// Fields shared by workers and runs.
+void read_common(FieldReader& r, sandbox::WorkerSpec& spec) {
+  if (auto v = r.string("profile")) spec.profile = *v;
+  if (auto v = r.string_array("command")) spec.command = *v;
+  if (auto v = r.string_map("env")) spec.env = *v;
+  if (auto v = r.string("bundle")) spec.bundle = *v;
+  if (auto v = r.string_map("labels")) spec.labels = *v;
+  read_limits(r, spec.limits);
+}
+
+Result<void> finish_common(FieldReader& r, const nlohmann::json& body, sandbox::WorkerSpec& spec) {
+  if (auto done = r.finish(); !done) return done.error();
+  if (body.contains("network")) {
+    auto n = sandbox::parse_network_mode(body["network"].get<std::string>());
+    if (!n) return n.error();
+    spec.network = *n;
+  }
+  if (body.contains("command") && spec.command.empty()) {
+    return make_error("invalid_field",
+                      "command must not be empty; omit it to use the profile's default", "command");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<sandbox::WorkerSpec> parse_worker_spec(const nlohmann::json& body) {
+  sandbox::WorkerSpec spec;
+  FieldReader r(body);
+  read_common(r, spec);
+  if (auto v = r.string("name")) spec.name = *v;
+  if (auto v = r.boolean("port")) spec.port = *v;
+  if (auto v = r.integer("idle_timeout_seconds", 0, 0xffffffffLL)) {
+    spec.idle_timeout_seconds = static_cast<std::uint32_t>(*v);
+  }
+  if (auto v = r.integer("max_lifetime_seconds", 0, 0xffffffffLL)) {
+    spec.max_lifetime_seconds = static_cast<std::uint32_t>(*v);
+  }
+  auto restart = r.string("restart");
+  (void)r.string("network");
+  if (auto done = finish_common(r, body, spec); !done) return done.error();
+  if (restart) {
+    auto p = sandbox::parse_restart_policy(*restart);
+    if (!p) return p.error();
+    spec.restart = *p;
+  }
+  if (spec.name.size() > 128) {
+    return make_error("invalid_field", "name is longer than 128 characters", "name");
+  }
+  return spec;
+}
+
+Result<supervisor::RunSpec> parse_run_spec(const nlohmann::json& body) {
+  supervisor::RunSpec run;
+  FieldReader r(body);
+  read_common(r, run.spec);
+  auto stdin_text = r.string("stdin");
+  auto stdin_b64 = r.string("stdin_base64");
+  if (auto v = r.integer("timeout_seconds", 1, 86400))
+    run.timeout_seconds = static_cast<std::uint32_t>(*v);
+  (void)r.string("network");
+  if (auto done = finish_common(r, body, run.spec); !done) return done.error();
+  if (stdin_text && stdin_b64) {
+    return make_error("invalid_field", "give stdin or stdin_base64, not both", "stdin_base64");
+  }
+  if (stdin_text) run.stdin_data = *stdin_text;
+  if (stdin_b64) {
+    auto decoded = base64_decode(*stdin_b64);
+    if (!decoded) return make_error("invalid_field", decoded.error().message, "stdin_base64");
+    run.stdin_data = std::move(*decoded);
+  }
+  return run;
+}
+
+namespace {
+
+nlohmann::json opt_time(const std::optional<supervisor::WallTime>& t) {
+  return t ? nlohmann::json(supervisor::format_time(*t)) : nlohmann::json(nullptr);
+}
+template <class T>
+nlohmann::json opt(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const supervisor::WorkerSnapshot& w) {
+  nlohmann::json limits{{"memory_mb", w.limits.memory_mb}, {"cpus", w.limits.cpus},
+                        {"pids", w.limits.pids},           {"nofile", w.limits.nofile},
+                        {"tmp_mb", w.limits.tmp_mb},       {"wall_seconds", w.limits.wall_seconds}};
+  return nlohmann::json{{"id", w.id},
+                        {"kind", w.kind},
+                        {"name", w.name.empty() ? nlohmann::json(nullptr) : nlohmann::json(w.name)},
+                        {"state", std::string(supervisor::to_string(w.state))},
+                        {"reason", w.reason},
+                        {"uid", opt(w.uid)},
+                        {"pid", opt(w.pid)},
+                        {"port", opt(w.port)},
+                        {"profile", w.profile},
+                        {"command", w.command},
+                        {"created_at", supervisor::format_time(w.created_at)},
+                        {"started_at", opt_time(w.started_at)},
+                        {"exited_at", opt_time(w.exited_at)},
+                        {"exit_code", opt(w.exit_code)},
+                        {"signal", opt(w.signal)},
+                        {"restarts", w.restarts},
+                        {"restart", std::string(sandbox::to_string(w.restart))},
+                        {"network", std::string(sandbox::to_string(w.network))},
+                        {"labels", w.labels},
+                        {"limits", limits},
+                        {"dropped_log_bytes", w.dropped_log_bytes}};
+}
+
+nlohmann::json to_json(const supervisor::RunResult& r) {
+  nlohmann::json j{
+      {"id", r.worker.id},
+      {"state", std::string(supervisor::to_string(r.worker.state))},
+      {"finished", r.finished},
+      {"uid", opt(r.worker.uid)},
+      {"exit_code", opt(r.worker.exit_code)},
+      {"signal", opt(r.worker.signal)},
+      {"timed_out", r.timed_out},
+      {"stdout_truncated", r.stdout_truncated},
+      {"stderr_truncated", r.stderr_truncated},
+      {"duration_ms", r.finished ? nlohmann::json(r.duration_ms) : nlohmann::json(nullptr)},
+      {"created_at", supervisor::format_time(r.worker.created_at)},
+      {"reason", r.worker.reason}};
+  // Output is bytes; JSON strings are UTF-8, so invalid sequences are sent as U+FFFD.
+  j["stdout"] = nlohmann::json(r.stdout_data);
+  j["stderr"] = nlohmann::json(r.stderr_data);
+  return j;
+}
+
+nlohmann::json to_json(const supervisor::Event& e) {
+  return nlohmann::json{{"id", e.id},
+                        {"worker_id", e.worker_id},
+                        {"kind", e.kind},
+                        {"from", std::string(supervisor::to_string(e.from))},
+                        {"to", std::string(supervisor::to_string(e.to))},
+                        {"at", supervisor::format_time(e.at)},
+                        {"reason", e.reason}};
+}
+
+nlohmann::json to_json(const supervisor::LogLine& l) {
+  return nlohmann::json{{"seq", l.seq},
+                        {"stream", std::string(supervisor::to_string(l.stream))},
+                        {"at", supervisor::format_time(l.at)},
+                        {"line", l.text}};
+}
+
+Result<int> parse_signal(const std::string& text) {
+  static const std::pair<const char*, int> kSignals[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"KILL", SIGKILL},
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},   {"CONT", SIGCONT},
+      {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH}, {"ALRM", SIGALRM}};
+  std::string name = text;
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  for (auto [n, v] : kSignals) {
+    if (name == n) return v;
+  }
+  for (auto [n, v] : kSignals) {
+    if (text == std::to_string(v)) return v;
+  }
+  return make_error("invalid_field",
+                    "unknown signal '" + text +
+                        "'; use one of HUP INT QUIT KILL USR1 USR2 TERM CONT STOP TSTP WINCH ALRM",
+                    "signal");
+}
+
+Result<std::string> base64_decode(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    const int v = value(c);
+    if (v < 0) return make_error("invalid_base64", "stdin_base64 is not valid base64");
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+}  // namespace paddock::api

@@ -1,0 +1,302 @@
+// The worker, run, log and event routes: JSON in, Supervisor calls, JSON (or a stream) out.
+#include <charconv>
+#include <memory>
+
+#include "paddock/api/json_body.hpp"
+#include "paddock/api/routes.hpp"
+#include "paddock/api/worker_json.hpp"
+#include "paddock/log/log.hpp"
+
+namespace paddock::api {
+
+using supervisor::Supervisor;
+
+unsigned status_for(const Error& e) {
+  const std::string& c = e.code;
+  if (c == "capacity" || c == "uid_exhausted" || c == "port_exhausted" || c == "shutting_down") {
+    return 503;
+  }
+  if (c == "not_found") return 404;
+  if (c == "name_taken" || c == "not_running") return 409;
+  if (c == "spawn_failed" || c == "internal") return 500;
+  return 400;
+}
+
+namespace {
+
+constexpr std::chrono::seconds kKeepAlive{15};
+
+Response error_response(const Error& e) {
+  return Response::error(status_for(e), e.code, e.message, e.field);
+}
+
+Response not_available() {
+  return Response::error(501, "not_implemented", "workers are not available in this build");
+}
+
+Result<std::uint64_t> query_uint(const Request& req, const std::string& name, std::uint64_t max) {
+  auto v = req.query_param(name);
+  if (!v) return std::uint64_t{0};
+  std::uint64_t out = 0;
+  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc{} || p != v->data() + v->size() || out > max) {
+    return make_error("invalid_query",
+                      name + " must be a whole number between 0 and " + std::to_string(max), name);
+  }
+  return out;
+}
+
+bool query_flag(const Request& req, const std::string& name) {
+  auto v = req.query_param(name);
+  return v && (*v == "1" || *v == "true" || v->empty());
+}
+
+/// Checks, at every keep-alive tick, that the client is still there; calls `gone` when not.
+/// `tick` may write a heartbeat. Stops by itself once the sink closes.
+void keep_alive(supervisor::Scheduler* sched, std::shared_ptr<StreamSink> sink,
+                std::function<void()> tick, std::function<void()> gone) {
+  if (sched == nullptr) return;
+  sched->after(kKeepAlive, [sched, sink, tick, gone] {
+    if (!sink->open()) {
+      gone();
+      return;
+    }
+    if (tick) tick();
+    keep_alive(sched, sink, tick, gone);
+  });
+}
+
+}  // namespace
+
+void register_worker_routes(Router& router, const Services& services) {
+  Supervisor* sup = services.supervisor;
+  supervisor::EventBus* events = services.events;
+  supervisor::Scheduler* sched = services.scheduler;
+
+  router.add("POST", "/v1/workers", [sup](const Request& req, const PathParams&) {
+    if (sup == nullptr) return not_available();
+    auto body = parse_json_object(req.body);
+    if (!body) return bad_request(body.error());
+    auto spec = parse_worker_spec(*body);
+    if (!spec) return bad_request(spec.error());
+    auto w = sup->create(*spec);
+    if (!w) return error_response(w.error());
+    auto r = Response::json(201, to_json(*w));
+    r.headers.emplace_back("Location", "/v1/workers/" + w->id);
+    return r;
+  });
+
+  router.add("GET", "/v1/workers", [sup](const Request& req, const PathParams&) {
+    if (sup == nullptr) return not_available();
+    std::optional<supervisor::State> state;
+    if (auto s = req.query_param("state")) {
+      state = supervisor::parse_state(*s);
+      if (!state) {
+        return Response::error(
+            400, "invalid_query",
+            "state must be one of starting, running, ready, stopping, exited, failed", "state");
+      }
+    }
+    std::optional<std::pair<std::string, std::string>> label;
+    if (auto l = req.query_param("label")) {
+      const auto eq = l->find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Response::error(400, "invalid_query", "label must be key=value", "label");
+      }
+      label = std::make_pair(l->substr(0, eq), l->substr(eq + 1));
+    }
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& w : sup->list(state, label)) list.push_back(to_json(w));
+    const auto count = list.size();
+    return Response::json(200, {{"workers", std::move(list)}, {"count", count}});
+  });
+
+  router.add("GET", "/v1/workers/{id}", [sup](const Request&, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    auto w = sup->get(p.at("id"));
+    if (!w || w->kind != "worker") {
+      return Response::error(404, "not_found", "no worker with id '" + p.at("id") + "'", "id");
+    }
+    return Response::json(200, to_json(*w));
+  });
+
+  router.add("DELETE", "/v1/workers/{id}", [sup](const Request& req, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    std::optional<std::chrono::seconds> grace;
+    if (req.query_param("grace_seconds")) {
+      auto g = query_uint(req, "grace_seconds", 3600);
+      if (!g) return error_response(g.error());
+      grace = std::chrono::seconds(*g);
+    }
+    auto w = sup->get(p.at("id"));
+    if (!w || w->kind != "worker") {
+      return Response::error(404, "not_found", "no worker with id '" + p.at("id") + "'", "id");
+    }
+    auto s = sup->stop(p.at("id"), grace);
+    if (!s) return error_response(s.error());
+    return Response::json(202, to_json(*s));
+  });
+
+  router.add("POST", "/v1/workers/{id}/restart", [sup](const Request&, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    auto s = sup->restart(p.at("id"));
+    if (!s) return error_response(s.error());
+    return Response::json(202, to_json(*s));
+  });
+
+  router.add("POST", "/v1/workers/{id}/signal", [sup](const Request& req, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    auto body = parse_json_object(req.body);
+    if (!body) return bad_request(body.error());
+    FieldReader r(*body);
+    auto name = r.string("signal", FieldReader::Required::Yes);
+    if (auto done = r.finish(); !done) return bad_request(done.error());
+    auto sig = parse_signal(*name);
+    if (!sig) return bad_request(sig.error());
+    auto w = sup->get(p.at("id"));
+    if (!w || w->kind != "worker") {
+      return Response::error(404, "not_found", "no worker with id '" + p.at("id") + "'", "id");
+    }
+    if (auto s = sup->send_signal(p.at("id"), *sig); !s) return error_response(s.error());
+    return Response::json(202, to_json(*sup->get(p.at("id"))));
+  });
+
+  router.add("GET", "/v1/workers/{id}/logs", [sup, sched](const Request& req, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    const std::string id = p.at("id");
+    const auto* ring = sup->logs(id);
+    if (ring == nullptr)
+      return Response::error(404, "not_found", "no worker or run with id '" + id + "'", "id");
+    auto tail = query_uint(req, "tail", 100000);
+    if (!tail) return error_response(tail.error());
+    const std::size_t n = req.query_param("tail") ? *tail : 100;
+    std::optional<supervisor::Stream> stream;
+    if (auto s = req.query_param("stream")) {
+      stream = supervisor::parse_stream(*s);
+      if (!stream)
+        return Response::error(400, "invalid_query", "stream must be stdout or stderr", "stream");
+    }
+    auto lines = ring->tail(n, stream);
+    if (!query_flag(req, "follow")) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& l : lines) arr.push_back(to_json(l));
+      return Response::json(200,
+                            {{"lines", std::move(arr)}, {"dropped_bytes", ring->dropped_bytes()}});
+    }
+    // follow: one JSON object per line (NDJSON) until the worker exits or the client leaves.
+    Response r;
+    r.status = 200;
+    r.content_type = "application/x-ndjson";
+    r.stream = [sup, sched, id, stream,
+                lines = std::move(lines)](std::shared_ptr<StreamSink> sink) {
+      for (const auto& l : lines)
+        sink->write(to_json(l).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                    "\n");
+      auto token = std::make_shared<std::uint64_t>(0);
+      *token = sup->subscribe_logs(
+          id,
+          [sup, id, sink, stream, token](const supervisor::LogLine& l) {
+            if (stream && l.stream != *stream) return;
+            if (!sink->write(
+                    to_json(l).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                    "\n")) {
+              sup->unsubscribe_logs(id, *token);
+            }
+          },
+          [sink] { sink->finish(); });
+      if (*token != 0) {
+        keep_alive(sched, sink, nullptr, [sup, id, token] { sup->unsubscribe_logs(id, *token); });
+      }
+    };
+    return r;
+  });
+
+  router.add("POST", "/v1/runs", [sup](const Request& req, const PathParams&) {
+    if (sup == nullptr) return not_available();
+    auto body = parse_json_object(req.body);
+    if (!body) return bad_request(body.error());
+    auto spec = parse_run_spec(*body);
+    if (!spec) return bad_request(spec.error());
+    const bool async = query_flag(req, "async");
+    // The result is sent when the run ends; the status line (200) goes out as soon as the run
+    // has started, so errors in the request still get their 4xx/5xx at once.
+    auto result = std::make_shared<std::optional<supervisor::RunResult>>();
+    auto waiting = std::make_shared<std::shared_ptr<StreamSink>>();
+    auto started =
+        sup->start_run(std::move(*spec), [result, waiting](const supervisor::RunResult& r) {
+          *result = r;
+          if (*waiting) {
+            (*waiting)->write(
+                to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+            (*waiting)->finish();
+          }
+        });
+    if (!started) return error_response(started.error());
+    if (async) {
+      auto r = Response::json(202, {{"id", started->id},
+                                    {"state", std::string(supervisor::to_string(started->state))}});
+      r.headers.emplace_back("Location", "/v1/runs/" + started->id);
+      return r;
+    }
+    Response r;
+    r.status = 200;
+    r.content_type = "application/json";
+    r.stream = [result, waiting](std::shared_ptr<StreamSink> sink) {
+      if (result->has_value()) {
+        sink->write(
+            to_json(**result).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+            "\n");
+        sink->finish();
+        return;
+      }
+      *waiting = std::move(sink);
+    };
+    return r;
+  });
+
+  router.add("GET", "/v1/runs/{id}", [sup](const Request&, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    auto r = sup->get_run(p.at("id"));
+    if (!r) return Response::error(404, "not_found", "no run with id '" + p.at("id") + "'", "id");
+    return Response::json(200, to_json(*r));
+  });
+
+  router.add("GET", "/v1/events", [events, sched](const Request& req, const PathParams&) {
+    if (events == nullptr) return not_available();
+    std::uint64_t last = 0;
+    auto header = req.header("last-event-id");
+    if (!header) header = req.query_param("last_event_id");
+    if (header && !header->empty()) {
+      const auto [p, ec] = std::from_chars(header->data(), header->data() + header->size(), last);
+      if (ec != std::errc{} || p != header->data() + header->size()) {
+        return Response::error(400, "invalid_header", "Last-Event-ID must be an event id number",
+                               "Last-Event-ID");
+      }
+    }
+    Response r;
+    r.status = 200;
+    r.content_type = "text/event-stream";
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    r.stream = [events, sched, last](std::shared_ptr<StreamSink> sink) {
+      auto format = [](const supervisor::Event& e) {
+        return "id: " + std::to_string(e.id) + "\nevent: " + e.kind + "\ndata: " +
+               to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+      };
+      bool complete = true;
+      auto backlog = events->since(last, &complete);
+      if (!complete)
+        sink->write(": some events before this point were dropped from the buffer\n\n");
+      for (const auto& e : backlog) sink->write(format(e));
+      auto token = std::make_shared<std::uint64_t>(0);
+      *token = events->subscribe([events, sink, format, token](const supervisor::Event& e) {
+        if (!sink->write(format(e))) events->unsubscribe(*token);
+      });
+      keep_alive(
+          sched, sink, [sink] { sink->write(": keep-alive\n\n"); },
+          [events, token] { events->unsubscribe(*token); });
+    };
+    return r;
+  });
+}
+
+}  // namespace paddock::api
