@@ -1,6 +1,7 @@
 #include "paddock/daemon/daemon.hpp"
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <thread>
 
 #include "paddock/api/audit.hpp"
 #include "paddock/api/auth.hpp"
@@ -345,6 +347,13 @@ int run(const config::Config& cfg, const std::string& config_path) {
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();
+  // Sandbox init processes re-parented to us may exit a moment after their bwrap: reap them
+  // (bounded) so nothing is left for pid 1 to collect.
+  for (int i = 0; i < 50 && ops.active() == 0; ++i) {
+    spawn::reap_orphans([](pid_t) { return false; });
+    if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   if (!cfg.server.socket.empty()) {
     std::error_code ec;
     std::filesystem::remove(cfg.server.socket, ec);
