@@ -117,12 +117,12 @@ std::string TestDaemon::write_config(const TestDaemonOptions& options) {
   // Section -> ordered (key, TOML value) pairs.
   using Keys = std::vector<std::pair<std::string, std::string>>;
   std::vector<std::pair<std::string, Keys>> sections;
-  sections.emplace_back("server",
-                        Keys{{"listen", "[" + toml_string("127.0.0.1:" + std::to_string(port_)) + "]"},
-                             {"socket", toml_string(socket_path_)},
-                             {"socket_mode", toml_string("0660")},
-                             {"socket_group", toml_string("")},
-                             {"token_file", toml_string(dir_ + "/tokens")}});
+  sections.emplace_back(
+      "server", Keys{{"listen", "[" + toml_string("127.0.0.1:" + std::to_string(port_)) + "]"},
+                     {"socket", toml_string(socket_path_)},
+                     {"socket_mode", toml_string("0660")},
+                     {"socket_group", toml_string("")},
+                     {"token_file", toml_string(dir_ + "/tokens")}});
   sections.emplace_back(
       "process", Keys{{"seccomp_profile", toml_string(seccomp_profile_for_tests(dir_))},
                       {"sandbox_profiles_dir", toml_string(PADDOCK_SOURCE_DIR "/profiles/sandbox")},
@@ -239,6 +239,15 @@ bool TestDaemon::wait_healthy(std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+std::optional<int> TestDaemon::wait_exit(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return exit_status_;
 }
 
 std::optional<int> TestDaemon::stop(std::chrono::milliseconds timeout) {

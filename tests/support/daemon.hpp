@@ -69,6 +69,9 @@ class TestDaemon {
   bool running();
   /// Polls /healthz until it answers 200 or `timeout` passes.
   bool wait_healthy(std::chrono::milliseconds timeout);
+  /// Waits up to `timeout` for the daemon to exit on its own (no signal sent); returns the wait
+  /// status, or nullopt when it is still running.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
   /// SIGTERM, then waits up to `timeout`; returns the wait status, or nullopt when the daemon had
   /// to be killed with SIGKILL (or was not running).
   std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
