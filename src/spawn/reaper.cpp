@@ -7,18 +7,17 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <string>
 #include <vector>
 
 #include "paddock/util/fd.hpp"
+#include "pid_list.hpp"
 
 namespace paddock::spawn {
 
 Result<void> become_subreaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-    return make_error(util::errno_name(errno),
-                      util::syscall_error("prctl(PR_SET_CHILD_SUBREAPER, 1)", errno));
+    return util::errno_error("prctl(PR_SET_CHILD_SUBREAPER, 1)", errno);
   }
   return {};
 }
@@ -29,22 +28,9 @@ std::size_t reap_orphans(const std::function<bool(pid_t)>& is_managed) {
   if (tasks == nullptr) return 0;
   while (const dirent* t = ::readdir(tasks)) {
     if (t->d_name[0] < '0' || t->d_name[0] > '9') continue;
-    const std::string path = std::string("/proc/self/task/") + t->d_name + "/children";
-    util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    std::string list;
-    char buf[512];
-    ssize_t n;
-    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0)
-      list.append(buf, static_cast<std::size_t>(n));
-    const char* p = list.data();
-    const char* end = list.data() + list.size();
-    while (p < end) {
-      pid_t pid = 0;
-      auto [next, ec] = std::from_chars(p, end, pid);
-      if (ec == std::errc{}) children.push_back(pid);
-      p = next + 1;
-    }
+    const std::string list =
+        util::read_small_file(std::string("/proc/self/task/") + t->d_name + "/children");
+    for (pid_t pid : detail::parse_pid_list(list)) children.push_back(pid);
   }
   ::closedir(tasks);
   std::size_t reaped = 0;
