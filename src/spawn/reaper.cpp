@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +16,32 @@
 #include "pid_list.hpp"
 
 namespace paddock::spawn {
+
+Result<void> kill_uid(uid_t uid) {
+  if (uid == 0) return make_error("invalid_request", "kill_uid refuses uid 0");
+  const pid_t pid = ::fork();
+  if (pid < 0) return util::errno_error("fork", errno);
+  if (pid == 0) {
+    // Raw syscalls only: this child of a possibly multi-threaded daemon must not take locks.
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+        ::syscall(SYS_setresgid, 65534, 65534, 65534) != 0 ||
+        ::syscall(SYS_setresuid, uid, uid, uid) != 0) {
+      ::_exit(2);
+    }
+    // ESRCH: nothing left to kill, which is success too.
+    ::_exit(::kill(-1, SIGKILL) == 0 || errno == ESRCH ? 0 : 3);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return util::errno_error("waitpid", errno);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error("kill_failed", "could not signal the processes of uid " +
+                                         std::to_string(uid) + " (helper status " +
+                                         std::to_string(status) + ")");
+  }
+  return {};
+}
 
 Result<void> become_subreaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
