@@ -11,11 +11,10 @@ namespace paddock::pool {
 
 Result<util::UniqueFd> LoopbackBinder::bind(std::uint16_t port) {
   util::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return make_error(util::errno_name(errno), util::syscall_error("socket", errno));
+  if (!fd) return util::errno_error("socket", errno);
   const int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
-    return make_error(util::errno_name(errno),
-                      util::syscall_error("setsockopt(SO_REUSEADDR)", errno));
+    return util::errno_error("setsockopt(SO_REUSEADDR)", errno);
   }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -23,10 +22,10 @@ Result<util::UniqueFd> LoopbackBinder::bind(std::uint16_t port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const std::string where = "127.0.0.1:" + std::to_string(port);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    return make_error(util::errno_name(errno), util::syscall_error("bind(" + where + ")", errno));
+    return util::errno_error("bind(" + where + ")", errno);
   }
   if (::listen(fd.get(), 1) != 0) {
-    return make_error(util::errno_name(errno), util::syscall_error("listen(" + where + ")", errno));
+    return util::errno_error("listen(" + where + ")", errno);
   }
   return fd;
 }

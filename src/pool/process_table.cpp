@@ -39,7 +39,7 @@ Result<std::set<uid_t>> ProcProcessTable::live_uids(uid_t first, uid_t last) con
   DIR* dir = ::opendir(root_.c_str());
   if (dir == nullptr) {
     const int err = errno;
-    return make_error(util::errno_name(err), util::syscall_error("opendir(" + root_ + ")", err));
+    return util::errno_error("opendir(" + root_ + ")", err);
   }
   std::set<uid_t> out;
   char buf[4096];

@@ -70,6 +70,14 @@ bool is_normal_absolute_path(std::string_view path) {
   return true;
 }
 
+bool is_plain_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
 bool path_is_within(std::string_view path, std::string_view dir) {
   if (dir == "/") return true;
   if (path.size() < dir.size() || path.substr(0, dir.size()) != dir) return false;
@@ -118,7 +126,7 @@ Result<FileKind> RealFileSystem::kind(const std::string& path) const {
   if (::lstat(path.c_str(), &st) != 0) {
     const int err = errno;
     if (err == ENOENT || err == ENOTDIR) return FileKind::Missing;
-    return make_error(util::errno_name(err), util::syscall_error("lstat(" + path + ")", err));
+    return util::errno_error("lstat(" + path + ")", err);
   }
   if (S_ISLNK(st.st_mode)) return FileKind::Symlink;
   if (S_ISDIR(st.st_mode)) return FileKind::Directory;
@@ -130,7 +138,7 @@ Result<std::string> RealFileSystem::read_link(const std::string& path) const {
   const ssize_t n = ::readlink(path.c_str(), buf.data(), buf.size());
   if (n < 0) {
     const int err = errno;
-    return make_error(util::errno_name(err), util::syscall_error("readlink(" + path + ")", err));
+    return util::errno_error("readlink(" + path + ")", err);
   }
   buf.resize(static_cast<std::size_t>(n));
   return buf;

@@ -66,13 +66,7 @@ Result<void> check_source(const std::string& source, const std::vector<std::stri
 
 }  // namespace
 
-bool is_valid_worker_id(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
+bool is_valid_worker_id(std::string_view id) { return is_plain_name(id); }
 
 std::vector<std::string> sensitive_paths(const config::Config& cfg) {
   std::set<std::string> out;

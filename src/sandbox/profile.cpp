@@ -34,14 +34,6 @@ Error profile_error(const std::string& file, const toml::source_region& src, con
   return make_error("invalid_profile", where(file, src) + ": " + message, key);
 }
 
-bool valid_profile_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
-
 bool valid_hostname(const std::string& h) {
   if (h.empty() || h.size() > 63 || h.front() == '-' || h.back() == '-') return false;
   return std::all_of(h.begin(), h.end(), [](char c) {
@@ -255,7 +247,7 @@ Result<SandboxProfile> load_profile_string(const std::string& toml_text, const s
 }
 
 Result<SandboxProfile> load_profile(const std::string& dir, const std::string& name) {
-  if (!valid_profile_name(name)) {
+  if (!is_plain_name(name)) {
     return make_error("unknown_profile",
                       "sandbox profile name '" + name + "' must be letters, digits, '_' or '-'",
                       "profile");

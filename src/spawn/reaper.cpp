@@ -2,23 +2,50 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <string>
 #include <vector>
 
 #include "paddock/util/fd.hpp"
+#include "pid_list.hpp"
 
 namespace paddock::spawn {
 
+Result<void> kill_uid(uid_t uid) {
+  if (uid == 0) return make_error("invalid_request", "kill_uid refuses uid 0");
+  const pid_t pid = ::fork();
+  if (pid < 0) return util::errno_error("fork", errno);
+  if (pid == 0) {
+    // Raw syscalls only: this child of a possibly multi-threaded daemon must not take locks.
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0 ||
+        ::syscall(SYS_setresgid, 65534, 65534, 65534) != 0 ||
+        ::syscall(SYS_setresuid, uid, uid, uid) != 0) {
+      ::_exit(2);
+    }
+    // ESRCH: nothing left to kill, which is success too.
+    ::_exit(::kill(-1, SIGKILL) == 0 || errno == ESRCH ? 0 : 3);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return util::errno_error("waitpid", errno);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error("kill_failed", "could not signal the processes of uid " +
+                                         std::to_string(uid) + " (helper status " +
+                                         std::to_string(status) + ")");
+  }
+  return {};
+}
+
 Result<void> become_subreaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
-    return make_error(util::errno_name(errno),
-                      util::syscall_error("prctl(PR_SET_CHILD_SUBREAPER, 1)", errno));
+    return util::errno_error("prctl(PR_SET_CHILD_SUBREAPER, 1)", errno);
   }
   return {};
 }
@@ -29,22 +56,9 @@ std::size_t reap_orphans(const std::function<bool(pid_t)>& is_managed) {
   if (tasks == nullptr) return 0;
   while (const dirent* t = ::readdir(tasks)) {
     if (t->d_name[0] < '0' || t->d_name[0] > '9') continue;
-    const std::string path = std::string("/proc/self/task/") + t->d_name + "/children";
-    util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    std::string list;
-    char buf[512];
-    ssize_t n;
-    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0)
-      list.append(buf, static_cast<std::size_t>(n));
-    const char* p = list.data();
-    const char* end = list.data() + list.size();
-    while (p < end) {
-      pid_t pid = 0;
-      auto [next, ec] = std::from_chars(p, end, pid);
-      if (ec == std::errc{}) children.push_back(pid);
-      p = next + 1;
-    }
+    const std::string list =
+        util::read_small_file(std::string("/proc/self/task/") + t->d_name + "/children");
+    for (pid_t pid : detail::parse_pid_list(list)) children.push_back(pid);
   }
   ::closedir(tasks);
   std::size_t reaped = 0;

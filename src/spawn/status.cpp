@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "paddock/util/fd.hpp"
+#include "pid_list.hpp"
 
 namespace paddock::spawn {
 
@@ -17,24 +18,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// Reads a small /proc file whole; "" when it cannot be opened.
-std::string read_small(const std::string& path) {
-  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return {};
-  std::string out;
-  char buf[1024];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
-}
-
 /// The innermost pid of the NSpid line of /proc/<pid>/status, or -1.
 long innermost_nspid(pid_t pid) {
-  const std::string status = read_small("/proc/" + std::to_string(pid) + "/status");
+  const std::string status = util::read_small_file("/proc/" + std::to_string(pid) + "/status");
   const auto at = status.find("NSpid:");
   if (at == std::string::npos) return -1;
   const auto eol = status.find('\n', at);
@@ -90,27 +76,12 @@ Result<pid_t> find_workload_pid(pid_t init_pid, std::chrono::milliseconds timeou
       "/proc/" + std::to_string(init_pid) + "/task/" + std::to_string(init_pid) + "/children";
   auto delay = std::chrono::microseconds(50);
   for (;;) {
-    util::UniqueFd fd(::open(children.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-      const int err = errno;
-      if (err == ENOENT || err == ESRCH) {
-        return make_error("exited", "the sandbox (pid " + std::to_string(init_pid) +
-                                        ") ended before its workload could be found");
-      }
-      return make_error(util::errno_name(err), util::syscall_error("open(" + children + ")", err));
+    const std::string list = util::read_small_file(children);
+    if (list.empty() && ::access(children.c_str(), F_OK) != 0) {
+      return make_error("exited", "the sandbox (pid " + std::to_string(init_pid) +
+                                      ") ended before its workload could be found");
     }
-    fd.reset();
-    const std::string list = read_small(children);
-    std::size_t pos = 0;
-    while (pos < list.size()) {
-      const auto end = list.find(' ', pos);
-      const std::string_view tok(list.data() + pos,
-                                 (end == std::string::npos ? list.size() : end) - pos);
-      pos = end == std::string::npos ? list.size() : end + 1;
-      pid_t candidate = 0;
-      if (std::from_chars(tok.data(), tok.data() + tok.size(), candidate).ec != std::errc{}) {
-        continue;
-      }
+    for (pid_t candidate : detail::parse_pid_list(list)) {
       if (innermost_nspid(candidate) == 2) return candidate;
     }
     if (Clock::now() >= deadline) {
@@ -140,13 +111,13 @@ Result<pid_t> read_workload_pid(int status_fd, std::chrono::milliseconds timeout
     const int ready = ::poll(&p, 1, static_cast<int>(left));
     if (ready < 0) {
       if (errno == EINTR) continue;
-      return make_error(util::errno_name(errno), util::syscall_error("poll(status fd)", errno));
+      return util::errno_error("poll(status fd)", errno);
     }
     if (ready == 0) continue;
     const ssize_t n = ::read(status_fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return make_error(util::errno_name(errno), util::syscall_error("read(status fd)", errno));
+      return util::errno_error("read(status fd)", errno);
     }
     if (n == 0) {
       return make_error("exited", "bwrap exited before starting the sandbox (see its stderr)");

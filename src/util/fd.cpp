@@ -1,5 +1,6 @@
 #include "paddock/util/fd.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,6 +21,24 @@ std::string errno_name(int err) {
 
 std::string syscall_error(const std::string& call, int err) {
   return call + ": " + errno_name(err) + " (" + std::strerror(err) + ")";
+}
+
+Error errno_error(const std::string& call, int err) {
+  return make_error(errno_name(err), syscall_error(call, err));
+}
+
+std::string read_small_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  std::string out;
+  char buf[1024];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
 }
 
 }  // namespace paddock::util

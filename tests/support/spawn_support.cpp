@@ -1,5 +1,7 @@
 #include "support/spawn_support.hpp"
 
+#include "paddock/spawn/reaper.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <seccomp.h>
@@ -118,7 +120,7 @@ Finished run_to_end(spawn::Spawned& s, std::chrono::seconds timeout) {
     }
   }
   if (out_open || err_open) {
-    kill_and_reap(s);
+    kill_and_reap(s, 0);
     f.exit_status = -2;  // timed out
     return f;
   }
@@ -129,8 +131,11 @@ Finished run_to_end(spawn::Spawned& s, std::chrono::seconds timeout) {
   return f;
 }
 
-void kill_and_reap(spawn::Spawned& s) {
+void kill_and_reap(spawn::Spawned& s, uid_t uid) {
   ::syscall(SYS_pidfd_send_signal, s.pidfd.get(), SIGKILL, nullptr, 0);
+  // bwrap's --die-with-parent can miss a sandbox that is still starting; the worker's UID is
+  // its own, so killing by UID stops whatever is left.
+  if (uid != 0) (void)spawn::kill_uid(uid);
   siginfo_t info{};
   ::waitid(P_PIDFD, static_cast<id_t>(s.pidfd.get()), &info, WEXITED);
 }

@@ -50,8 +50,9 @@ struct Finished {
 /// Reads stdout and stderr to EOF and reaps the child through its pidfd.
 Finished run_to_end(spawn::Spawned& s, std::chrono::seconds timeout = std::chrono::seconds(30));
 
-/// Kills bwrap (SIGKILL through the pidfd) and reaps it.
-void kill_and_reap(spawn::Spawned& s);
+/// Kills bwrap (SIGKILL through the pidfd), then every process of `uid` (when not 0), and reaps
+/// bwrap.
+void kill_and_reap(spawn::Spawned& s, uid_t uid);
 
 /// The contents of a small file, "" when it cannot be read.
 std::string read_file(const std::string& path);

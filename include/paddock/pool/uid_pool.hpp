@@ -36,6 +36,7 @@ class UidPool {
   std::size_t draining() const { return draining_.size(); }
   std::size_t capacity() const { return static_cast<std::size_t>(last_ - first_) + 1; }
   bool is_leased(uid_t uid) const { return leased_.count(uid) != 0; }
+  bool is_draining(uid_t uid) const { return draining_.count(uid) != 0; }
 
  private:
   uid_t first_;

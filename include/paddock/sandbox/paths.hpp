@@ -18,6 +18,10 @@ inline constexpr std::size_t kMaxComponentBytes = 255;
 /// no trailing slash, within kMaxPathBytes / kMaxComponentBytes.
 bool is_normal_absolute_path(std::string_view path);
 
+/// True for 1-64 characters of [A-Za-z0-9_-]: safe as a single file or directory name (worker
+/// ids name data directories, profile names name files).
+bool is_plain_name(std::string_view name);
+
 /// True when `path` is `dir` or lies below it. Both must be normal absolute paths; purely lexical.
 bool path_is_within(std::string_view path, std::string_view dir);
 

@@ -13,6 +13,14 @@
 
 namespace paddock::spawn {
 
+/// Sends SIGKILL to every process running as `uid`: a short-lived child drops to that uid and
+/// calls kill(-1, SIGKILL), which reaches exactly the processes that uid may signal (its own).
+/// Each worker has a UID of its own, so this stops a worker completely even when part of its
+/// process tree has left bwrap's (for instance a sandbox init that missed bwrap's
+/// --die-with-parent because bwrap was killed while it was still starting). Refuses uid 0.
+/// Waits for the helper and reports how it failed.
+Result<void> kill_uid(uid_t uid);
+
 /// prctl(PR_SET_CHILD_SUBREAPER, 1): orphaned descendants of workers become the daemon's
 /// children, so reap_orphans() can collect them. Call once at start-up.
 Result<void> become_subreaper();

@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "paddock/util/result.hpp"
+
 namespace paddock::util {
 
 /// Owns one file descriptor (or none: -1). Move-only; the destructor closes it.
@@ -39,5 +41,12 @@ std::string errno_name(int err);
 
 /// "call: ENAME (description)" as used in messages about failed syscalls.
 std::string syscall_error(const std::string& call, int err);
+
+/// An Error for a failed syscall: code ENAME, message syscall_error(call, err).
+Error errno_error(const std::string& call, int err);
+
+/// The whole contents of a small file (such as one under /proc), read with open/read;
+/// "" when it cannot be opened.
+std::string read_small_file(const std::string& path);
 
 }  // namespace paddock::util
