@@ -136,14 +136,6 @@ void register_supervisor_metrics(api::MetricsRegistry& m, const supervisor::Supe
                         return std::vector<api::CollectedSample>{
                             {{}, static_cast<double>(sup.stats().dropped_log_bytes)}};
                       });
-  m.gauge_collector(
-      "paddock_spawn_latency_seconds_p50",
-      "Median time from launch to a running workload, over recent spawns.", {}, [&sup] {
-        auto v = sup.stats().spawn_latencies_seconds;
-        if (v.empty()) return std::vector<api::CollectedSample>{};
-        std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
-        return std::vector<api::CollectedSample>{{{}, v[v.size() / 2]}};
-      });
 }
 
 /// Creates a directory (and parents) with `mode` when missing.
@@ -250,7 +242,13 @@ int run(const config::Config& cfg, const std::string& config_path) {
   supervisor::AsioProcessOps ops(ioc, bpf);
   supervisor::EventBus events(1024);
   sandbox::RealFileSystem filesystem;
-  supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events);
+  supervisor::SupervisorOptions sup_options;
+  auto& spawn_latency = metrics->histogram(
+      "paddock_spawn_latency_seconds", "Time from launching bwrap to the workload running.",
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
+  sup_options.on_spawn_latency = [&spawn_latency](double s) { spawn_latency.observe(s); };
+  supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events,
+                             sup_options);
   register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);
 
   // Orphans of sandboxes (re-parented to us as subreaper) are reaped on SIGCHLD; the bwrap

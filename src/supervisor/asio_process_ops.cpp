@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "paddock/log/log.hpp"
+#include "paddock/spawn/reaper.hpp"
 #include "paddock/spawn/spawn.hpp"
 #include "paddock/spawn/status.hpp"
 
@@ -197,6 +198,13 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
   void maybe_report(const std::shared_ptr<Proc>& p) {
     if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
     p->reported = true;
+    // bwrap is gone; nothing of this worker may outlive it (a sandbox init that bwrap left
+    // behind while it was still starting, for one). The UID is the worker's alone.
+    if (auto r = spawn::kill_uid(p->uid); !r) {
+      log::warn("could not kill what is left of a worker",
+                log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
+                                   {{"error", r.error().message}}));
+    }
     p->drain_timer.cancel();
     p->find_timer.cancel();
     boost::system::error_code ec;

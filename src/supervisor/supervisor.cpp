@@ -329,11 +329,9 @@ void Supervisor::on_started(ProcId proc, pid_t workload_pid) {
   Worker* w = by_proc(proc);
   if (w == nullptr) return;
   w->workload_pid = workload_pid;
-  const auto latency = std::chrono::duration<double>(sched_.now() - w->launched_mono).count();
-  counters_.spawn_latencies_seconds.push_back(latency);
-  if (counters_.spawn_latencies_seconds.size() > 4096) {
-    counters_.spawn_latencies_seconds.erase(counters_.spawn_latencies_seconds.begin(),
-                                            counters_.spawn_latencies_seconds.begin() + 2048);
+  if (options_.on_spawn_latency) {
+    options_.on_spawn_latency(
+        std::chrono::duration<double>(sched_.now() - w->launched_mono).count());
   }
   if (!w->started_at) w->started_at = sched_.wall_now();
   if (w->state != State::Starting) return;  // e.g. stopping already

@@ -53,7 +53,8 @@ class ApiWorkers : public ::testing::Test {
 
   std::string logs_text(const std::string& id) {
     std::string out;
-    const json body = get_json("/v1/workers/" + id + "/logs?tail=1000");  // keep it alive for the loop
+    const json body =
+        get_json("/v1/workers/" + id + "/logs?tail=1000");  // keep it alive for the loop
     for (const auto& l : body["lines"]) {
       out += l["line"].get<std::string>() + "\n";
     }
@@ -66,9 +67,11 @@ class ApiWorkers : public ::testing::Test {
 }  // namespace
 
 TEST_F(ApiWorkers, GivenTrapWorkerWhenDeletedThenItLogsGotTermAndExitsZero) {
-  auto res = post("/v1/workers",
-                  {{"command", {"sh", "-c", "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.1; done"}},
-                   {"labels", {{"app", "trap"}}}});
+  auto res = post(
+      "/v1/workers",
+      {{"command",
+        {"sh", "-c", "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.1; done"}},
+       {"labels", {{"app", "trap"}}}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const auto worker = res.json();
   const std::string id = worker["id"];
@@ -91,12 +94,13 @@ TEST_F(ApiWorkers, GivenTrapWorkerWhenDeletedThenItLogsGotTermAndExitsZero) {
 }
 
 TEST_F(ApiWorkers, GivenWorkerThenTheSandboxHoldsNothingOfTheDaemon) {
-  auto res = post("/v1/runs",
-                  {{"command",
-                    {"sh", "-c",
-                     "id -u; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status; "
-                     "env; tr '\\0' '\\n' < /proc/1/environ; ls /proc/self/fd; "
-                     "cat /etc/shadow 2>&1; echo done"}}});
+  auto res =
+      post("/v1/runs",
+           {{"command",
+             {"sh", "-c",
+              "id -u; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status; "
+              "env; tr '\\0' '\\n' < /proc/1/environ; ls /proc/self/fd; "
+              "cat /etc/shadow 2>&1; echo done"}}});
   ASSERT_EQ(res.status, 200u) << res.body;
   const auto run = res.json();
   const std::string out = run["stdout"];
@@ -127,8 +131,9 @@ TEST_F(ApiWorkers, GivenRunsThenExitCodesOutputAndTimeouts) {
   ASSERT_EQ(slow.status, 200u) << slow.body;
   EXPECT_EQ(slow.json()["timed_out"], true) << slow.body;
 
-  auto async = d->tcp().request("POST", "/v1/runs?async=1",
-                                json{{"command", {"sh", "-c", "sleep 0.2; echo later"}}}.dump(), w());
+  auto async =
+      d->tcp().request("POST", "/v1/runs?async=1",
+                       json{{"command", {"sh", "-c", "sleep 0.2; echo later"}}}.dump(), w());
   ASSERT_EQ(async.status, 202u) << async.body;
   const std::string id = async.json()["id"];
   json result;
@@ -159,17 +164,20 @@ TEST_F(ApiWorkers, GivenBadRequestsThen4xxNamingTheField) {
     auto res = post("/v1/workers", c.body);
     EXPECT_EQ(res.status, 400u) << c.body.dump() << " -> " << res.body;
     auto err = res.json()["error"];
-    EXPECT_NE(err.value("field", "").find(c.field), std::string::npos) << c.body.dump() << " -> " << res.body;
+    EXPECT_NE(err.value("field", "").find(c.field), std::string::npos)
+        << c.body.dump() << " -> " << res.body;
   }
   EXPECT_EQ(d->tcp().request("POST", "/v1/workers", "{not json", w()).status, 400u);
   EXPECT_EQ(d->tcp().request("DELETE", "/v1/workers/w-unknown", {}, w()).status, 404u);
   EXPECT_EQ(get_json("/v1/workers")["count"], 0) << "a refused request left a worker behind";
   // A read token cannot start workers.
-  EXPECT_EQ(d->tcp().request("POST", "/v1/workers", json{{"command", {"true"}}}.dump(), r()).status, 403u);
+  EXPECT_EQ(d->tcp().request("POST", "/v1/workers", json{{"command", {"true"}}}.dump(), r()).status,
+            403u);
 }
 
 TEST_F(ApiWorkers, GivenWorkerPrintingThenLogsFollowStreamsUntilExit) {
-  auto res = post("/v1/workers", {{"command", {"sh", "-c", "for i in 1 2 3; do echo line-$i; sleep 0.2; done"}}});
+  auto res = post("/v1/workers",
+                  {{"command", {"sh", "-c", "for i in 1 2 3; do echo line-$i; sleep 0.2; done"}}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   HttpClient c = d->tcp();
@@ -189,15 +197,16 @@ TEST_F(ApiWorkers, GivenWorkerPrintingThenLogsFollowStreamsUntilExit) {
 TEST_F(ApiWorkers, GivenEventStreamThenAWorkersStartAndExitArrive) {
   auto conn = RawConnection::tcp(d->port());
   ASSERT_TRUE(conn.connected());
-  ASSERT_TRUE(conn.send("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + d->read_token() +
-                        "\r\n\r\n"));
+  ASSERT_TRUE(conn.send("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        d->read_token() + "\r\n\r\n"));
   std::string got = conn.read_some(2s);
   ASSERT_EQ(status_of(got), 200u) << got;
   auto res = post("/v1/workers", {{"command", {"true"}}});
   ASSERT_EQ(res.status, 201u);
   const std::string id = res.json()["id"];
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (got.find("\"to\":\"exited\"") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+  while (got.find("\"to\":\"exited\"") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
     got += conn.read_some(500ms);
   }
   EXPECT_NE(got.find("\"worker_id\":\"" + id + "\""), std::string::npos) << got;
@@ -207,10 +216,12 @@ TEST_F(ApiWorkers, GivenEventStreamThenAWorkersStartAndExitArrive) {
 
   // Resuming with Last-Event-ID replays only what came after.
   auto again = RawConnection::tcp(d->port());
-  ASSERT_TRUE(again.send("GET /v1/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\r\nAuthorization: Bearer " +
-                         d->read_token() + "\r\n\r\n"));
+  ASSERT_TRUE(again.send(
+      "GET /v1/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\r\nAuthorization: Bearer " +
+      d->read_token() + "\r\n\r\n"));
   std::string replay;
-  for (int i = 0; i < 10 && replay.find("id: 2\n") == std::string::npos; ++i) replay += again.read_some(300ms);
+  for (int i = 0; i < 10 && replay.find("id: 2\n") == std::string::npos; ++i)
+    replay += again.read_some(300ms);
   EXPECT_EQ(replay.find("id: 1\n"), std::string::npos) << replay;
   EXPECT_NE(replay.find("id: 2\n"), std::string::npos) << replay;
 }
@@ -225,9 +236,11 @@ TEST_F(ApiWorkers, GivenOnFailureWorkerThenRestartedAndFailedAtStartLimit) {
 }
 
 TEST_F(ApiWorkers, GivenHttpServerWorkerThenReadyAndAnswersOnItsPort) {
-  auto res = post("/v1/workers", {{"profile", "python"},
-                                  {"port", true},
-                                  {"command", {"sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 \"$PORT\""}}});
+  auto res =
+      post("/v1/workers",
+           {{"profile", "python"},
+            {"port", true},
+            {"command", {"sh", "-c", "exec python3 -m http.server --bind 127.0.0.1 \"$PORT\""}}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   const int port = res.json()["port"];
@@ -238,15 +251,20 @@ TEST_F(ApiWorkers, GivenHttpServerWorkerThenReadyAndAnswersOnItsPort) {
 }
 
 TEST_F(ApiWorkers, GivenSignalRouteThenTheWorkloadReceivesIt) {
-  auto res = post("/v1/workers", {{"command", {"sh", "-c", "trap 'echo got-hup' HUP; echo up; while :; do sleep 0.1; done"}}});
+  auto res = post(
+      "/v1/workers",
+      {{"command", {"sh", "-c", "trap 'echo got-hup' HUP; echo up; while :; do sleep 0.1; done"}}});
   const std::string id = res.json()["id"];
   ASSERT_EQ(wait_state(id, {"ready"})["state"], "ready");
-  for (int i = 0; i < 50 && logs_text(id).find("up") == std::string::npos; ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 50 && logs_text(id).find("up") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
   auto sig = post("/v1/workers/" + id + "/signal", {{"signal", "HUP"}});
   EXPECT_EQ(sig.status, 202u) << sig.body;
-  for (int i = 0; i < 50 && logs_text(id).find("got-hup") == std::string::npos; ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 50 && logs_text(id).find("got-hup") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
   EXPECT_NE(logs_text(id).find("got-hup"), std::string::npos)
-      << get_json("/v1/workers/" + id + "/logs?tail=1000").dump() << get_json("/v1/workers/" + id).dump();
+      << get_json("/v1/workers/" + id + "/logs?tail=1000").dump()
+      << get_json("/v1/workers/" + id).dump();
   EXPECT_EQ(post("/v1/workers/" + id + "/signal", {{"signal", "NOPE"}}).status, 400u);
 }
 
@@ -268,7 +286,8 @@ TEST_F(ApiWorkers, GivenDaemonSigtermThenWorkersStopAndDaemonExitsZero) {
     bool match = false;
     while (std::getline(st, line)) {
       if (line.rfind("State:", 0) == 0) state = line;
-      if (line.rfind("Uid:", 0) == 0) match = line.find("\t" + std::to_string(uid) + "\t") != std::string::npos;
+      if (line.rfind("Uid:", 0) == 0)
+        match = line.find("\t" + std::to_string(uid) + "\t") != std::string::npos;
     }
     if (match && state.find("Z (zombie)") == std::string::npos) alive = true;
   }

@@ -14,7 +14,8 @@ using nlohmann::json;
 
 namespace {
 std::vector<std::string> required_of(const std::string& schema) {
-  return openapi_document()["components"]["schemas"][schema]["required"].get<std::vector<std::string>>();
+  return openapi_document()["components"]["schemas"][schema]["required"]
+      .get<std::vector<std::string>>();
 }
 }  // namespace
 
@@ -57,13 +58,15 @@ TEST(WorkerJson, GivenBadFieldsThenErrorNamesThePath) {
   for (const auto& [body, field] : cases) {
     auto spec = parse_worker_spec(body);
     ASSERT_FALSE(spec) << body.dump();
-    EXPECT_NE(spec.error().field.find(field), std::string::npos) << body.dump() << " -> " << spec.error().field;
+    EXPECT_NE(spec.error().field.find(field), std::string::npos)
+        << body.dump() << " -> " << spec.error().field;
     EXPECT_EQ(status_for(spec.error()), 400u);
   }
 }
 
 TEST(WorkerJson, GivenRunWithBase64StdinThenDecoded) {
-  auto run = parse_run_spec(json{{"command", {"cat"}}, {"stdin_base64", "aGk="}, {"timeout_seconds", 5}});
+  auto run =
+      parse_run_spec(json{{"command", {"cat"}}, {"stdin_base64", "aGk="}, {"timeout_seconds", 5}});
   ASSERT_TRUE(run);
   EXPECT_EQ(run->stdin_data, "hi");
   EXPECT_EQ(run->timeout_seconds, 5u);
@@ -98,7 +101,8 @@ TEST(WorkerJson, ObjectsCarryEveryFieldTheSpecRequires) {
   supervisor::RunResult r;
   r.worker = w;
   const json rj = to_json(r);
-  for (const auto& k : required_of("RunResult")) EXPECT_TRUE(rj.contains(k)) << "RunResult lacks " << k;
+  for (const auto& k : required_of("RunResult"))
+    EXPECT_TRUE(rj.contains(k)) << "RunResult lacks " << k;
   const json ej = to_json(supervisor::Event{});
   for (const auto& k : required_of("Event")) EXPECT_TRUE(ej.contains(k)) << "Event lacks " << k;
   const json lj = to_json(supervisor::LogLine{});

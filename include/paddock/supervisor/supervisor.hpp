@@ -114,6 +114,8 @@ struct SupervisorOptions {
   std::chrono::milliseconds readiness_max{1000};
   /// Finished workers and runs kept for GET before they are forgotten.
   std::size_t keep_finished = 1000;
+  /// Called with the seconds from launch to a running workload, for each spawn (metrics).
+  std::function<void(double)> on_spawn_latency;
 };
 
 class Supervisor final : public ProcessSink {
