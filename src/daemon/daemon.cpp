@@ -250,6 +250,26 @@ int run(const config::Config& cfg, const std::string& config_path) {
   supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events,
                              sup_options);
   register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);
+  // The audit log gets every spawn and every end of a worker or run.
+  events.subscribe([&audit, &sup](const supervisor::Event& e) {
+    const bool created =
+        e.from == supervisor::State::Starting && e.to == supervisor::State::Starting;
+    if (!created && !supervisor::is_terminal(e.to)) return;
+    nlohmann::json entry{{"event", created ? "spawn" : "exit"},
+                         {"worker_id", e.worker_id},
+                         {"kind", e.kind},
+                         {"state", std::string(supervisor::to_string(e.to))},
+                         {"reason", e.reason}};
+    if (auto w = sup.get(e.worker_id)) {
+      entry["uid"] = w->uid ? nlohmann::json(*w->uid) : nlohmann::json(nullptr);
+      entry["command"] = w->command;
+      if (!created) {
+        entry["exit_code"] = w->exit_code ? nlohmann::json(*w->exit_code) : nlohmann::json(nullptr);
+        entry["signal"] = w->signal ? nlohmann::json(*w->signal) : nlohmann::json(nullptr);
+      }
+    }
+    audit->record(std::move(entry));
+  });
 
   // Orphans of sandboxes (re-parented to us as subreaper) are reaped on SIGCHLD; the bwrap
   // processes themselves are reaped through their pidfds by the process ops.

@@ -303,3 +303,49 @@ TEST_F(ApiWorkers, GivenMetricsThenWorkerFiguresAndSeccompDigestAppear) {
   EXPECT_NE(m.body.find("paddock_seccomp_profile_info{path="), std::string::npos) << m.body;
   EXPECT_NE(m.body.find("paddock_free_uids "), std::string::npos) << m.body;
 }
+
+namespace {
+long status_kib(pid_t pid, const std::string& key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+}  // namespace
+
+TEST_F(ApiWorkers, GivenWorkerPrinting200MBThenDaemonMemoryStaysBounded) {
+  const long before = status_kib(d->pid(), "VmRSS");
+  auto res =
+      post("/v1/workers",
+           {{"command", {"sh", "-c", "head -c 200000000 /dev/zero | tr '\\0' x | fold -w 200"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  auto done = wait_state(id, {"exited", "failed"}, 120s);
+  ASSERT_EQ(done["state"], "exited") << done.dump();
+  const long peak = status_kib(d->pid(), "VmHWM");
+  // The ring holds 256 KiB by default: the daemon's peak must not grow with the 200 MB printed.
+  EXPECT_LT(peak - before, 64 * 1024) << "RSS before " << before << " KiB, peak " << peak << " KiB";
+  EXPECT_GT(done["dropped_log_bytes"].get<long>(), 190000000L) << done.dump();
+  const json tail = get_json("/v1/workers/" + id + "/logs?tail=3");
+  EXPECT_EQ(tail["lines"].size(), 3u);
+  EXPECT_GT(tail["dropped_bytes"].get<long>(), 190000000L);
+}
+
+TEST_F(ApiWorkers, GivenSpawnAndExitThenBothAreInTheAuditLog) {
+  auto res = post("/v1/runs", {{"command", {"true"}}});
+  ASSERT_EQ(res.status, 200u);
+  const std::string id = res.json()["id"];
+  std::ifstream in(d->audit_log_path());
+  std::string line;
+  bool spawn = false, exit = false;
+  while (std::getline(in, line)) {
+    auto j = json::parse(line);
+    if (j.value("worker_id", "") != id) continue;
+    if (j["event"] == "spawn") spawn = true;
+    if (j["event"] == "exit") exit = j["exit_code"] == 0 && j["uid"].is_number();
+  }
+  EXPECT_TRUE(spawn);
+  EXPECT_TRUE(exit);
+}
