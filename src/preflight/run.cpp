@@ -129,8 +129,12 @@ Report run_all(const config::Config& cfg, const Options& options) {
       running.emplace_back(spec.name, promise->get_future());
       std::thread([shared, promise, spec] {
         const auto t0 = Clock::now();
-        Context ctx{shared->cfg,       *shared->fs,    shared->prober.get(), shared->as_root,
-                    shared->env_names, shared->in_use, shared->budget};
+        Context ctx(shared->cfg, *shared->fs);
+        ctx.prober = shared->prober.get();
+        ctx.as_root = shared->as_root;
+        ctx.daemon_env_names = shared->env_names;
+        ctx.worker_uids_in_use = shared->in_use;
+        ctx.timeout = shared->budget;
         CheckResult r;
         try {
           r = spec.fn(ctx);

@@ -24,6 +24,7 @@ namespace paddock::preflight {
 
 /// What every check may look at.
 struct Context {
+  Context(const config::Config& c, const HostFs& f) : cfg(c), fs(f) {}
   const config::Config& cfg;
   const HostFs& fs;
   /// nullptr: checks that need a sandbox report that they could not run one.
