@@ -422,6 +422,7 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   check_abs("server.token_file", cfg.server.token_file, false);
   check_abs("log.audit_log", cfg.log.audit_log, true);
   check_abs("log.worker_log_dir", cfg.log.worker_log_dir, true);
+  check_abs("preflight.probe_path", cfg.preflight.probe_path, true);
   if (p.bundle_roots.empty()) {
     err("process.bundle_roots", "bundle_roots is empty; list at least one directory");
   }

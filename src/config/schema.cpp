@@ -107,6 +107,7 @@ std::vector<KeySpec> build() {
       str("preflight", "vault_addr", pf, &F::vault_addr),
       str("preflight", "database_addr", pf, &F::database_addr),
       integer("preflight", "timeout_seconds", pf, &F::timeout_seconds, 1, 600),
+      path("preflight", "probe_path", pf, &F::probe_path),
 
       str("log", "level", lg, &L::level),
       str("log", "format", lg, &L::format),

@@ -1,10 +1,13 @@
 // paddockd: the worker-supervisor daemon. Thin: parse the command line, load the config, run.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "paddock/config/loader.hpp"
 #include "paddock/daemon/daemon.hpp"
 #include "paddock/log/log.hpp"
+#include "paddock/preflight/preflight.hpp"
 
 namespace {
 
@@ -30,6 +33,12 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "validate the configuration and exit 0/1");
   check->add_option("-c,--config", config_path, "configuration file");
 
+  auto* preflight = app.add_subcommand(
+      "preflight", "run the preflight checks once, print a table and exit 1 on any error");
+  preflight->add_option("-c,--config", config_path, "configuration file");
+  bool preflight_json = false;
+  preflight->add_flag("--json", preflight_json, "print the report as JSON instead of a table");
+
   CLI11_PARSE(app, argc, argv);
 
   auto result = load(config_path);
@@ -37,6 +46,18 @@ int main(int argc, char** argv) {
     if (!result.ok()) return print_errors(result);
     std::cout << "ok\n";
     return 0;
+  }
+  if (*preflight) {
+    if (!result.ok()) return print_errors(result);
+    // Only warnings and worse go to stderr; the table on stdout is the result.
+    paddock::log::init("warn", "text");
+    const auto report = paddock::preflight::run_all(*result.config);
+    if (preflight_json) {
+      std::cout << report.to_json().dump(2) << "\n";
+    } else {
+      std::cout << paddock::preflight::format_table(report, ::isatty(STDOUT_FILENO) == 1);
+    }
+    return report.has_error ? 1 : 0;
   }
   if (!result.ok()) {
     print_errors(result);

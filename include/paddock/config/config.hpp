@@ -63,6 +63,9 @@ struct PreflightConfig {
   std::string vault_addr;
   std::string database_addr;
   std::uint32_t timeout_seconds = 10;
+  /// The paddock-probe helper run inside probe workers; "" finds it next to paddockd, then in
+  /// PADDOCK_LIBEXECDIR.
+  std::string probe_path;
 };
 
 struct LogConfig {
