@@ -5,14 +5,17 @@
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "paddock/api/audit.hpp"
@@ -26,6 +29,7 @@
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/process_table.hpp"
 #include "paddock/pool/uid_pool.hpp"
+#include "paddock/preflight/preflight.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/spawn/reaper.hpp"
@@ -250,6 +254,18 @@ int run(const config::Config& cfg, const std::string& config_path) {
   supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events,
                              sup_options);
   register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);
+  std::shared_ptr<preflight::Report> last_report_for_metrics;  // set below, read at scrape time
+  metrics->gauge_collector(
+      "paddock_preflight_check",
+      "Last preflight result per check: 0 ok, 1 info, 2 warning, 3 error.", {"check"},
+      [&last_report_for_metrics] {
+        std::vector<api::CollectedSample> out;
+        if (!last_report_for_metrics) return out;
+        for (const auto& r : last_report_for_metrics->results) {
+          out.push_back({{r.name}, static_cast<double>(static_cast<int>(r.severity))});
+        }
+        return out;
+      });
   // The audit log gets every spawn and every end of a worker or run.
   events.subscribe([&audit, &sup](const supervisor::Event& e) {
     const bool created =
@@ -277,13 +293,116 @@ int run(const config::Config& cfg, const std::string& config_path) {
   std::function<void()> wait_chld = [&] {
     chld.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;
-      spawn::reap_orphans([&ops](pid_t pid) { return ops.manages(pid); });
+      spawn::reap_orphans(
+          [&ops](pid_t pid) { return ops.manages(pid) || preflight::owns_child(pid); });
       wait_chld();
     });
   };
   wait_chld();
 
+  // Preflight: prove the host is safe before anything is served. Probe workers take their UIDs
+  // from the supervisor's pool (no other thread touches it yet; the mutex serialises the
+  // concurrent checks).
+  std::mutex startup_uid_mutex;
+  preflight::Options startup_options;
+  startup_options.uids = preflight::UidSource{[&] {
+                                                std::lock_guard lock(startup_uid_mutex);
+                                                return uids.acquire();
+                                              },
+                                              [&](uid_t u) {
+                                                std::lock_guard lock(startup_uid_mutex);
+                                                uids.release(u);
+                                              }};
+  auto last_report = std::make_shared<preflight::Report>(preflight::run_all(cfg, startup_options));
+  preflight::log_report(*last_report);
+  auto apply_report = [&cfg, readiness](const preflight::Report& report) {
+    if (!report.has_error) {
+      readiness->set("preflight", true);
+      return;
+    }
+    std::string failed;
+    for (const auto& r : report.results) {
+      if (r.severity == preflight::Severity::Error) failed += (failed.empty() ? "" : ", ") + r.name;
+    }
+    readiness->set("preflight", false,
+                   "degraded: preflight errors in " + failed +
+                       (cfg.preflight.enforce ? "" : " ([preflight] enforce = false)"));
+  };
+  readiness->require("preflight", "preflight has not run yet");
+  apply_report(*last_report);
+  last_report_for_metrics = last_report;
+  if (last_report->has_error) {
+    if (cfg.preflight.enforce) {
+      log::critical(
+          "refusing to start: preflight found errors (see above); fix them, or set [preflight] "
+          "enforce = false to start anyway (not for production)");
+      return 1;
+    }
+    log::error(
+        "PREFLIGHT FOUND ERRORS and [preflight] enforce = false: starting anyway; this host is "
+        "not safe for untrusted workers until they are fixed");
+  }
+
+  // POST /v1/preflight/run: run again on a background thread, answer when done. UIDs for the
+  // probes come from the pool through the io thread.
+  std::vector<std::thread> preflight_threads;
+  bool preflight_running = false;
+  auto rerun_preflight = [&](std::function<void(const preflight::Report&)> done) {
+    preflight::Options opts;
+    opts.uids = preflight::UidSource{
+        [&ioc, &uids]() -> Result<uid_t> {
+          std::promise<Result<uid_t>> p;
+          auto f = p.get_future();
+          asio::post(ioc, [&] { p.set_value(uids.acquire()); });
+          return f.get();
+        },
+        [&ioc, &uids](uid_t u) { asio::post(ioc, [&uids, u] { uids.release(u); }); }};
+    for (const auto& w : sup.list()) {
+      if (!supervisor::is_terminal(w.state) && w.uid) opts.worker_uids_in_use.insert(*w.uid);
+    }
+    preflight_running = true;
+    preflight_threads.push_back(preflight::run_async(
+        cfg, std::move(opts),
+        [&ioc, &last_report, &preflight_running, apply_report, done](preflight::Report r) {
+          asio::post(ioc, [&last_report, &preflight_running, apply_report, done, r = std::move(r)] {
+            preflight::log_report(r);
+            *last_report = r;
+            preflight_running = false;
+            apply_report(r);
+            if (done) done(r);
+          });
+        }));
+  };
+
   api::Services services;
+  services.get_preflight = [&last_report](const api::Request&) {
+    return api::Response::json(200, last_report->to_json());
+  };
+  services.run_preflight = [&](const api::Request&) {
+    if (preflight_running) {
+      return api::Response::error(409, "preflight_running", "preflight checks are already running");
+    }
+    auto waiting = std::make_shared<std::shared_ptr<api::StreamSink>>();
+    auto result = std::make_shared<std::optional<nlohmann::json>>();
+    rerun_preflight([waiting, result](const preflight::Report& r) {
+      *result = r.to_json();
+      if (*waiting) {
+        (*waiting)->write((*result)->dump() + "\n");
+        (*waiting)->finish();
+      }
+    });
+    api::Response res;
+    res.status = 200;
+    res.stream = [waiting, result](std::shared_ptr<api::StreamSink> sink) {
+      if (result->has_value()) {
+        sink->write((*result)->dump() + "\n");
+        sink->finish();
+        return;
+      }
+      *waiting = std::move(sink);
+    };
+    return res;
+  };
   services.readiness = readiness;
   services.metrics = metrics;
   services.supervisor = &sup;
@@ -375,6 +494,16 @@ int run(const config::Config& cfg, const std::string& config_path) {
   if (!cfg.server.socket.empty()) {
     std::error_code ec;
     std::filesystem::remove(cfg.server.socket, ec);
+  }
+  // A preflight re-run still in flight needs the loop to hand it UIDs and take its result.
+  const auto preflight_deadline = std::chrono::steady_clock::now() +
+                                  std::chrono::seconds(2 * cfg.preflight.timeout_seconds + 5);
+  while (preflight_running && std::chrono::steady_clock::now() < preflight_deadline) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(20));
+  }
+  for (auto& t : preflight_threads) {
+    if (t.joinable()) t.join();
   }
   log::info("paddockd stopped");
   return 0;

@@ -129,6 +129,8 @@ std::string TestDaemon::write_config(const TestDaemonOptions& options) {
                       {"state_dir", toml_string(dir_ + "/state")},
                       {"data_root", toml_string(dir_ + "/data")},
                       {"bundle_roots", "[" + toml_string(dir_ + "/bundles") + "]"}});
+  // Preflight runs at every start; its metadata checks go to a closed loopback port.
+  sections.emplace_back("preflight", Keys{{"metadata_endpoint", toml_string("127.0.0.1:9")}});
   sections.emplace_back("log", Keys{{"level", toml_string("debug")},
                                     {"format", toml_string("json")},
                                     {"audit_log", toml_string(dir_ + "/log/audit.log")}});
