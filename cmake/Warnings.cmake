@@ -1,7 +1,12 @@
-# paddock_project_options: applied to every target the project builds (not to dependencies).
-add_library(paddock_project_options INTERFACE)
-target_compile_options(paddock_project_options INTERFACE
+# paddock_warnings: the warning set of every target the project builds (not dependencies).
+add_library(paddock_warnings INTERFACE)
+target_compile_options(paddock_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wnon-virtual-dtor -Wcast-align -Wunused -Werror)
+
+# paddock_project_options: warnings plus the sanitizer/hardening flags of the build. The static
+# probe helpers run inside sandboxes and use only paddock_warnings (ASan cannot link -static).
+add_library(paddock_project_options INTERFACE)
+target_link_libraries(paddock_project_options INTERFACE paddock_warnings)
 if(PADDOCK_SANITIZE)
   target_compile_options(paddock_project_options INTERFACE
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
