@@ -53,7 +53,7 @@ class ScriptedServer {
         request_.append(buf, static_cast<std::size_t>(n));
       }
       for (const auto& p : pieces) {
-        (void)!::write(c, p.data(), p.size());
+        (void)!::send(c, p.data(), p.size(), MSG_NOSIGNAL);
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       std::this_thread::sleep_for(hold);
