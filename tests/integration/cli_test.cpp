@@ -2,6 +2,7 @@
 // socket: every subcommand, exit codes, streaming, refusals and local file commands.
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -189,12 +190,12 @@ class Cli : public ::testing::Test {
   /// `paddock --socket <daemon's socket> args...`.
   Ran cli(std::vector<std::string> args, const ProcOptions& o = {},
           std::chrono::milliseconds limit = 60s) {
-    args.insert(args.begin(), {"--socket", d->socket_path()});
+    args.insert(args.begin(), {std::string("--socket"), d->socket_path()});
     return paddock_cli(args, o, limit);
   }
 
   std::vector<std::string> with_socket(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--socket", d->socket_path()});
+    args.insert(args.begin(), {std::string("--socket"), d->socket_path()});
     return args;
   }
 
@@ -280,9 +281,9 @@ TEST_F(Cli, GivenStdinFromPipeOrFileThenTheWorkloadReadsIt) {
 }
 
 TEST_F(Cli, GivenWorkersThenStartShowPsRestartKillAndStopWork) {
-  const std::string loop = "echo up; while :; do sleep 0.1; done";
+  const std::string loop = "echo up ${APP_GREETING:-}; while :; do sleep 0.1; done";
   const std::string a = start({"--name", "alpha", "--label", "app=cli", "--label", "tier=x",
-                               "--env", "GREETING=hi", "--", "sh", "-c", loop});
+                               "--env", "APP_GREETING=hi", "--", "sh", "-c", loop});
   ASSERT_FALSE(a.empty());
   const std::string b = start({"--name", "beta", "--", "sh", "-c", loop});
   ASSERT_FALSE(b.empty());
@@ -310,13 +311,19 @@ TEST_F(Cli, GivenWorkersThenStartShowPsRestartKillAndStopWork) {
   }
   EXPECT_NE(filtered.out.find(a), std::string::npos) << filtered.out;
   EXPECT_EQ(filtered.out.find(b), std::string::npos) << filtered.out;
-  EXPECT_NE(filtered.out.find("ago"), std::string::npos) << filtered.out;
+  EXPECT_TRUE(filtered.out.find("s ago") != std::string::npos ||
+              filtered.out.find("just now") != std::string::npos)
+      << filtered.out;
   EXPECT_EQ(filtered.out.find("\x1b["), std::string::npos) << "no colour when not a TTY";
   auto by_state = cli({"ps", "--state", "ready", "--json"});
   EXPECT_EQ(json::parse(by_state.out)["count"], 2) << by_state.out;
   auto bad_state = cli({"ps", "--state", "sleeping"});
   EXPECT_EQ(bad_state.code, 1) << describe(bad_state);
   EXPECT_NE(bad_state.err.find("(field: state)"), std::string::npos) << describe(bad_state);
+
+  // --env reached the workload.
+  auto logs_a = cli({"logs", a});
+  EXPECT_EQ(logs_a.out, "up hi\n") << describe(logs_a);
 
   // show: human form.
   auto shown = cli({"show", a});
