@@ -385,6 +385,11 @@ TEST_F(Cli, GivenLogsFollowThenLinesStreamAndItReturnsWhenTheWorkerExits) {
   EXPECT_NE(follow.out().find("first\nsecond\n"), std::string::npos) << follow.out();
   EXPECT_NE(follow.err().find("oops\n"), std::string::npos) << follow.err();
 
+  // Following a worker that has already exited prints its lines and returns at once.
+  auto again = cli({"logs", "-f", id}, {}, 20s);
+  EXPECT_EQ(again.code, 0) << describe(again);
+  EXPECT_EQ(again.out, "first\nsecond\n") << describe(again);
+
   auto tail = cli({"logs", id, "--tail", "1", "--stream", "stdout"});
   EXPECT_EQ(tail.code, 0) << describe(tail);
   EXPECT_EQ(tail.out, "second\n");
