@@ -1,15 +1,19 @@
 // paddock: the admin CLI. Thin: everything lives in the cli module of the core library.
 #include <CLI/CLI.hpp>
-#include <iostream>
 
 #include "paddock/cli/commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"paddock: administer a paddockd daemon over its unix socket"};
+  CLI::App app{"paddock: administer a paddockd daemon over its unix socket", "paddock"};
   app.set_version_flag("-V,--version", "paddock " PADDOCK_VERSION);
   app.require_subcommand(0, 1);
+  auto global = paddock::cli::add_global_options(app);
+  paddock::cli::add_status_commands(app, global);
+  paddock::cli::add_worker_commands(app, global);
+  paddock::cli::add_run_command(app, global);
+  paddock::cli::add_config_commands(app);
+  paddock::cli::add_token_commands(app);
   paddock::cli::add_seccomp_commands(app);
-  CLI11_PARSE(app, argc, argv);
-  if (app.get_subcommands().empty()) std::cout << app.help();
-  return 0;
+  paddock::cli::add_completion_command(app);
+  return paddock::cli::run_app(app, argc, argv);
 }

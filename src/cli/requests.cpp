@@ -1,0 +1,135 @@
+#include "paddock/cli/requests.hpp"
+
+namespace paddock::cli {
+
+Result<std::pair<std::string, std::string>> parse_key_value(std::string_view text,
+                                                            const std::string& option) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) {
+    return make_error("usage", option + " expects KEY=VALUE, got '" + std::string(text) + "'",
+                      option);
+  }
+  return std::make_pair(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
+}
+
+namespace {
+
+Result<nlohmann::json> key_values(const std::vector<std::string>& items,
+                                  const std::string& option) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& item : items) {
+    auto kv = parse_key_value(item, option);
+    if (!kv) return kv.error();
+    out[kv->first] = kv->second;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<nlohmann::json> start_request(const StartArgs& a) {
+  nlohmann::json body = nlohmann::json::object();
+  if (!a.name.empty()) body["name"] = a.name;
+  if (!a.profile.empty()) body["profile"] = a.profile;
+  if (!a.bundle.empty()) body["bundle"] = a.bundle;
+  if (a.port) body["port"] = true;
+  if (!a.restart.empty()) {
+    if (a.restart != "never" && a.restart != "on-failure" && a.restart != "always") {
+      return make_error("usage",
+                        "--restart must be never, on-failure or always, got '" + a.restart + "'",
+                        "--restart");
+    }
+    body["restart"] = a.restart;
+  }
+  if (!a.env.empty()) {
+    auto env = key_values(a.env, "--env");
+    if (!env) return env.error();
+    body["env"] = *env;
+  }
+  if (!a.labels.empty()) {
+    auto labels = key_values(a.labels, "--label");
+    if (!labels) return labels.error();
+    body["labels"] = *labels;
+  }
+  if (!a.command.empty()) body["command"] = a.command;
+  return body;
+}
+
+Result<nlohmann::json> run_request(const RunArgs& a) {
+  nlohmann::json body = nlohmann::json::object();
+  if (!a.profile.empty()) body["profile"] = a.profile;
+  if (!a.bundle.empty()) body["bundle"] = a.bundle;
+  if (a.timeout_seconds > 0) body["timeout_seconds"] = a.timeout_seconds;
+  if (a.stdin_data) body["stdin_base64"] = base64_encode(*a.stdin_data);
+  if (!a.env.empty()) {
+    auto env = key_values(a.env, "--env");
+    if (!env) return env.error();
+    body["env"] = *env;
+  }
+  if (!a.command.empty()) body["command"] = a.command;
+  return body;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  const std::size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string query_string(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string out;
+  for (const auto& [k, v] : params) {
+    if (v.empty()) continue;
+    out += (out.empty() ? "?" : "&") + url_encode(k) + "=" + url_encode(v);
+  }
+  return out;
+}
+
+std::string worker_path(std::string_view id, std::string_view suffix) {
+  return "/v1/workers/" + url_encode(id) + std::string(suffix);
+}
+
+}  // namespace paddock::cli

@@ -1,0 +1,111 @@
+// run: a one-shot command in a sandbox; its output and exit code become the CLI's own.
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "paddock/cli/commands.hpp"
+#include "paddock/cli/errors.hpp"
+#include "paddock/cli/requests.hpp"
+#include "session.hpp"
+
+namespace paddock::cli {
+
+namespace {
+
+struct RunOptions {
+  RunArgs args;
+  std::string stdin_source;  ///< FILE or "-"
+};
+
+std::string read_all(std::istream& in) {
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+int run(const Session& s, RunOptions& o) {
+  if (!o.stdin_source.empty()) {
+    if (o.stdin_source == "-") {
+      o.args.stdin_data = read_all(std::cin);
+    } else {
+      std::ifstream in(o.stdin_source, std::ios::binary);
+      if (!in) fail(kExitFailure, "--stdin: cannot read " + o.stdin_source);
+      o.args.stdin_data = read_all(in);
+    }
+  }
+  auto body = run_request(o.args);
+  if (!body) fail(kExitUsage, body.error().message);
+
+  // The daemon answers 200 as soon as the run started and sends the result (one JSON line)
+  // when it ends, so there is no client-side time limit here.
+  std::string result_text;
+  s.stream("POST", "/v1/runs", body->dump(), [&result_text](std::string_view line) {
+    if (!line.empty()) result_text = line;
+    return true;
+  });
+  const auto result = nlohmann::json::parse(result_text, nullptr, false);
+  if (result.is_discarded() || !result.is_object()) {
+    fail(kExitFailure, "paddockd ended the run without a result (was it stopped?)");
+  }
+  if (s.json()) {
+    print_json(result);
+  } else {
+    const std::string out = result.value("stdout", "");
+    const std::string err = result.value("stderr", "");
+    std::cout.write(out.data(), static_cast<std::streamsize>(out.size()));
+    std::cout.flush();
+    std::cerr.write(err.data(), static_cast<std::streamsize>(err.size()));
+    if (result.value("stdout_truncated", false)) {
+      std::cerr << "paddock: the run's stdout was cut short by the daemon's output limit\n";
+    }
+    if (result.value("stderr_truncated", false)) {
+      std::cerr << "paddock: the run's stderr was cut short by the daemon's output limit\n";
+    }
+  }
+  const int code = run_exit_code(result);
+  if (code == kExitTimeout && result.value("timed_out", false)) {
+    std::cerr << "paddock: the run timed out"
+              << (o.args.timeout_seconds ? " after " + std::to_string(o.args.timeout_seconds) + "s"
+                                         : std::string{})
+              << " and was killed\n";
+  } else if (!(result.contains("exit_code") && result["exit_code"].is_number_integer()) &&
+             !signal_number(result.value("signal", nlohmann::json()))) {
+    const std::string reason = result.contains("reason") && result["reason"].is_string()
+                                   ? result["reason"].get<std::string>()
+                                   : "";
+    std::cerr << "paddock: the run did not finish normally"
+              << (reason.empty() ? std::string{} : ": " + reason) << "\n";
+  }
+  return code;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
+  auto o = std::make_shared<RunOptions>();
+  auto* run_cmd = app.add_subcommand(
+      "run",
+      "Run a command to completion in a sandbox: paddock run [OPTIONS] -- CMD ARGS...; exits "
+      "with its exit code (128+N if signal N killed it, 124 on timeout)");
+  run_cmd->add_option("--profile", o->args.profile, "Sandbox profile (default: the daemon's)");
+  run_cmd->add_option("--bundle", o->args.bundle,
+                      "Directory under one of [process] bundle_roots to mount as the code");
+  run_cmd
+      ->add_option("--timeout", o->args.timeout_seconds,
+                   "Kill the run after this many seconds (exit code 124)")
+      ->check(CLI::Range(1, 86400));
+  run_cmd->add_option("--stdin", o->stdin_source,
+                      "Send this file's bytes to the command's stdin ('-': this stdin)");
+  run_cmd->add_option("--env", o->args.env, "Environment KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  run_cmd->add_option("command", o->args.command, "The command and its arguments, after --");
+  run_cmd->callback([g, o] {
+    Session s(*g);
+    const int code = run(s, *o);
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace paddock::cli
