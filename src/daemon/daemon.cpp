@@ -8,6 +8,8 @@
 
 #include "paddock/api/router.hpp"
 #include "paddock/api/server.hpp"
+#include "paddock/daemon/notify.hpp"
+#include "paddock/daemon/reload.hpp"
 #include "paddock/log/log.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/util/hostport.hpp"
@@ -41,9 +43,9 @@ int run(const config::Config& cfg, const std::string& config_path) {
   // Workers never run without their seccomp filter: a configured profile that is missing or
   // not a compiled filter stops the daemon here rather than being skipped later.
   if (auto bpf = seccomp::validate_bpf_file(cfg.process.seccomp_profile); !bpf) {
-    log::critical("refusing to start: [process] seccomp_profile is not usable",
-                  {{"seccomp_profile", cfg.process.seccomp_profile},
-                   {"error", bpf.error().message}});
+    log::critical(
+        "refusing to start: [process] seccomp_profile is not usable",
+        {{"seccomp_profile", cfg.process.seccomp_profile}, {"error", bpf.error().message}});
     return 1;
   } else {
     log::info("seccomp profile", {{"path", cfg.process.seccomp_profile},
@@ -51,6 +53,8 @@ int run(const config::Config& cfg, const std::string& config_path) {
                                   {"sha256", bpf->sha256}});
   }
   asio::io_context ioc{1};
+  Notifier notifier(ioc);          // systemd: READY/STATUS/RELOADING/STOPPING/WATCHDOG
+  std::vector<std::string> bound;  // what the STATUS line reports
 
   auto router = std::make_shared<api::Router>(make_router(cfg, started));
   api::ServerOptions opts;
@@ -72,6 +76,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
       return 1;
     }
     log::info("listening", {{"address", hp->host}, {"port", *port}});
+    bound.push_back(util::to_string(util::HostPort{hp->host, static_cast<std::uint16_t>(*port)}));
   }
   if (!cfg.server.socket.empty()) {
     std::error_code ec;
@@ -82,15 +87,32 @@ int run(const config::Config& cfg, const std::string& config_path) {
       return 1;
     }
     log::info("listening", {{"socket", cfg.server.socket}});
+    bound.push_back(cfg.server.socket);
   }
 
   asio::signal_set signals(ioc, SIGTERM, SIGINT);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     log::info("shutting down", {{"signal", sig}});
+    notifier.stopping("stopping (signal " + std::to_string(sig) + ")");
+    notifier.stop_watchdog();
     server.stop();
     ioc.stop();
   });
+
+  // SIGHUP reloads the config; `live` is what new workers use. READY=1 goes out only now,
+  // with every listener bound and the start checks passed.
+  config::Config live = cfg;
+  const std::string serving = serving_status(bound);
+  SighupReloader reloader(
+      ioc, config_path, [&live]() -> const config::Config& { return live; },
+      [&live](config::Config next) {
+        live = std::move(next);
+        log::init(live.log.level, live.log.format);
+      },
+      &notifier, serving);
+  notifier.ready(serving);
+  notifier.start_watchdog();
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();

@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("-V,--version", "paddock " PADDOCK_VERSION);
   app.require_subcommand(0, 1);
   paddock::cli::add_seccomp_commands(app);
+  paddock::cli::add_apparmor_commands(app);
   CLI11_PARSE(app, argc, argv);
   if (app.get_subcommands().empty()) std::cout << app.help();
   return 0;

@@ -13,4 +13,10 @@ namespace paddock::cli {
 /// `paddock seccomp inspect FILE.bpf [--json]`.
 void add_seccomp_commands(CLI::App& app);
 
+/// `paddock install-apparmor [--target DIR] [--no-load] [--print]`: writes the AppArmor profile
+/// (embedded at build time from packaging/apparmor/paddockd) to DIR/paddockd (default
+/// /etc/apparmor.d) and loads it with `apparmor_parser -r` when the kernel has AppArmor enabled;
+/// exits 1 when the directory is missing, the write fails, or the parser is missing or fails.
+void add_apparmor_commands(CLI::App& app);
+
 }  // namespace paddock::cli
