@@ -103,14 +103,14 @@ std::string join(const std::vector<std::string>& v) {
 
 std::optional<Applies> applies(std::string_view key) {
   if (const auto* r = find_rule(key)) return r->how;
-  const auto known = config::known_keys();
-  if (std::find(known.begin(), known.end(), key) != known.end()) return Applies::Restart;
   return std::nullopt;
 }
 
 std::vector<std::pair<std::string, Applies>> key_application() {
   std::vector<std::pair<std::string, Applies>> out;
-  for (const auto& k : config::known_keys()) out.emplace_back(k, *applies(k));
+  for (const auto& k : config::known_keys()) {
+    out.emplace_back(k, applies(k).value_or(Applies::Restart));
+  }
   return out;
 }
 
@@ -162,7 +162,8 @@ ReloadResult reload_config(const std::string& path, const config::Config& runnin
     }
   }
   for (const auto& k : changed_keys(running, *loaded.config)) {
-    (applies(k) == Applies::Live ? out.applied : out.needs_restart).push_back(k);
+    (applies(k).value_or(Applies::Restart) == Applies::Live ? out.applied : out.needs_restart)
+        .push_back(k);
   }
   out.config = std::move(merged);
   return out;

@@ -34,10 +34,11 @@ enum class Applies {
   Restart,  ///< only when the daemon restarts
 };
 
-/// How `key` ("section.key") takes effect, or nullopt for a key the schema does not know.
+/// How `key` ("section.key") takes effect, or nullopt for a key without a rule: one the schema
+/// does not know, or a new schema key nobody classified yet (reload treats those as Restart).
 std::optional<Applies> applies(std::string_view key);
 
-/// Every key the schema knows with how it applies, in schema order.
+/// Every key the schema knows with how it applies (Restart when unclassified), in schema order.
 std::vector<std::pair<std::string, Applies>> key_application();
 
 /// The keys ("section.key") whose values differ between `a` and `b`, in schema order.
