@@ -13,7 +13,7 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
 RUN_DEPS=(bubblewrap ca-certificates)
-TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev)
+TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev man-db)
 
 log() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
 
