@@ -22,12 +22,12 @@ struct KeyRule {
 
 // Every key of the schema must appear here exactly once (a unit test checks it against
 // config::known_keys()): a new key has to be classified before it can be reloaded.
-#define PADDOCK_KEY(section, field, how)                                                \
-  KeyRule {                                                                             \
-#section "." #field, Applies::how,                                                    \
-        [](const config::Config& c) { return nlohmann::json(c.section.field); },          \
-        [](config::Config& d, const config::Config& s) { d.section.field = s.section.field; } \
-  }
+// clang-format off
+#define PADDOCK_KEY(section, field, how)                                                   \
+  KeyRule{#section "." #field, Applies::how,                                               \
+          [](const config::Config& c) { return nlohmann::json(c.section.field); },         \
+          [](config::Config& d, const config::Config& s) { d.section.field = s.section.field; }}
+// clang-format on
 
 const std::vector<KeyRule>& rules() {
   static const std::vector<KeyRule> r{
@@ -44,8 +44,10 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(server, metrics_require_token, Restart),
       // Read each time a worker is planned.
       PADDOCK_KEY(process, bwrap_path, Live),
-      PADDOCK_KEY(process, seccomp_profile, Live),
-      PADDOCK_KEY(process, sandbox_profiles_dir, Live),
+      // The filter is loaded once and handed to every spawn; the profile directory is scanned
+      // at start.
+      PADDOCK_KEY(process, seccomp_profile, Restart),
+      PADDOCK_KEY(process, sandbox_profiles_dir, Restart),
       PADDOCK_KEY(process, default_profile, Live),
       // The UID and port pools are sized at start; running workers hold leases in them.
       PADDOCK_KEY(process, worker_uid_range_start, Restart),
@@ -56,7 +58,8 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(process, bundle_roots, Live),
       PADDOCK_KEY(process, max_workers, Live),
       PADDOCK_KEY(process, state_dir, Restart),
-      PADDOCK_KEY(process, data_root, Live),
+      // Created (with its mode) at start.
+      PADDOCK_KEY(process, data_root, Restart),
       PADDOCK_KEY(process, stop_grace_seconds, Live),
       PADDOCK_KEY(process, readiness_timeout_seconds, Live),
       // Preflight checks run before the daemon reports ready.
@@ -70,7 +73,7 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(log, level, Live),
       PADDOCK_KEY(log, format, Live),
       PADDOCK_KEY(log, audit_log, Restart),
-      PADDOCK_KEY(log, worker_log_dir, Live),
+      PADDOCK_KEY(log, worker_log_dir, Restart),  // created at start
       PADDOCK_KEY(log, worker_log_max_bytes, Live),
       PADDOCK_KEY(log, worker_log_ring_bytes, Live),
       // Per-worker defaults: used for every worker started afterwards.
@@ -147,15 +150,17 @@ ReloadResult reload_config(const std::string& path, const config::Config& runnin
     return out;
   }
   config::Config merged = merge_live(running, *loaded.config);
-  // The start check, again: workers never get a filter that is missing or malformed.
-  if (merged.process.seccomp_profile != running.process.seccomp_profile) {
-    if (auto bpf = seccomp::validate_bpf_file(merged.process.seccomp_profile); !bpf) {
+  // The start check, again: a file naming a filter that is missing or malformed is one the
+  // daemon could not start with, so it is rejected even though the key needs a restart.
+  const std::string& wanted_bpf = loaded.config->process.seccomp_profile;
+  if (wanted_bpf != running.process.seccomp_profile) {
+    if (auto bpf = seccomp::validate_bpf_file(wanted_bpf); !bpf) {
       config::Diagnostic d;
       d.key = "process.seccomp_profile";
       if (auto it = loaded.config->origins.find(d.key); it != loaded.config->origins.end()) {
         d.where = it->second;
       }
-      d.message = "seccomp_profile " + merged.process.seccomp_profile +
+      d.message = "seccomp_profile " + wanted_bpf +
                   " is not a usable compiled filter: " + bpf.error().message;
       out.errors.push_back(std::move(d));
       return out;

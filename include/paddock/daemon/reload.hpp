@@ -5,13 +5,18 @@
 /// An invalid file changes nothing: the daemon keeps serving with the config it has.
 ///
 /// Which keys apply live (everything else needs `systemctl restart paddockd`):
-///   [process] bwrap_path, seccomp_profile, sandbox_profiles_dir, default_profile, bundle_roots,
-///             max_workers, data_root, stop_grace_seconds, readiness_timeout_seconds
-///   [log]     level, format, worker_log_dir, worker_log_max_bytes, worker_log_ring_bytes
+///   [process] bwrap_path, default_profile, bundle_roots, max_workers, stop_grace_seconds,
+///             readiness_timeout_seconds
+///   [log]     level, format, worker_log_max_bytes, worker_log_ring_bytes
 ///   [limits]  every key
-/// Restart: all of [server] (listeners, socket, tokens file, HTTP limits), [preflight] (the
-/// checks run at start), the worker UID/GID and port ranges and state_dir (pools and state are
-/// sized and opened at start), and log.audit_log (opened at start).
+/// Restart: all of [server] (listeners, socket, token file path, HTTP limits), [preflight] (the
+/// checks run at start), the worker UID/GID and port ranges (pools are sized at start),
+/// seccomp_profile (the filter is loaded once), sandbox_profiles_dir (scanned at start),
+/// state_dir, data_root, log.worker_log_dir (created at start) and log.audit_log.
+///
+/// "Live" means: the daemon keeps one mutable Config that everything reading per-worker settings
+/// (the supervisor, sandbox planning) refers to, and a valid reload assigns the merged config to
+/// it, so workers started afterwards see the new values.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -63,8 +68,9 @@ struct ReloadResult {
 };
 
 /// Re-reads `path` with `env` and `host`, validates it like at start (including that a changed
-/// process.seccomp_profile is a usable compiled filter) and merges its live keys into
-/// `running`. Never throws; a missing or unreadable file is an error in `errors`.
+/// process.seccomp_profile is a usable compiled filter, although applying it takes a restart)
+/// and merges its live keys into `running`. Never throws; a missing or unreadable file is an
+/// error in `errors`.
 ReloadResult reload_config(const std::string& path, const config::Config& running,
                            const config::Environment& env, const config::HostFacts& host);
 
