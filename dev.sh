@@ -2,7 +2,9 @@
 # paddock developer entry point.
 #
 #   ./dev.sh run     install what is missing, build, run paddockd in the foreground (dev config)
-#   ./dev.sh test    install what is missing, build, run the whole test suite (dev + asan builds)
+#   ./dev.sh test    install what is missing, build, run the whole test suite (dev build), then
+#                    the unit tests again under ASan+UBSan
+#   ./dev.sh test-asan   the whole suite (unit, integration, robustness) under ASan+UBSan
 #   ./dev.sh build [PRESET]   just build (default preset: dev)
 #
 # Works on a fresh Debian 12 / Ubuntu 24.04 machine as root; every step is idempotent.
@@ -13,7 +15,7 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
 RUN_DEPS=(bubblewrap ca-certificates)
-TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev)
+TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev man-db)
 
 log() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
 
@@ -62,7 +64,9 @@ cmd_run() {
   dev token: $token
 
     curl -s http://127.0.0.1:8080/healthz
-    curl -s -H 'Authorization: Bearer $token' http://127.0.0.1:8080/v1/version
+    curl -s -H 'Authorization: Bearer $token' -d '{"command":["echo","hello from a sandbox"]}' \\
+         http://127.0.0.1:8080/v1/runs
+    $(pwd)/build/dev/src/paddock --socket $(pwd)/run/paddock.sock status
 
   Ctrl-C stops the daemon.
 
@@ -76,6 +80,13 @@ cmd_test() {
   log "running the whole suite (dev build)"
   ctest --preset dev --no-tests=error -j1
   build asan
+  log "running the unit tests under ASan+UBSan"
+  ctest --preset asan --no-tests=error -L unit -j2
+}
+
+cmd_test_asan() {
+  install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
+  build asan
   log "running the whole suite under ASan+UBSan"
   ctest --preset asan --no-tests=error -j1
 }
@@ -83,6 +94,7 @@ cmd_test() {
 case "${1:-}" in
   run) cmd_run ;;
   test) cmd_test ;;
+  test-asan) cmd_test_asan ;;
   build) install_missing "${BUILD_DEPS[@]}"; build "${2:-dev}" ;;
-  *) echo "usage: $0 run | test | build [dev|release|asan]" >&2; exit 2 ;;
+  *) echo "usage: $0 run | test | test-asan | build [dev|release|asan]" >&2; exit 2 ;;
 esac

@@ -25,6 +25,8 @@
 #include "paddock/api/router.hpp"
 #include "paddock/api/routes.hpp"
 #include "paddock/api/server.hpp"
+#include "paddock/daemon/notify.hpp"
+#include "paddock/daemon/reload.hpp"
 #include "paddock/log/log.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/process_table.hpp"
@@ -158,7 +160,11 @@ Result<void> ensure_dir(const std::string& path, std::filesystem::perms mode) {
 
 }  // namespace
 
-int run(const config::Config& cfg, const std::string& config_path) {
+int run(const config::Config& start_config, const std::string& config_path) {
+  // The daemon's one mutable config: SIGHUP assigns reloaded live keys to it, and everything
+  // that reads per-worker settings (the supervisor, sandbox planning) refers to it.
+  config::Config live = start_config;
+  const config::Config& cfg = live;
   // Workers never run without their seccomp filter: a configured profile that is missing or
   // not a compiled filter stops the daemon here rather than being skipped later.
   auto bpf_info = seccomp::validate_bpf_file(cfg.process.seccomp_profile);
@@ -207,6 +213,8 @@ int run(const config::Config& cfg, const std::string& config_path) {
   }
 
   asio::io_context ioc{1};
+  Notifier notifier(ioc);          // systemd: READY/STATUS/RELOADING/STOPPING/WATCHDOG
+  std::vector<std::string> bound;  // what the STATUS line reports
   raise_nofile(cfg);
 
   auto readiness = std::make_shared<api::Readiness>();
@@ -430,6 +438,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
       return 1;
     }
     log::info("listening", {{"address", hp->host}, {"port", *port}});
+    bound.push_back(util::to_string(util::HostPort{hp->host, static_cast<std::uint16_t>(*port)}));
   }
   if (!cfg.server.socket.empty()) {
     std::error_code ec;
@@ -440,6 +449,7 @@ int run(const config::Config& cfg, const std::string& config_path) {
       return 1;
     }
     log::info("listening", {{"socket", cfg.server.socket}});
+    bound.push_back(cfg.server.socket);
   }
   readiness->set("listeners", true);
 
@@ -453,6 +463,9 @@ int run(const config::Config& cfg, const std::string& config_path) {
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     log::info("shutting down", {{"signal", sig}, {"live_workers", sup.live_count()}});
+    notifier.stopping("stopping (signal " + std::to_string(sig) + ", " +
+                      std::to_string(sup.live_count()) + " workers to stop)");
+    notifier.stop_watchdog();
     readiness->set("shutdown", false, "paddockd is shutting down");
     sup.shutdown(std::chrono::seconds(cfg.process.stop_grace_seconds), one_done);
     server.shutdown(kShutdownGrace, one_done);
@@ -481,6 +494,19 @@ int run(const config::Config& cfg, const std::string& config_path) {
     });
   };
   wait_hup();
+
+  // SIGHUP also reloads the config: valid live keys apply to new workers, an invalid file changes
+  // nothing. READY=1 goes out only now: preflight passed and every listener is bound.
+  const std::string serving = serving_status(bound);
+  SighupReloader reloader(
+      ioc, config_path, [&live]() -> const config::Config& { return live; },
+      [&live](config::Config next) {
+        live = std::move(next);
+        log::init(live.log.level, live.log.format);
+      },
+      &notifier, serving);
+  notifier.ready(serving);
+  notifier.start_watchdog();
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();

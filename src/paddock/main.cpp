@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   paddock::cli::add_config_commands(app);
   paddock::cli::add_token_commands(app);
   paddock::cli::add_seccomp_commands(app);
+  paddock::cli::add_apparmor_commands(app);
   paddock::cli::add_completion_command(app);
   return paddock::cli::run_app(app, argc, argv);
 }

@@ -50,4 +50,10 @@ void add_seccomp_commands(CLI::App& app);
 /// printing it), and the help text with 0 when no subcommand was given.
 int run_app(CLI::App& app, int argc, const char* const* argv);
 
+/// `paddock install-apparmor [--target DIR] [--no-load] [--print]`: writes the AppArmor profile
+/// (embedded at build time from packaging/apparmor/paddockd) to DIR/paddockd (default
+/// /etc/apparmor.d) and loads it with `apparmor_parser -r` when the kernel has AppArmor enabled;
+/// exits 1 when the directory is missing, the write fails, or the parser is missing or fails.
+void add_apparmor_commands(CLI::App& app);
+
 }  // namespace paddock::cli

@@ -1,0 +1,87 @@
+#include "paddock/daemon/notify.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "paddock/log/log.hpp"
+
+namespace paddock::daemon {
+
+std::string notify_message(std::string_view state, std::string_view status) {
+  std::string m(state);
+  if (!status.empty()) {
+    if (!m.empty()) m += '\n';
+    m += "STATUS=";
+    for (char c : status) m += (c == '\n' || c == '\r') ? ' ' : c;
+  }
+  return m;
+}
+
+std::string serving_status(const std::vector<std::string>& endpoints) {
+  std::string s = "serving";
+  for (std::size_t i = 0; i < endpoints.size(); ++i) s += (i == 0 ? " on " : ", ") + endpoints[i];
+  return s;
+}
+
+Notifier::Notifier(boost::asio::io_context& ioc) : timer_(ioc) {}
+
+Notifier::~Notifier() { stop_watchdog(); }
+
+bool Notifier::enabled() const {
+  const char* s = std::getenv("NOTIFY_SOCKET");
+  return s != nullptr && *s != '\0';
+}
+
+void Notifier::send(const std::string& message) {
+  if (!enabled()) return;
+  // unset_environment = 0: the watchdog and later state changes need NOTIFY_SOCKET again.
+  // Workers never inherit it: their environment is built from scratch.
+  const int r = sd_notify(0, message.c_str());
+  if (r < 0) {
+    log::warn("sd_notify failed", {{"message", message}, {"error", std::strerror(-r)}});
+  }
+}
+
+void Notifier::ready(std::string_view status) { send(notify_message("READY=1", status)); }
+
+void Notifier::status(std::string_view text) { send(notify_message("", text)); }
+
+void Notifier::reloading(std::string_view status) { send(notify_message("RELOADING=1", status)); }
+
+void Notifier::stopping(std::string_view status) { send(notify_message("STOPPING=1", status)); }
+
+std::chrono::microseconds Notifier::start_watchdog() {
+  std::uint64_t usec = 0;
+  const int r = sd_watchdog_enabled(0, &usec);
+  if (r < 0) {
+    log::warn("ignoring the systemd watchdog settings",
+              {{"error", std::string("sd_watchdog_enabled: ") + std::strerror(-r)}});
+    return std::chrono::microseconds{0};
+  }
+  if (r == 0 || usec == 0) return std::chrono::microseconds{0};
+  period_ = std::chrono::microseconds{usec / 2};
+  if (period_.count() == 0) period_ = std::chrono::microseconds{1};
+  watchdog_running_ = true;
+  send("WATCHDOG=1");
+  arm();
+  log::info("systemd watchdog enabled", {{"interval_usec", usec}});
+  return std::chrono::microseconds{usec};
+}
+
+void Notifier::stop_watchdog() {
+  watchdog_running_ = false;
+  timer_.cancel();
+}
+
+void Notifier::arm() {
+  timer_.expires_after(period_);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || !watchdog_running_) return;
+    send("WATCHDOG=1");
+    arm();
+  });
+}
+
+}  // namespace paddock::daemon
