@@ -40,6 +40,7 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(server, max_body_bytes, Restart),
       PADDOCK_KEY(server, max_header_bytes, Restart),
       PADDOCK_KEY(server, max_connections, Restart),
+      PADDOCK_KEY(server, header_timeout_seconds, Restart),
       PADDOCK_KEY(server, request_timeout_seconds, Restart),
       PADDOCK_KEY(server, metrics_require_token, Restart),
       // Read each time a worker is planned.
@@ -66,6 +67,7 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(preflight, enforce, Restart),
       PADDOCK_KEY(preflight, metadata_endpoint, Restart),
       PADDOCK_KEY(preflight, skip_metadata_check, Restart),
+      PADDOCK_KEY(preflight, probe_path, Restart),
       PADDOCK_KEY(preflight, redis_urls, Restart),
       PADDOCK_KEY(preflight, vault_addr, Restart),
       PADDOCK_KEY(preflight, database_addr, Restart),

@@ -71,14 +71,14 @@ TEST_F(ApiRoutes, GivenTokens_WhenVersion_ThenReadAndWriteTokensSucceedAndOthers
 }
 
 TEST_F(ApiRoutes, GivenReadToken_WhenPosting_Then403AndWriteTokenReachesTheRoute) {
-  auto ro = d.tcp().request("POST", "/v1/preflight/run", "{}", {bearer(d.read_token())});
+  auto ro = d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.read_token())});
   EXPECT_EQ(ro.status, 403u);
   EXPECT_EQ(ro.json()["error"]["code"], "insufficient_scope");
-  // POST /v1/preflight/run is registered but answers 501 until the preflight module lands.
-  auto rw = d.tcp().request("POST", "/v1/preflight/run", "{}", {bearer(d.write_token())});
-  EXPECT_EQ(rw.status, 501u);
-  EXPECT_EQ(rw.json()["error"]["code"], "not_implemented");
-  EXPECT_EQ(d.tcp().request("POST", "/v1/preflight/run", "{}").status, 401u);
+  // A write route that reaches its handler: restarting an unknown worker is a 404.
+  auto rw = d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.write_token())});
+  EXPECT_EQ(rw.status, 404u);
+  EXPECT_EQ(rw.json()["error"]["code"], "not_found");
+  EXPECT_EQ(d.tcp().request("POST", "/v1/workers/w-none/restart", "{}").status, 401u);
   EXPECT_EQ(d.tcp().request("DELETE", "/v1/version", "", {bearer(d.read_token())}).status, 403u);
 }
 
@@ -130,28 +130,28 @@ TEST_F(ApiRoutes, GivenReadToken_WhenOpenApiJson_ThenTheDocumentOfDocsIsServed) 
 }
 
 TEST_F(ApiRoutes, GivenMutatingRequests_WhenServed_ThenEachIsAuditedWithWhoAndStatus) {
-  ASSERT_EQ(d.tcp().request("POST", "/v1/preflight/run", "{}", {bearer(d.write_token())}).status,
-            501u);
-  ASSERT_EQ(d.tcp().request("POST", "/v1/preflight/run", "{}", {bearer(d.read_token())}).status,
+  ASSERT_EQ(d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.write_token())}).status,
+            404u);
+  ASSERT_EQ(d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.read_token())}).status,
             403u);
   ASSERT_EQ(d.tcp().get("/v1/version", {bearer(d.read_token())}).status, 200u);
-  ASSERT_EQ(d.unix_client().request("POST", "/v1/preflight/run", "{}").status, 501u);
+  ASSERT_EQ(d.unix_client().request("POST", "/v1/workers/w-none/restart", "{}").status, 404u);
   const auto lines = audit_lines(d);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0]["who"], "token:writer");
   EXPECT_EQ(lines[0]["method"], "POST");
-  EXPECT_EQ(lines[0]["path"], "/v1/preflight/run");
-  EXPECT_EQ(lines[0]["status"], 501);
+  EXPECT_EQ(lines[0]["path"], "/v1/workers/w-none/restart");
+  EXPECT_EQ(lines[0]["status"], 404);
   EXPECT_EQ(lines[1]["who"], "token:reader");
   EXPECT_EQ(lines[1]["status"], 403);
   EXPECT_EQ(lines[2]["who"], "uid:0");
-  EXPECT_EQ(lines[2]["status"], 501);
+  EXPECT_EQ(lines[2]["status"], 404);
 }
 
 TEST_F(ApiRoutes, GivenRequestsWithTokens_WhenServed_ThenNoTokenAppearsInLogs) {
   d.tcp().get("/v1/version", {bearer(d.read_token())});
   d.tcp().get("/v1/version", {bearer(d.write_token() + "-wrong")});
-  d.tcp().request("POST", "/v1/preflight/run", "{}", {bearer(d.read_token())});
+  d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.read_token())});
   ASSERT_TRUE(d.stop().has_value());
   const std::string log = d.log();
   std::ifstream in(d.audit_log_path());
@@ -210,7 +210,7 @@ TEST(ApiShutdown,
   auto idle = RawConnection::tcp(d.port());
   auto busy = RawConnection::tcp(d.port());
   ASSERT_TRUE(idle.connected() && busy.connected());
-  ASSERT_TRUE(busy.send("POST /v1/preflight/run HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+  ASSERT_TRUE(busy.send("POST /v1/workers/w-none/restart HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
                         d.write_token() + "\r\nContent-Length: 10\r\n\r\n{\"a\":"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the header has been read
   ASSERT_EQ(::kill(d.pid(), SIGTERM), 0);
@@ -225,7 +225,7 @@ TEST(ApiShutdown,
   // The request in flight completes, with Connection: close.
   ASSERT_TRUE(busy.send("12345"));
   auto r = busy.read_until_closed(std::chrono::seconds(3));
-  EXPECT_EQ(status_of(r.data), 501u) << r.data;
+  EXPECT_EQ(status_of(r.data), 404u) << r.data;
   EXPECT_THAT(r.data, HasSubstr("Connection: close"));
   // With the last connection gone the daemon exits by itself (no second signal).
   auto status = d.wait_exit(std::chrono::seconds(10));

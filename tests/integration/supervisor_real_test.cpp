@@ -47,6 +47,7 @@ class SupervisorReal : public ::testing::Test {
     cfg.log.worker_log_ring_bytes = 64 * 1024;
     ASSERT_TRUE(profiles.reload());
     uids = std::make_unique<pool::UidPool>(60400, 60449, table);
+    ASSERT_TRUE(uids->adopt_host_state());  // leave UIDs still held by earlier tests alone
     ports = std::make_unique<pool::PortPool>(24000, 24049, binder);
     sched = std::make_unique<AsioScheduler>(ioc);
     ops = std::make_unique<AsioProcessOps>(ioc, bpf);
