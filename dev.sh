@@ -2,9 +2,8 @@
 # paddock developer entry point.
 #
 #   ./dev.sh run     install what is missing, build, run paddockd in the foreground (dev config)
-#   ./dev.sh test    install what is missing, build, run the whole test suite (dev build), then
-#                    the unit tests again under ASan+UBSan
-#   ./dev.sh test-asan   the whole suite (unit, integration, robustness) under ASan+UBSan
+#   ./dev.sh test    install what is missing, build, run the whole test suite (dev build)
+#   ./dev.sh test-asan   the whole suite under ASan+UBSan (asan build)
 #   ./dev.sh build [PRESET]   just build (default preset: dev)
 #
 # Works on a fresh Debian 12 / Ubuntu 24.04 machine as root; every step is idempotent.
@@ -79,9 +78,6 @@ cmd_test() {
   build dev
   log "running the whole suite (dev build)"
   ctest --preset dev --no-tests=error -j1
-  build asan
-  log "running the unit tests under ASan+UBSan"
-  ctest --preset asan --no-tests=error -L unit -j2
 }
 
 cmd_test_asan() {
