@@ -183,6 +183,8 @@ TEST_F(Limits, GivenWritableCgroup2_WhenAWorkerRuns_ThenItsWorkloadIsInOwnWorker
   const pid_t pid = ready["pid"].get<pid_t>();
   const std::string leaf_rel = join(found->own_path, "workers/" + id);
   EXPECT_EQ(v2_cgroup_of(pid), leaf_rel) << "workload " << pid;
+  std::printf("workload %d is in cgroup v2 %s (on %s)\n", pid, v2_cgroup_of(pid).c_str(),
+              found->mount_point.c_str());
   const std::string leaf_dir = found->own_dir() + "/workers/" + id;
   EXPECT_TRUE(std::filesystem::is_directory(leaf_dir));
 
@@ -247,6 +249,8 @@ TEST_F(Limits, GivenAForkBomb_ThenRlimitNprocBoundsItHealthzAnswersAndItStopsCle
     if (h.status == 200u) ++healthy;
     std::this_thread::sleep_for(50ms);
   }
+  std::printf("fork bomb: at most %zu processes of uid %u (limit %d + 2)\n", most,
+              static_cast<unsigned>(uid), kPids);
   // bwrap and the sandbox init count too: the limit is pids + 2 (cgroup::kSandboxProcesses).
   EXPECT_LE(most, static_cast<std::size_t>(kPids) + cgroup::kSandboxProcesses);
   EXPECT_GE(most, 5u) << "the bomb never forked; nothing was tested";
