@@ -129,7 +129,15 @@ Result<Leaf> Manager::create_leaf(const std::string& worker_id, const sandbox::L
   Leaf leaf;
   leaf.path = leaf_path(worker_id);
   leaf.controllers = enabled_;
-  if (auto r = make_dir(leaf.path); !r) return r.error();
+  if (::mkdir(leaf.path.c_str(), 0755) != 0) {
+    if (errno != EEXIST) return sys("mkdir(" + leaf.path + ")", errno);
+    // Left by this worker's previous process (and empty), or someone else's: never share.
+    const std::string procs = util::read_small_file(leaf.path + "/cgroup.procs");
+    if (procs.find_first_not_of(" \n") != std::string::npos) {
+      return make_error("cgroup_failed", "the cgroup " + leaf.path +
+                                             " already holds processes; refusing to share it");
+    }
+  }
   auto fail = [&](Error e) -> Result<Leaf> {
     (void)remove_leaf(worker_id);
     return e;

@@ -291,6 +291,15 @@ TEST(CgroupManager, GivenBadInputs_ThenRefused) {
   auto m = Manager::setup(fx.dir(), 3);
   ASSERT_TRUE(m);
   EXPECT_FALSE((*m)->create_leaf("../escape", limits(64, 1, 5)));
+  // A leaf that exists and holds processes belongs to someone else.
+  fx.write("workers/w-busy/cgroup.procs", "4711\n");
+  auto busy = (*m)->create_leaf("w-busy", limits(64, 1, 5));
+  ASSERT_FALSE(busy);
+  EXPECT_NE(busy.error().message.find("already holds processes"), std::string::npos);
+  EXPECT_EQ(fx.read("workers/w-busy/cgroup.procs"), "4711\n");
+  // An empty leftover is reused.
+  std::filesystem::create_directories(fx.dir() + "/workers/w-left");
+  EXPECT_TRUE((*m)->create_leaf("w-left", limits(64, 1, 5)));
   EXPECT_FALSE((*m)->create_leaf("", limits(64, 1, 5)));
   EXPECT_FALSE(fx.exists("escape"));
 }
