@@ -8,6 +8,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
@@ -175,7 +176,6 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     }
     p->bridge = net::PortBridge::start(ioc, std::move(p->bridge_listener), std::move(*ns), *p->port,
                                        p->worker_id, static_cast<long>(p->uid));
-    bridged_ports[*p->port] = p->id;
   }
 
   /// Removes a tree's cgroup leaf, retrying while the kernel still counts processes in it.
@@ -261,7 +261,10 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     if (p->bridge) {
       p->bridge->close();
       p->bridge.reset();
-      bridged_ports.erase(*p->port);
+    }
+    if (p->port) {
+      auto it = bridged_ports.find(*p->port);
+      if (it != bridged_ports.end() && it->second == p->id) bridged_ports.erase(it);
     }
     procs.erase(p->id);
     if (p->cgroup && cgroups) {
@@ -333,6 +336,7 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   p->uid = request.plan.uid;
   p->port = plan.port;
   p->bridge_listener = std::move(bridge_listener);
+  if (p->bridge_listener) impl_->bridged_ports[*p->port] = p->id;
   if (leaf) {
     p->cgroup = leaf->controllers;
     log::debug(
@@ -382,12 +386,11 @@ void AsioProcessOps::kill_tree(ProcId proc) {
   if (!p || p->reaped || !p->pidfd) return;
   if (p->cgroup && impl_->cgroups && impl_->cgroups->has_kill()) {
     // Every process in the leaf at once, whatever it forked or however it left the sandbox.
-    if (auto r = impl_->cgroups->kill(p->worker_id); r)
-      return;
-    else
-      log::warn("cgroup.kill failed; killing bwrap instead",
-                log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
-                                   {{"error", r.error().message}}));
+    auto killed = impl_->cgroups->kill(p->worker_id);
+    if (killed) return;
+    log::warn("cgroup.kill failed; killing bwrap instead",
+              log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
+                                 {{"error", killed.error().message}}));
   }
   if (pidfd_send_signal_(p->pidfd->native_handle(), SIGKILL) != 0 && errno != ESRCH) {
     log::error(
@@ -425,10 +428,15 @@ AsioProcessOps::CgroupCounters AsioProcessOps::cgroup_counters() const {
 
 void AsioProcessOps::probe_port(std::uint16_t port, std::function<void(bool)> done) {
   if (auto it = impl_->bridged_ports.find(port); it != impl_->bridged_ports.end()) {
-    if (auto p = impl_->get(it->second); p && p->bridge) {
-      p->bridge->probe(std::move(done));  // through the worker's own loopback
-      return;
+    // network "none": only a connect inside the worker's namespace tells (the host's side of
+    // the port is the daemon's own listener, which accepts into its backlog regardless).
+    auto p = impl_->get(it->second);
+    if (p && p->bridge) {
+      p->bridge->probe(std::move(done));
+    } else {
+      asio::post(impl_->ioc, [done = std::move(done)] { done(false); });
     }
+    return;
   }
   auto sock = std::make_shared<asio::ip::tcp::socket>(impl_->ioc);
   auto timer = std::make_shared<asio::steady_timer>(impl_->ioc, std::chrono::seconds(1));

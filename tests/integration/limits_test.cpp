@@ -367,3 +367,22 @@ TEST_F(Limits, GivenNetworkNoneWithAPort_ThenHttpServerAnswersThroughTheBridgeOn
   RawConnection after = RawConnection::tcp(port);
   EXPECT_FALSE(after.connected());
 }
+
+TEST_F(Limits, GivenNetworkNoneWorkerThatNeverListens_ThenItIsNeverReadyAndFailsAtTheDeadline) {
+  // The daemon's own listener holds the host's side of the port, so a probe on the host would
+  // succeed; readiness must be probed inside the worker's namespace.
+  TestDaemonOptions o;
+  o.set["process.readiness_timeout_seconds"] = "2";
+  o.set["process.stop_grace_seconds"] = "1";
+  d = std::make_unique<TestDaemon>(o);
+  ASSERT_TRUE(d->started()) << d->start_error();
+  auto res =
+      post("/v1/workers", {{"command", {"sleep", "100"}}, {"port", true}, {"network", "none"}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  auto running = wait_state(id, {"running", "ready", "failed"});
+  EXPECT_EQ(running["state"], "running") << running.dump();
+  auto end = wait_state(id, {"ready", "failed", "exited"}, 15s);
+  EXPECT_EQ(end["state"], "failed") << end.dump();
+  EXPECT_NE(end["reason"].get<std::string>().find("not ready"), std::string::npos) << end.dump();
+}
