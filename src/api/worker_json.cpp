@@ -109,6 +109,19 @@ nlohmann::json opt(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
+nlohmann::json enforcement_json(const cgroup::Enforcement& e) {
+  return nlohmann::json{{"memory", e.memory}, {"cpus", e.cpus}, {"pids", e.pids},
+                        {"nofile", e.nofile}, {"tmp", e.tmp},   {"wall", e.wall}};
+}
+
+nlohmann::json usage_json(const std::optional<cgroup::Usage>& u) {
+  if (!u) return nullptr;
+  return nlohmann::json{{"memory_bytes", opt(u->memory_bytes)},
+                        {"cpu_usec", opt(u->cpu_usec)},
+                        {"pids", opt(u->pids)},
+                        {"oom_kills", opt(u->oom_kills)}};
+}
+
 }  // namespace
 
 nlohmann::json to_json(const supervisor::WorkerSnapshot& w) {
@@ -135,6 +148,8 @@ nlohmann::json to_json(const supervisor::WorkerSnapshot& w) {
                         {"network", std::string(sandbox::to_string(w.network))},
                         {"labels", w.labels},
                         {"limits", limits},
+                        {"enforcement", enforcement_json(w.enforcement)},
+                        {"usage", usage_json(w.usage)},
                         {"dropped_log_bytes", w.dropped_log_bytes}};
 }
 

@@ -432,6 +432,9 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
           "bundle_roots entry '" + root + "' must be an absolute directory other than /");
     }
   }
+  if (p.cgroup != "auto" && p.cgroup != "off") {
+    err("process.cgroup", "process.cgroup '" + p.cgroup + "' must be \"auto\" or \"off\"");
+  }
   if (p.default_profile.empty() || p.default_profile.find('/') != std::string::npos) {
     err("process.default_profile", "default_profile must be a profile name such as 'shell'");
   }

@@ -99,6 +99,7 @@ std::vector<KeySpec> build() {
       path("process", "data_root", pr, &P::data_root),
       integer("process", "stop_grace_seconds", pr, &P::stop_grace_seconds, 0, 3600),
       integer("process", "readiness_timeout_seconds", pr, &P::readiness_timeout_seconds, 1, 3600),
+      str("process", "cgroup", pr, &P::cgroup),
 
       boolean("preflight", "enforce", pf, &F::enforce),
       str("preflight", "metadata_endpoint", pf, &F::metadata_endpoint),

@@ -27,6 +27,7 @@
 #include "paddock/api/server.hpp"
 #include "paddock/daemon/notify.hpp"
 #include "paddock/daemon/reload.hpp"
+#include "paddock/cgroup/startup.hpp"
 #include "paddock/log/log.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/process_table.hpp"
@@ -144,6 +145,22 @@ void register_supervisor_metrics(api::MetricsRegistry& m, const supervisor::Supe
                       });
 }
 
+/// Registers the cgroup figures of the process layer on /metrics.
+void register_cgroup_metrics(api::MetricsRegistry& m, const supervisor::AsioProcessOps& ops) {
+  m.gauge_collector("paddock_worker_cgroups", "Running workers placed in a cgroup v2 leaf.", {},
+                    [&ops] {
+                      return std::vector<api::CollectedSample>{
+                          {{}, static_cast<double>(ops.cgroup_counters().leaves)}};
+                    });
+  m.counter_collector("paddock_oom_kills_total",
+                      "Processes the kernel killed at a worker's memory.max (memory.events "
+                      "oom_kill of the workers' cgroups).",
+                      {}, [&ops] {
+                        return std::vector<api::CollectedSample>{
+                            {{}, static_cast<double>(ops.cgroup_counters().oom_kills)}};
+                      });
+}
+
 /// Creates a directory (and parents) with `mode` when missing.
 Result<void> ensure_dir(const std::string& path, std::filesystem::perms mode) {
   if (path.empty()) return {};
@@ -252,6 +269,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
                        static_cast<std::uint16_t>(cfg.process.port_range_end), binder);
   supervisor::AsioScheduler scheduler(ioc);
   supervisor::AsioProcessOps ops(ioc, bpf);
+  ops.use_cgroups(cgroup::start_for_daemon(cfg.process.cgroup));
   supervisor::EventBus events(1024);
   sandbox::RealFileSystem filesystem;
   supervisor::SupervisorOptions sup_options;
@@ -294,6 +312,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
     }
     audit->record(std::move(entry));
   });
+  register_cgroup_metrics(*metrics, ops);
 
   // Orphans of sandboxes (re-parented to us as subreaper) are reaped on SIGCHLD; the bwrap
   // processes themselves are reaped through their pidfds by the process ops.

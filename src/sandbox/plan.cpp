@@ -102,6 +102,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.uid = alloc.uid;
   plan.gid = pc.worker_gid;
   plan.port = alloc.port;
+  plan.network = spec.network;
 
   if (!is_valid_worker_id(alloc.worker_id)) {
     return internal("worker id '" + alloc.worker_id + "' must be 1-64 of [A-Za-z0-9_-]");
@@ -121,12 +122,6 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   if (spec.port != alloc.port.has_value()) {
     return internal(spec.port ? "the spec asks for a port but none was allocated"
                               : "a port was allocated for a spec that asked for none");
-  }
-  if (spec.port && spec.network == NetworkMode::None) {
-    return make_error("invalid_request",
-                      "a worker with network \"none\" cannot serve a port; use network \"host\" "
-                      "or port false",
-                      "port");
   }
   if (!profile.data_mount.empty() && !is_normal_absolute_path(pc.data_root)) {
     return make_error("invalid_config", "[process] data_root must be an absolute path",

@@ -23,6 +23,17 @@ namespace {
 }  // namespace
 
 void child_main(const ChildSetup& s) {
+  // Wait until the parent has placed this process in the worker's cgroup (fallback path).
+  if (s.go_fd >= 0) {
+    ::close(s.go_write_fd);
+    char go = 0;
+    ssize_t n;
+    do {
+      n = ::read(s.go_fd, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) ::_exit(127);
+  }
+
   // Default dispositions for every signal (ignored ones survive execve otherwise) and an empty
   // mask (the parent blocked everything around clone). Errors for the few signals the C library
   // reserves are expected and harmless.

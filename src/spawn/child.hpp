@@ -50,6 +50,10 @@ struct ChildSetup {
   int nlimits = 0;
   pid_t parent = 0;
   int report_fd = -1;
+  /// When >= 0: read end of the placement pipe; the child waits for one byte on it (the parent
+  /// has moved it into its cgroup) before doing anything else, and exits on EOF.
+  int go_fd = -1;
+  int go_write_fd = -1;  ///< the parent's end, closed in the child first
 };
 
 /// Runs in the child; never returns (execve or _exit(127) after reporting).

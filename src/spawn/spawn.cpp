@@ -19,6 +19,9 @@
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
 namespace paddock::spawn {
 
@@ -29,7 +32,7 @@ using detail::ChildSetup;
 using detail::Step;
 using util::UniqueFd;
 
-/// struct clone_args, version 0 (64 bytes).
+/// struct clone_args, version 2 (88 bytes); version 0 is its first 64 bytes.
 struct CloneArgs {
   std::uint64_t flags = 0;
   std::uint64_t pidfd = 0;
@@ -39,7 +42,12 @@ struct CloneArgs {
   std::uint64_t stack = 0;
   std::uint64_t stack_size = 0;
   std::uint64_t tls = 0;
+  std::uint64_t set_tid = 0;
+  std::uint64_t set_tid_size = 0;
+  std::uint64_t cgroup = 0;
 };
+constexpr std::size_t kCloneArgsSizeVer0 = 64;
+static_assert(sizeof(CloneArgs) == 88);
 
 Error sys_error(const std::string& call, int err) {
   return make_error("spawn_failed", util::syscall_error(call, err));
@@ -49,6 +57,17 @@ Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe2(O_CLOEXEC)", errno);
   return std::pair{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+/// Moves `pid` into the cgroup whose directory is open as `cgroup_fd`.
+Result<void> write_cgroup_procs(int cgroup_fd, pid_t pid) {
+  UniqueFd procs(::openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
+  if (!procs) return sys_error("openat(<leaf>, cgroup.procs)", errno);
+  const std::string text = std::to_string(pid);
+  if (::write(procs.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    return sys_error("write(<leaf>/cgroup.procs, " + text + ")", errno);
+  }
+  return {};
 }
 
 /// A sealed, read-only-from-now-on memfd holding `data`, positioned at offset 0.
@@ -209,6 +228,15 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
   }
   auto report = make_pipe();
   if (!report) return report.error();
+  // Placement pipe for the fallback path (child waits until the parent moved it).
+  UniqueFd go_read;
+  UniqueFd go_write;
+  if (inputs.cgroup_fd >= 0) {
+    auto go = make_pipe();
+    if (!go) return go.error();
+    go_read = std::move(go->first);
+    go_write = std::move(go->second);
+  }
 
   setup.path = plan.bwrap_path.c_str();
   setup.argv = argv.data();
@@ -235,31 +263,72 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
   args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
   args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  bool forked = false;
-  if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
-    // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
-    // cannot be reaped by anyone else in between, so the pidfd names the right process.
-    pid = ::fork();
-    forked = true;
+  long pid = -1;
+  int into_cgroup_errno = 0;
+  if (inputs.cgroup_fd >= 0 && !inputs.cgroup_via_procs) {
+    CloneArgs in_leaf = args;
+    in_leaf.flags |= CLONE_INTO_CGROUP;
+    in_leaf.cgroup = static_cast<std::uint64_t>(inputs.cgroup_fd);
+    pid = ::syscall(SYS_clone3, &in_leaf, sizeof in_leaf);
+    if (pid == 0) detail::child_main(setup);
+    if (pid > 0) {
+      out.cgroup_placement = CgroupPlacement::Clone3;
+    } else {
+      into_cgroup_errno = errno;
+    }
   }
-  if (pid == 0) detail::child_main(setup);
+  bool forked = false;
+  if (pid < 0) {
+    if (inputs.cgroup_fd >= 0) {
+      setup.go_fd = go_read.get();
+      setup.go_write_fd = go_write.get();
+    }
+    pid = ::syscall(SYS_clone3, &args, kCloneArgsSizeVer0);
+    if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
+      // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
+      // cannot be reaped by anyone else in between, so the pidfd names the right process.
+      pid = ::fork();
+      forked = true;
+    }
+    if (pid == 0) detail::child_main(setup);
+  }
   const int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return sys_error(forked ? "fork" : "clone3(CLONE_PIDFD)", clone_errno);
 
   out.pid = static_cast<pid_t>(pid);
+  auto abandon = [&out](Error e) -> Result<Spawned> {
+    ::kill(out.pid, SIGKILL);
+    while (::waitpid(out.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return e;
+  };
   if (forked) {
     pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
     if (pidfd < 0) {
       // Not fatal for the exec itself, but the supervisor relies on it; report it.
-      const int err = errno;
-      ::kill(out.pid, SIGKILL);
-      ::waitpid(out.pid, nullptr, 0);
-      return sys_error("pidfd_open(" + std::to_string(out.pid) + ")", err);
+      return abandon(sys_error("pidfd_open(" + std::to_string(out.pid) + ")", errno));
     }
   }
   out.pidfd.reset(pidfd);
+  if (inputs.cgroup_fd >= 0 && out.cgroup_placement == CgroupPlacement::None) {
+    if (auto moved = write_cgroup_procs(inputs.cgroup_fd, out.pid); !moved) {
+      Error e = moved.error();
+      e.message = "cannot place the worker in its cgroup: " + e.message;
+      if (into_cgroup_errno != 0) {
+        e.message +=
+            " (after " + util::syscall_error("clone3(CLONE_INTO_CGROUP)", into_cgroup_errno) + ")";
+      }
+      return abandon(e);
+    }
+    const char go = 'g';
+    if (::write(go_write.get(), &go, 1) != 1) {
+      return abandon(sys_error("write(placement pipe)", errno));
+    }
+    out.cgroup_placement = CgroupPlacement::ProcsFile;
+  }
+  go_write.reset();
+  go_read.reset();
   // The port is released for the workload: the child's copy closes at execve.
   inputs.port_listener.reset();
   child_side.clear();

@@ -8,6 +8,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
@@ -18,6 +19,8 @@
 #include <sstream>
 
 #include "paddock/log/log.hpp"
+#include "paddock/net/netns.hpp"
+#include "paddock/net/port_bridge.hpp"
 #include "paddock/spawn/reaper.hpp"
 #include "paddock/spawn/spawn.hpp"
 #include "paddock/spawn/status.hpp"
@@ -56,6 +59,10 @@ struct AsioProcessOps::Proc {
   asio::steady_timer drain_timer;
   std::chrono::milliseconds find_delay{1};
   std::optional<int> status_exit_code;
+  std::optional<cgroup::Controllers> cgroup;  // set when placed in <workers>/<worker_id>
+  std::optional<std::uint16_t> port;
+  util::UniqueFd bridge_listener;  // network "none": served by the daemon once the netns exists
+  std::unique_ptr<net::PortBridge> bridge;
   bool reaped = false;
   bool out_eof = false;
   bool err_eof = false;
@@ -72,6 +79,9 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
   std::string bpf;
   std::map<ProcId, std::shared_ptr<Proc>> procs;
   ProcId next = 1;
+  std::shared_ptr<cgroup::Manager> cgroups;
+  std::uint64_t oom_kills_closed = 0;  // from leaves already removed
+  std::map<std::uint16_t, ProcId> bridged_ports;
 
   Impl(asio::io_context& i, std::string b) : ioc(i), bpf(std::move(b)) {}
 
@@ -136,6 +146,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
       p->workload_pidfd.reset(pidfd_open_(*found));
       for (int sig : p->pending_signals) deliver(p, sig);
       p->pending_signals.clear();
+      if (p->bridge_listener) start_bridge(p, *found);
       p->sink->on_started(p->id, *found);
       return;
     }
@@ -150,6 +161,42 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     p->find_timer.async_wait([self, p](boost::system::error_code ec) {
       auto impl = self.lock();
       if (!ec && impl) impl->find_workload(p);
+    });
+  }
+
+  /// network "none" with a port: serve the host's 127.0.0.1:port from inside the workload's
+  /// network namespace.
+  void start_bridge(const std::shared_ptr<Proc>& p, pid_t workload) {
+    auto ns = net::open_netns(workload);
+    if (!ns) {
+      log::error("cannot bridge the worker's port: its network namespace is not reachable",
+                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), workload,
+                                    {{"error", ns.error().message}}));
+      return;
+    }
+    p->bridge = net::PortBridge::start(ioc, std::move(p->bridge_listener), std::move(*ns), *p->port,
+                                       p->worker_id, static_cast<long>(p->uid));
+  }
+
+  /// Removes a tree's cgroup leaf, retrying while the kernel still counts processes in it.
+  void remove_leaf(const std::string& worker_id, int attempt) {
+    if (!cgroups) return;
+    for (const auto& [id, other] : procs) {
+      if (other->worker_id == worker_id && other->cgroup) return;  // relaunched into it
+    }
+    auto r = cgroups->remove_leaf(worker_id);
+    if (r) return;
+    if (r.error().code != "busy" || attempt >= 8) {
+      log::warn("cannot remove a worker's cgroup",
+                log::worker_fields(worker_id, -1, -1, {{"error", r.error().message}}));
+      return;
+    }
+    if (cgroups->has_kill()) (void)cgroups->kill(worker_id);
+    auto timer =
+        std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(10 << attempt));
+    std::weak_ptr<Impl> self = shared_from_this();
+    timer->async_wait([self, timer, worker_id, attempt](boost::system::error_code ec) {
+      if (auto impl = self.lock(); impl && !ec) impl->remove_leaf(worker_id, attempt + 1);
     });
   }
 
@@ -211,7 +258,19 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     for (auto* sd : {&p->out, &p->err, &p->status, &p->in, &p->pidfd}) {
       if (*sd) (*sd)->close(ec);
     }
+    if (p->bridge) {
+      p->bridge->close();
+      p->bridge.reset();
+    }
+    if (p->port) {
+      auto it = bridged_ports.find(*p->port);
+      if (it != bridged_ports.end() && it->second == p->id) bridged_ports.erase(it);
+    }
     procs.erase(p->id);
+    if (p->cgroup && cgroups) {
+      oom_kills_closed += cgroups->usage(p->worker_id).oom_kills.value_or(0);
+      remove_leaf(p->worker_id, 0);
+    }
     p->sink->on_exited(p->id, p->exit);
   }
 };
@@ -239,12 +298,35 @@ bool AsioProcessOps::manages(pid_t pid) const {
 
 Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, ProcessSink& sink) {
   if (auto r = spawn::prepare_data_dir(request.plan); !r) return r.error();
+  const auto& plan = request.plan;
   spawn::SpawnInputs inputs;
   inputs.seccomp_bpf = impl_->bpf;
   inputs.stdin_pipe = request.stdin_data.has_value();
-  inputs.port_listener = std::move(request.port_listener);
-  auto spawned = spawn::spawn(request.plan, std::move(inputs));
-  if (!spawned) return spawned.error();
+  // network "none": the workload binds the port in its own namespace; the daemon keeps the
+  // host's side and bridges it.
+  util::UniqueFd bridge_listener;
+  if (plan.network == sandbox::NetworkMode::None && plan.port && request.port_listener) {
+    bridge_listener = std::move(request.port_listener);
+  } else {
+    inputs.port_listener = std::move(request.port_listener);
+  }
+  std::optional<cgroup::Leaf> leaf;
+  if (impl_->cgroups) {
+    auto created = impl_->cgroups->create_leaf(plan.worker_id, plan.limits);
+    if (!created) {
+      Error e = created.error();
+      e.code = "spawn_failed";
+      e.message = "cannot create the worker's cgroup: " + e.message;
+      return e;
+    }
+    leaf = std::move(*created);
+    inputs.cgroup_fd = leaf->dir.get();
+  }
+  auto spawned = spawn::spawn(plan, std::move(inputs));
+  if (!spawned) {
+    if (leaf) (void)impl_->cgroups->remove_leaf(plan.worker_id);
+    return spawned.error();
+  }
 
   auto p = std::make_shared<Proc>(impl_->ioc);
   p->id = impl_->next++;
@@ -252,6 +334,19 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   p->pid = spawned->pid;
   p->worker_id = request.plan.worker_id;
   p->uid = request.plan.uid;
+  p->port = plan.port;
+  p->bridge_listener = std::move(bridge_listener);
+  if (p->bridge_listener) impl_->bridged_ports[*p->port] = p->id;
+  if (leaf) {
+    p->cgroup = leaf->controllers;
+    log::debug(
+        "worker placed in its cgroup",
+        log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
+                           {{"cgroup", leaf->path},
+                            {"via", spawned->cgroup_placement == spawn::CgroupPlacement::Clone3
+                                        ? "clone3"
+                                        : "cgroup.procs"}}));
+  }
   auto& ioc = impl_->ioc;
   p->pidfd = std::make_unique<stream_descriptor>(ioc, spawned->pidfd.release());
   p->out = std::make_unique<stream_descriptor>(ioc, spawned->stdout_fd.release());
@@ -289,6 +384,14 @@ void AsioProcessOps::signal_workload(ProcId proc, int sig) {
 void AsioProcessOps::kill_tree(ProcId proc) {
   auto p = impl_->get(proc);
   if (!p || p->reaped || !p->pidfd) return;
+  if (p->cgroup && impl_->cgroups && impl_->cgroups->has_kill()) {
+    // Every process in the leaf at once, whatever it forked or however it left the sandbox.
+    auto killed = impl_->cgroups->kill(p->worker_id);
+    if (killed) return;
+    log::warn("cgroup.kill failed; killing bwrap instead",
+              log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
+                                 {{"error", killed.error().message}}));
+  }
   if (pidfd_send_signal_(p->pidfd->native_handle(), SIGKILL) != 0 && errno != ESRCH) {
     log::error(
         "pidfd_send_signal(SIGKILL) to bwrap failed",
@@ -296,7 +399,45 @@ void AsioProcessOps::kill_tree(ProcId proc) {
   }
 }
 
+void AsioProcessOps::use_cgroups(std::shared_ptr<cgroup::Manager> cgroups) {
+  impl_->cgroups = std::move(cgroups);
+}
+
+std::optional<cgroup::Controllers> AsioProcessOps::cgroup_of(ProcId proc) const {
+  auto p = impl_->get(proc);
+  return p ? p->cgroup : std::nullopt;
+}
+
+std::optional<cgroup::Usage> AsioProcessOps::usage(ProcId proc) const {
+  auto p = impl_->get(proc);
+  if (!p || !p->cgroup || !impl_->cgroups || p->reported) return std::nullopt;
+  return impl_->cgroups->usage(p->worker_id);
+}
+
+AsioProcessOps::CgroupCounters AsioProcessOps::cgroup_counters() const {
+  CgroupCounters c;
+  c.oom_kills = impl_->oom_kills_closed;
+  if (!impl_->cgroups) return c;
+  for (const auto& [id, p] : impl_->procs) {
+    if (!p->cgroup) continue;
+    ++c.leaves;
+    c.oom_kills += impl_->cgroups->usage(p->worker_id).oom_kills.value_or(0);
+  }
+  return c;
+}
+
 void AsioProcessOps::probe_port(std::uint16_t port, std::function<void(bool)> done) {
+  if (auto it = impl_->bridged_ports.find(port); it != impl_->bridged_ports.end()) {
+    // network "none": only a connect inside the worker's namespace tells (the host's side of
+    // the port is the daemon's own listener, which accepts into its backlog regardless).
+    auto p = impl_->get(it->second);
+    if (p && p->bridge) {
+      p->bridge->probe(std::move(done));
+    } else {
+      asio::post(impl_->ioc, [done = std::move(done)] { done(false); });
+    }
+    return;
+  }
   auto sock = std::make_shared<asio::ip::tcp::socket>(impl_->ioc);
   auto timer = std::make_shared<asio::steady_timer>(impl_->ioc, std::chrono::seconds(1));
   auto finished = std::make_shared<bool>(false);

@@ -13,7 +13,7 @@ struct AsioScheduler::Impl {
 };
 
 AsioScheduler::AsioScheduler(boost::asio::io_context& ioc)
-    : impl_(std::make_unique<Impl>(Impl{ioc, {}, 1, {}})) {}
+    : impl_(std::make_unique<Impl>(Impl{ioc, {}, 1, std::mt19937_64{std::random_device{}()}})) {}
 
 AsioScheduler::~AsioScheduler() {
   for (auto& [id, t] : impl_->timers) t->cancel();

@@ -60,6 +60,7 @@ struct Supervisor::Worker {
   util::UniqueFd port_listener;  // held until the first launch
 
   std::optional<ProcId> proc;
+  std::optional<cgroup::Controllers> cgroup;  // of the current (or last) launch
   pid_t bwrap_pid = -1;
   std::optional<pid_t> workload_pid;
   Scheduler::Mono launched_mono{};
@@ -304,7 +305,13 @@ Result<void> Supervisor::launch(Worker& w) {
   if (!plan) return plan.error();
   LaunchRequest req;
   req.plan = std::move(*plan);
-  req.port_listener = std::move(w.port_listener);
+  if (spec.network == sandbox::NetworkMode::None && w.port_listener) {
+    // The daemon serves this port itself for the worker's whole life (bridged into its
+    // network namespace); each launch gets a duplicate, the reservation stays here.
+    req.port_listener.reset(::fcntl(w.port_listener.get(), F_DUPFD_CLOEXEC, 3));
+  } else {
+    req.port_listener = std::move(w.port_listener);
+  }
   req.stdin_data = w.stdin_data;
   auto launched = ops_.launch(std::move(req), *this);
   if (!launched) {
@@ -317,6 +324,7 @@ Result<void> Supervisor::launch(Worker& w) {
   }
   ++counters_.spawns_ok;
   w.proc = launched->first;
+  w.cgroup = ops_.cgroup_of(launched->first);
   w.bwrap_pid = launched->second;
   w.workload_pid.reset();
   w.launched_mono = sched_.now();
@@ -704,6 +712,8 @@ WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
   s.restart = w.spec.restart;
   s.network = w.spec.network;
   s.dropped_log_bytes = w.ring.dropped_bytes() + w.log_file_dropped;
+  s.enforcement = cgroup::enforcement_for(w.cgroup, w.profile.rlimit_as_mb.has_value());
+  if (w.proc && w.cgroup) s.usage = ops_.usage(*w.proc);
   return s;
 }
 

@@ -93,6 +93,10 @@ class FakeProcessOps final : public supervisor::ProcessOps {
     done(port_open);
   }
   bool port_has_connections(std::uint16_t) override { return connections; }
+  std::optional<cgroup::Controllers> cgroup_of(supervisor::ProcId) const override { return cgroup; }
+  std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override {
+    return live.count(proc) != 0 ? usage_now : std::nullopt;
+  }
 
   // Drive events as the real implementation would.
   void start(std::size_t launch_index, pid_t workload = 0) {
@@ -116,6 +120,8 @@ class FakeProcessOps final : public supervisor::ProcessOps {
   bool port_open = false;
   bool connections = false;
   bool fail_next_launch = false;
+  std::optional<cgroup::Controllers> cgroup;  ///< what cgroup_of() answers for every launch
+  std::optional<cgroup::Usage> usage_now;     ///< what usage() answers while a launch lives
 
  private:
   supervisor::ProcessSink* sink_ = nullptr;

@@ -279,7 +279,7 @@ TEST(SandboxPlan, GivenARequestSettingHomeOrPort_ThenItIsRefused) {
   }
 }
 
-TEST(SandboxPlan, GivenAPort_ThenPortIsSetAndNetworkNoneIsRefused) {
+TEST(SandboxPlan, GivenAPort_ThenPortIsSetAlsoWithNetworkNone) {
   WorkerSpec spec = bundle_spec();
   spec.port = true;
   Allocation alloc = bundle_alloc();
@@ -287,8 +287,14 @@ TEST(SandboxPlan, GivenAPort_ThenPortIsSetAndNetworkNoneIsRefused) {
   const auto plan = plan_ok(spec, test_profile(), test_config(), alloc);
   EXPECT_EQ(plan.sandbox_env.at("PORT"), "20007");
   EXPECT_EQ(plan.port, 20007);
+  EXPECT_EQ(plan.network, sandbox::NetworkMode::Host);
+  // network "none" with a port: the workload binds PORT in its own namespace; the daemon
+  // bridges the host's side.
   spec.network = sandbox::NetworkMode::None;
-  EXPECT_FALSE(sandbox::make_plan(spec, test_profile(), test_config(), alloc));
+  const auto none = plan_ok(spec, test_profile(), test_config(), alloc);
+  EXPECT_EQ(none.sandbox_env.at("PORT"), "20007");
+  EXPECT_EQ(none.network, sandbox::NetworkMode::None);
+  EXPECT_NE(std::find(none.argv.begin(), none.argv.end(), "--unshare-net"), none.argv.end());
   // Without a port, no PORT variable.
   const auto no_port = plan_ok(bundle_spec(), test_profile(), test_config(), bundle_alloc());
   EXPECT_EQ(no_port.sandbox_env.count("PORT"), 0u);

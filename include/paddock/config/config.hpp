@@ -53,6 +53,9 @@ struct ProcessConfig {
   std::string data_root = "/var/lib/paddock/data";
   std::uint32_t stop_grace_seconds = 10;
   std::uint32_t readiness_timeout_seconds = 60;
+  /// "auto": place workers in cgroup v2 leaves under the daemon's own cgroup when it is
+  /// writable (delegated); "off": never touch cgroups (limits are rlimits only).
+  std::string cgroup = "auto";
 };
 
 struct PreflightConfig {

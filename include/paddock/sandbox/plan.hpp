@@ -68,6 +68,9 @@ struct SandboxPlan {
   std::map<std::string, std::string> sandbox_env;  ///< what the workload's environment holds
   std::vector<std::string> command;                ///< the workload's argv
   std::optional<std::uint16_t> port;
+  /// "none": the sandbox has its own empty network namespace (--unshare-net); a port is then
+  /// served by the daemon through a bridge into that namespace.
+  NetworkMode network = NetworkMode::Host;
   std::string bundle_path;  ///< host path mounted read-only ("" when none)
   std::string data_dir;     ///< host path of the per-worker writable dir ("" when none)
   Limits limits;
@@ -81,7 +84,7 @@ std::vector<std::string> sensitive_paths(const config::Config& cfg);
 /// Builds the plan. Pure: no syscalls, no filesystem access. Fails (codes "invalid_request",
 /// "env_not_allowed", "invalid_bundle", "limit_too_high", "invalid_profile") when the spec or
 /// the profile would break a rule: env outside the allowlist, a bind of /, a bind touching a
-/// sensitive path, a uid outside the range, a port with network "none", and so on.
+/// sensitive path, a uid outside the range, and so on.
 Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& profile,
                               const config::Config& cfg, const Allocation& alloc);
 

@@ -23,6 +23,21 @@ struct SpawnInputs {
   /// and in the child by close-on-exec when it execs bwrap, so the port is free for the
   /// workload. May be empty.
   util::UniqueFd port_listener;
+  /// An open directory of the cgroup v2 leaf the worker must live in, or -1 for none. The child
+  /// is created inside it (clone3 with CLONE_INTO_CGROUP); where the kernel refuses that, the
+  /// child waits on a pipe until the parent has written its pid to the leaf's cgroup.procs, so
+  /// bwrap never runs outside the leaf. Borrowed: the caller keeps it open.
+  int cgroup_fd = -1;
+  /// Place the child through cgroup.procs even where CLONE_INTO_CGROUP would work (tests of the
+  /// fallback path).
+  bool cgroup_via_procs = false;
+};
+
+/// How a spawned child was placed in its cgroup.
+enum class CgroupPlacement {
+  None,       ///< no cgroup_fd was given
+  Clone3,     ///< created inside the leaf (clone3 CLONE_INTO_CGROUP)
+  ProcsFile,  ///< moved by writing its pid to cgroup.procs before it went on
 };
 
 /// A started bwrap. All descriptors are close-on-exec in the daemon.
@@ -33,6 +48,7 @@ struct Spawned {
   util::UniqueFd stdout_fd;  ///< read end of the workload's stdout
   util::UniqueFd stderr_fd;  ///< read end of the workload's stderr (bwrap's own errors too)
   util::UniqueFd status_fd;  ///< read end of bwrap's --json-status-fd
+  CgroupPlacement cgroup_placement = CgroupPlacement::None;
 };
 
 /// Starts bwrap as described by `plan`. Everything is allocated before fork; the child only

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "paddock/cgroup/manager.hpp"
 #include "paddock/supervisor/process_ops.hpp"
 
 namespace paddock::supervisor {
@@ -28,6 +29,20 @@ class AsioProcessOps final : public ProcessOps {
   bool manages(pid_t pid) const;
   /// Replaces the seccomp filter for later launches (config reload).
   void set_seccomp(std::string bpf);
+
+  /// Places every later launch in its own leaf <workers>/<worker id> of `cgroups` (created
+  /// with the plan's limits before the child exists, removed after it exits) and stops trees
+  /// with cgroup.kill where the kernel has it. nullptr: no cgroups (the default).
+  void use_cgroups(std::shared_ptr<cgroup::Manager> cgroups);
+  std::optional<cgroup::Controllers> cgroup_of(ProcId proc) const override;
+  std::optional<cgroup::Usage> usage(ProcId proc) const override;
+
+  /// Figures for /metrics.
+  struct CgroupCounters {
+    std::size_t leaves = 0;       ///< running trees placed in a cgroup leaf
+    std::uint64_t oom_kills = 0;  ///< OOM kills counted in leaves since start
+  };
+  CgroupCounters cgroup_counters() const;
 
   struct Proc;
 

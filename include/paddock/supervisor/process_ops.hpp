@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "paddock/cgroup/files.hpp"
 #include "paddock/sandbox/plan.hpp"
 #include "paddock/supervisor/log_ring.hpp"
 #include "paddock/util/fd.hpp"
@@ -40,7 +41,9 @@ class ProcessSink {
 
 struct LaunchRequest {
   sandbox::SandboxPlan plan;
-  /// The port reservation to hand over (closed once the child exists); may be empty.
+  /// The port reservation to hand over (closed once the child exists); may be empty. For a
+  /// plan with network "none" the process layer keeps it and serves the port itself, bridging
+  /// each connection into the worker's network namespace.
   util::UniqueFd port_listener;
   /// Bytes written to the workload's stdin, which is then closed; nullopt: /dev/null.
   std::optional<std::string> stdin_data;
@@ -62,6 +65,13 @@ class ProcessOps {
   virtual void probe_port(std::uint16_t port, std::function<void(bool)> done) = 0;
   /// Whether any TCP connection to 127.0.0.1:port is established now (for idle timeouts).
   virtual bool port_has_connections(std::uint16_t port) = 0;
+  /// The cgroup controllers limiting `proc`; nullopt when it was not placed in a cgroup (the
+  /// default: no cgroups).
+  virtual std::optional<cgroup::Controllers> cgroup_of(ProcId /*proc*/) const {
+    return std::nullopt;
+  }
+  /// What `proc`'s cgroup reports now; nullopt when it has no cgroup or has exited.
+  virtual std::optional<cgroup::Usage> usage(ProcId /*proc*/) const { return std::nullopt; }
 };
 
 }  // namespace paddock::supervisor

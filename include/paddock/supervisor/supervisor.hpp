@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "paddock/cgroup/enforcement.hpp"
 #include "paddock/config/config.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/uid_pool.hpp"
@@ -72,6 +73,10 @@ struct WorkerSnapshot {
   sandbox::RestartPolicy restart = sandbox::RestartPolicy::Never;
   sandbox::NetworkMode network = sandbox::NetworkMode::Host;
   std::uint64_t dropped_log_bytes = 0;
+  /// Which mechanism enforces each limit (for the current or last launch).
+  cgroup::Enforcement enforcement;
+  /// The cgroup's counters while the worker runs in one; nullopt otherwise.
+  std::optional<cgroup::Usage> usage;
 };
 
 /// A one-shot run: a worker that is never restarted, whose output is captured.
