@@ -3,11 +3,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,29 @@ std::size_t reap_orphans(const std::function<bool(pid_t)>& is_managed) {
     }
   }
   return reaped;
+}
+
+Result<void> kill_uid(uid_t uid) {
+  if (uid == 0) return make_error("invalid_argument", "kill_uid(0): refusing to kill as root");
+  // vfork: the child borrows the daemon's memory until it exits, so it makes raw syscalls only
+  // (glibc's setresuid would try to change the credentials of every thread of the process).
+  const pid_t pid = ::vfork();
+  if (pid == 0) {
+    if (::syscall(SYS_setresuid, uid, uid, uid) != 0) ::syscall(SYS_exit, 2);
+    ::syscall(SYS_kill, -1, SIGKILL);
+    ::syscall(SYS_exit, 0);
+  }
+  if (pid < 0) return make_error(util::errno_name(errno), util::syscall_error("vfork", errno));
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      return make_error(util::errno_name(errno), util::syscall_error("waitpid", errno));
+    }
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return make_error("EPERM", "setresuid(" + std::to_string(uid) + ") failed in the kill helper");
+  }
+  return {};
 }
 
 }  // namespace paddock::spawn

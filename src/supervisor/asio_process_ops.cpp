@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "paddock/log/log.hpp"
+#include "paddock/spawn/reaper.hpp"
 #include "paddock/spawn/spawn.hpp"
 #include "paddock/spawn/status.hpp"
 
@@ -176,6 +177,13 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
       }
       p->reaped = true;
       p->find_timer.cancel();
+      // bwrap is gone, so whatever still runs under the worker's UID is a leftover of its
+      // sandbox (a sandbox init that bwrap did not take down); it must not outlive the worker.
+      if (auto killed = spawn::kill_uid(p->uid); !killed) {
+        log::warn("cannot kill leftovers of the worker's UID",
+                  log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
+                                     {{"error", killed.error().message}}));
+      }
       if (info.si_code == CLD_EXITED) {
         p->exit = ExitStatus{info.si_status, 0};
       } else {

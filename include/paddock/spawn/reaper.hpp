@@ -22,4 +22,12 @@ Result<void> become_subreaper();
 /// pidfds) are left alone. Reads /proc/self/task/*/children. Returns how many were reaped.
 std::size_t reap_orphans(const std::function<bool(pid_t)>& is_managed);
 
+/// Sends SIGKILL to every process whose real or saved UID is `uid`: kill(-1, SIGKILL) from a
+/// short-lived vfork child that has switched to `uid` (so no pid can be reused in between).
+/// A worker UID belongs to one worker at a time, so once that worker's bwrap has exited,
+/// anything still running under its UID is a leftover of the sandbox: e.g. a sandbox init that
+/// missed bwrap's --die-with-parent because bwrap was killed before it had set that up. Refuses
+/// uid 0. Errors name the failed call.
+Result<void> kill_uid(uid_t uid);
+
 }  // namespace paddock::spawn
