@@ -149,6 +149,7 @@ bool KeepAliveClient::exchange(const std::string& req, Reply& out) {
   out.status = static_cast<unsigned>(std::atoi(head.c_str() + head.find(' ') + 1));
   std::size_t length = 0;
   bool close = false;
+  bool chunked = false;
   std::istringstream lines(head);
   std::string line;
   while (std::getline(lines, line)) {
@@ -160,19 +161,51 @@ bool KeepAliveClient::exchange(const std::string& req, Reply& out) {
     while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
     if (name == "content-length") length = std::stoul(value);
     if (name == "connection" && lower(value) == "close") close = true;
-    if (name == "transfer-encoding") throw std::runtime_error("chunked responses not supported");
+    if (name == "transfer-encoding" && lower(value) == "chunked") chunked = true;
   }
-  while (buf_.size() < header_end + 4 + length) {
-    const ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
+  buf_.erase(0, header_end + 4);
+  const auto fill = [&](std::size_t want) {
+    while (buf_.size() < want) {
+      const ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+    return true;
+  };
+  const auto fill_line = [&](std::size_t* eol) {
+    while ((*eol = buf_.find("\r\n")) == std::string::npos) {
+      if (!fill(buf_.size() + 1)) return false;
+    }
+    return true;
+  };
+  out.body.clear();
+  if (chunked) {
+    // Streamed answers (POST /v1/runs sends its status line when the run starts).
+    for (;;) {
+      std::size_t eol = 0;
+      if (!fill_line(&eol)) {
+        fd_.reset();
+        return false;
+      }
+      const std::size_t size = std::stoul(buf_.substr(0, eol), nullptr, 16);
+      buf_.erase(0, eol + 2);
+      if (!fill(size + 2)) {
+        fd_.reset();
+        return false;
+      }
+      out.body.append(buf_, 0, size);
+      buf_.erase(0, size + 2);
+      if (size == 0) break;  // the last chunk; no trailers are sent
+    }
+  } else {
+    if (!fill(length)) {
       fd_.reset();
       return false;
     }
-    buf_.append(chunk, static_cast<std::size_t>(n));
+    out.body = buf_.substr(0, length);
+    buf_.erase(0, length);
   }
-  out.body = buf_.substr(header_end + 4, length);
-  buf_.erase(0, header_end + 4 + length);
   if (close) fd_.reset();
   return true;
 }
