@@ -75,6 +75,10 @@ TEST_F(ApiWorkers, GivenTrapWorkerWhenDeletedThenItLogsGotTermAndExitsZero) {
   EXPECT_EQ(res.header("location"), "/v1/workers/" + id);
   EXPECT_GE(worker["uid"].get<int>(), 60000);
   EXPECT_EQ(wait_state(id, {"ready"})["state"], "ready");
+  // "ready" comes as soon as the workload runs; its trap is set once it has printed "up".
+  for (int i = 0; i < 100 && logs_text(id).find("up") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
 
   auto del = d->tcp().request("DELETE", "/v1/workers/" + id + "?grace_seconds=5", {}, w());
   EXPECT_EQ(del.status, 202u) << del.body;
