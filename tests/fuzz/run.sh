@@ -54,9 +54,12 @@ for t in "${targets[@]}"; do
   seed "$t" "$corpus"
   mkdir -p "$crashes"
   echo "== fuzz_$t for ${seconds}s (corpus $corpus)"
-  if ! build/fuzz/tests/fuzz/fuzz_"$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-      -max_len=65536 -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
-      -artifact_prefix="$crashes/" "$corpus" 2>build/fuzz/"$t".log; then
+  parallel=()
+  # With -jobs, libFuzzer writes fuzz-<n>.log into the working directory: run it in build/fuzz.
+  ((jobs > 1)) && parallel=(-jobs="$jobs" -workers="$jobs")
+  if ! (cd build/fuzz && tests/fuzz/fuzz_"$t" -max_total_time="$seconds" -timeout=10 \
+      -rss_limit_mb=2048 -max_len=65536 "${parallel[@]}" -print_final_stats=1 \
+      -artifact_prefix="crashes/$t/" "corpus/$t") 2>build/fuzz/"$t".log; then
     failed=1
     echo "!! fuzz_$t found a problem; see build/fuzz/$t.log and $crashes/" >&2
   fi
