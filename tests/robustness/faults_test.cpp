@@ -46,6 +46,19 @@ TestDaemonOptions with_uids(uid_t first, uid_t count) {
   return o;
 }
 
+/// A fresh directory under /tmp, removed with everything in it on destruction.
+struct TempDir {
+  std::string path;
+  explicit TempDir(const char* prefix) {
+    std::string tmpl = std::string("/tmp/") + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) != nullptr) path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -183,9 +196,9 @@ TEST_F(Faults, GivenFiveUids_WhenAllAreLeased_Then503UntilAWorkerExitsAndThenSer
 TEST_F(Faults, GivenBwrapRemovedAfterStart_WhenSpawning_ThenA500NamingExecveAndNoHang) {
   // check-config refuses a bwrap_path that does not exist, so the binary disappears only after
   // the daemon has started: a copy the config points at is deleted.
-  char tmpl[] = "/tmp/paddock-bwrap-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  TempDir tmp("paddock-bwrap");
+  ASSERT_FALSE(tmp.path.empty());
+  const std::string& dir = tmp.path;
   ::chmod(dir.c_str(), 0755);  // worker UIDs exec it after dropping privileges
   const std::string bwrap = dir + "/bwrap";
   std::filesystem::copy_file("/usr/bin/bwrap", bwrap);
@@ -213,13 +226,12 @@ TEST_F(Faults, GivenBwrapRemovedAfterStart_WhenSpawning_ThenA500NamingExecveAndN
   EXPECT_EQ(api.live_count(), 0);
   EXPECT_EQ(api.metric("paddock_free_uids"), 4.0);
   EXPECT_EQ(api.metric("paddock_spawns_total{result=\"error\"}"), 2.0);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(FaultsAtStart, GivenTruncatedSeccompFilters_WhenTheDaemonStarts_ThenItRefuses) {
-  char tmpl[] = "/tmp/paddock-bpf-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  TempDir tmp("paddock-bpf");
+  ASSERT_FALSE(tmp.path.empty());
+  const std::string& dir = tmp.path;
   const std::string full = read_all(seccomp_profile_for_tests(dir));
   ASSERT_GE(full.size(), 8u * 8u) << "the test filter is too small to cut";
   const std::size_t n = full.size() / sizeof(sock_filter);
@@ -264,7 +276,6 @@ TEST(FaultsAtStart, GivenTruncatedSeccompFilters_WhenTheDaemonStarts_ThenItRefus
     EXPECT_THAT(log, HasSubstr("seccomp_profile")) << log;
     EXPECT_THAT(log, HasSubstr("refusing to start")) << log;
   }
-  std::filesystem::remove_all(dir);
 }
 
 TEST(FaultsAtStart, GivenInvalidConfigs_WhenTheDaemonStarts_ThenItRefusesNamingTheProblem) {
