@@ -12,6 +12,17 @@ if(PADDOCK_SANITIZE)
     -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(paddock_project_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(PADDOCK_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "PADDOCK_FUZZ needs clang (libFuzzer); use the fuzz preset")
+  endif()
+  # Coverage for libFuzzer in every project target, plus ASan and UBSan to turn silent memory
+  # errors into crashes the fuzzer reports.
+  target_compile_options(paddock_project_options INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+    -fno-sanitize-recover=undefined)
+  target_link_options(paddock_project_options INTERFACE -fsanitize=address,undefined)
+endif()
 if(PADDOCK_HARDEN)
   target_compile_options(paddock_project_options INTERFACE
     -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE)

@@ -322,6 +322,14 @@ int run(const config::Config& start_config, const std::string& config_path) {
       if (ec) return;
       spawn::reap_orphans(
           [&ops](pid_t pid) { return ops.manages(pid) || preflight::owns_child(pid); });
+      // A UID released while its sandbox's init was still exiting drains until that process
+      // is gone; it usually was one of the orphans just reaped. Free such UIDs now rather than
+      // at the next exhaustion, so paddock_free_uids tells the truth.
+      if (uids.draining() > 0) {
+        if (auto r = uids.reclaim(); !r) {
+          log::warn("cannot scan /proc for draining worker UIDs", {{"error", r.error().message}});
+        }
+      }
       wait_chld();
     });
   };

@@ -70,6 +70,19 @@ Result<BpfInfo> inspect_bpf(std::string_view bytes, const std::string& what) {
   if (BPF_CLASS(prog.back().code) != BPF_RET) {
     return fail(what, "the last instruction is not a return, so the kernel would refuse it");
   }
+  // The kernel refuses a program with a jump past its end; a file cut short on an instruction
+  // boundary that happens to end in a return would otherwise pass the checks above.
+  for (std::size_t i = 0; i < prog.size(); ++i) {
+    const auto& ins = prog[i];
+    if (BPF_CLASS(ins.code) != BPF_JMP) continue;
+    const std::size_t far =
+        BPF_OP(ins.code) == BPF_JA ? i + 1 + ins.k : i + 1 + std::max<std::size_t>(ins.jt, ins.jf);
+    if (far >= prog.size()) {
+      return fail(what, "instruction " + std::to_string(i) + " jumps to " + std::to_string(far) +
+                            ", past the end of the " + std::to_string(prog.size()) +
+                            "-instruction program (a truncated file?); recompile the profile");
+    }
+  }
   // Which jeq instructions compare the audit arch: a forward data-flow pass (classic BPF only
   // jumps forward) tracking whether A holds seccomp_data.arch on every path into an instruction.
   enum class A : unsigned char { Unreached, Arch, Other };

@@ -39,6 +39,9 @@ int pidfd_send_signal_(int pidfd, int sig) {
 
 }  // namespace
 
+/// Bytes read from a worker's stdout or stderr per read.
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
+
 struct AsioProcessOps::Proc {
   ProcId id = 0;
   ProcessSink* sink = nullptr;
@@ -68,9 +71,12 @@ struct AsioProcessOps::Proc {
   bool err_eof = false;
   bool reported = false;
   ExitStatus exit;
-  std::array<char, 65536> buf_out{};
-  std::array<char, 65536> buf_err{};
-  std::array<char, 512> buf_status{};
+  // Read buffers, left uninitialised on purpose: they are only read up to the byte count of a
+  // completed read, and pages never written are never resident, so a quiet worker costs the
+  // daemon next to nothing. 16 KiB per stream keeps a busy one at 32 KiB.
+  std::array<char, kReadBufferBytes> buf_out;
+  std::array<char, kReadBufferBytes> buf_err;
+  std::array<char, 512> buf_status;
   explicit Proc(asio::io_context& ioc) : find_timer(ioc), drain_timer(ioc) {}
 };
 

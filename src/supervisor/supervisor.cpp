@@ -559,7 +559,16 @@ Result<WorkerSnapshot> Supervisor::stop(const std::string& id,
                                         std::string reason) {
   Worker* w = find(id);
   if (w == nullptr) return make_error("not_found", "no worker or run with id '" + id + "'", "id");
-  if (is_terminal(w->state) || w->state == State::Stopping) return snapshot(*w);
+  if (is_terminal(w->state)) return snapshot(*w);
+  if (w->state == State::Stopping) {
+    // Already on its way down. A stop asked for during a restart wins over the restart: the
+    // worker ends instead of being launched again.
+    if (w->relaunch_after_stop) {
+      w->relaunch_after_stop = false;
+      w->stop_reason = std::move(reason);
+    }
+    return snapshot(*w);
+  }
   const auto g = grace.value_or(std::chrono::seconds(cfg_.process.stop_grace_seconds));
   w->stop_reason = std::move(reason);
   w->stop_target = State::Exited;
@@ -597,6 +606,8 @@ Result<WorkerSnapshot> Supervisor::restart(const std::string& id) {
                                          "; start a new one instead");
   }
   if (!w->proc) return snapshot(*w);  // already waiting to restart
+  // A stop under way is not turned into a restart (nor is a restart repeated).
+  if (w->state == State::Stopping) return snapshot(*w);
   w->relaunch_after_stop = true;
   return stop(id, std::nullopt, "restart requested");
 }

@@ -1,9 +1,13 @@
 // validate_bpf_file: what the daemon checks at start on [process] seccomp_profile.
 #include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -115,3 +119,24 @@ TEST_F(BpfFile, GivenACompiledFilter_WhenValidated_ThenSizeCountAndDigestAreRepo
 }
 
 }  // namespace
+
+TEST_F(BpfFile, GivenAJumpPastTheEnd_WhenInspected_ThenRefusedAsTruncated) {
+  // ld arch; jeq x86_64 ? +0 : +5 (past the end); ret ALLOW. It ends in a return, like a file
+  // cut short on an instruction boundary, but the kernel would refuse it.
+  const sock_filter prog[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 4),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 5),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  const std::string bytes(reinterpret_cast<const char*>(prog), sizeof prog);
+  auto r = seccomp::inspect_bpf(bytes, "cut.bpf");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("past the end"), std::string::npos) << r.error().message;
+  // The same program with the jump in range is accepted.
+  sock_filter fixed[3];
+  std::memcpy(fixed, prog, sizeof prog);
+  fixed[1].jf = 0;
+  EXPECT_TRUE(seccomp::inspect_bpf(std::string(reinterpret_cast<const char*>(fixed), sizeof fixed),
+                                   "ok.bpf")
+                  .ok());
+}

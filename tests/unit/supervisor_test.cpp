@@ -392,6 +392,28 @@ TEST_F(SupervisorTest, GivenRestartRequestThenSameIdUidAndNewProcess) {
   EXPECT_EQ(state(w->id), State::Ready);
 }
 
+TEST_F(SupervisorTest, GivenRestartUnderWay_WhenStopped_ThenTheWorkerExitsAndIsNotRelaunched) {
+  auto w = sup->create(spec());
+  ops.start(0);
+  ASSERT_TRUE(sup->restart(w->id));
+  EXPECT_EQ(state(w->id), State::Stopping);
+  ASSERT_TRUE(sup->stop(w->id, 0s, "stopped by request"));
+  ops.exit(0, 0, SIGTERM);
+  EXPECT_EQ(ops.launches.size(), 1u) << "the stop was lost: the worker was launched again";
+  EXPECT_EQ(state(w->id), State::Exited);
+  EXPECT_EQ(uids.leased(), 0u);
+}
+
+TEST_F(SupervisorTest, GivenStopUnderWay_WhenRestarted_ThenItStillExits) {
+  auto w = sup->create(spec());
+  ops.start(0);
+  ASSERT_TRUE(sup->stop(w->id, std::nullopt, "stopped by request"));
+  ASSERT_TRUE(sup->restart(w->id));
+  ops.exit(0, 0, SIGTERM);
+  EXPECT_EQ(ops.launches.size(), 1u);
+  EXPECT_EQ(state(w->id), State::Exited);
+}
+
 TEST_F(SupervisorTest, GivenFiltersThenListMatchesStateAndLabel) {
   auto s = spec();
   s.labels["app"] = "one";

@@ -1,0 +1,218 @@
+// paddock-bench-fleet: the daemon with many live workers. Its resident memory (VmRSS) with 0,
+// 100 and 1000 live `sleep` workers, and GET /v1/workers latency with 1000 of them, against the
+// raw baseline of serving a response of the same size: paddock-bench-httpd sending the bytes
+// the daemon answered, from memory. Then the cost of full log rings: 100 workers that each
+// print more than their ring holds, extrapolated to 1000.
+//
+//   paddock-bench-fleet [--workers=1000] [--requests=200] [--ring-workers=100]
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench_support.hpp"
+#include "support/proc_probe.hpp"
+
+using namespace paddock;
+using namespace paddock::bench;
+using nlohmann::json;
+
+namespace {
+
+constexpr uid_t kFirstUid = 63000;
+
+/// Starts `count` workers running `command` with two concurrent clients; returns their ids.
+std::vector<std::string> start_workers(const test::TestDaemon& d, long count, const json& command) {
+  std::vector<std::string> ids;
+  std::mutex mu;
+  std::atomic<long> left{count};
+  const std::string body = json{{"command", command}}.dump();
+  auto work = [&] {
+    KeepAliveClient c(d.port());
+    while (left.fetch_sub(1) > 0) {
+      auto r = c.request("POST", "/v1/workers", body, d.write_token());
+      if (r.status != 201)
+        throw std::runtime_error("POST /v1/workers: " + std::to_string(r.status) + " " + r.body);
+      std::lock_guard<std::mutex> lock(mu);
+      ids.push_back(json::parse(r.body)["id"]);
+    }
+  };
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  return ids;
+}
+
+/// Waits until the daemon counts `n` workers in state ready.
+void wait_ready(const test::TestDaemon& d, long n) {
+  KeepAliveClient c(d.port());
+  for (int i = 0; i < 6000; ++i) {
+    auto m = c.request("GET", "/metrics", {}, d.read_token());
+    if (test::metric_value(m.body, "paddock_workers{state=\"ready\"}").value_or(0) >= double(n))
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("workers did not all become ready");
+}
+
+void stop_all(const test::TestDaemon& d, const std::vector<std::string>& ids) {
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    KeepAliveClient c(d.port());
+    for (std::size_t i = next++; i < ids.size(); i = next++) {
+      c.request("DELETE", "/v1/workers/" + ids[i] + "?grace_seconds=0", {}, d.write_token());
+    }
+  };
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  KeepAliveClient c(d.port());
+  for (int i = 0; i < 6000; ++i) {
+    auto m = c.request("GET", "/metrics", {}, d.read_token()).body;
+    double live = 0;
+    for (const char* s : {"starting", "running", "ready", "stopping"}) {
+      live +=
+          test::metric_value(m, std::string("paddock_workers{state=\"") + s + "\"}").value_or(0);
+    }
+    if (live == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  throw std::runtime_error("workers did not all stop");
+}
+
+/// VmRSS once it has stopped moving (sampled every 200 ms, up to 5 s).
+long settled_rss(pid_t pid) {
+  long last = rss_kib(pid);
+  for (int i = 0; i < 25; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const long now = rss_kib(pid);
+    if (now == last) return now;
+    last = now;
+  }
+  return last;
+}
+
+Summary time_gets(std::uint16_t port, const std::string& target, const std::string& token,
+                  long requests, std::size_t* bytes) {
+  KeepAliveClient c(port);
+  for (int i = 0; i < 5; ++i) c.request("GET", target, {}, token);  // warm up
+  std::vector<double> ms;
+  for (long i = 0; i < requests; ++i) {
+    const auto t0 = Clock::now();
+    auto r = c.request("GET", target, {}, token);
+    ms.push_back(ms_since(t0));
+    if (r.status != 200)
+      throw std::runtime_error("GET " + target + ": " + std::to_string(r.status));
+    *bytes = r.body.size();
+  }
+  return summarize(ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Args args(argc, argv);
+  const long workers = args.integer("workers", 1000);
+  const long requests = args.integer("requests", 200);
+  const long ring_workers = args.integer("ring-workers", 100);
+  if (::geteuid() != 0) throw std::runtime_error("needs root (worker UIDs)");
+  const auto range = static_cast<uid_t>(workers + ring_workers + 16);
+  auto opts = daemon_options(kFirstUid, range, static_cast<unsigned>(range));
+  test::TestDaemon d(opts);
+  if (!d.started()) throw std::runtime_error(d.start_error());
+  std::cout << "machine: " << machine_description() << "\n";
+
+  // 0 live workers, after a few runs so the first-use allocations are made.
+  {
+    KeepAliveClient c(d.port());
+    for (int i = 0; i < 10; ++i)
+      c.request("POST", "/v1/runs", R"({"command":["/bin/true"]})", d.write_token());
+  }
+  const long rss0 = settled_rss(d.pid());
+  const auto t_start = Clock::now();
+  auto ids = start_workers(d, std::min(100L, workers), {"sleep", "3600"});
+  wait_ready(d, static_cast<long>(ids.size()));
+  const long rss100 = settled_rss(d.pid());
+  auto more = start_workers(d, workers - static_cast<long>(ids.size()), {"sleep", "3600"});
+  ids.insert(ids.end(), more.begin(), more.end());
+  wait_ready(d, workers);
+  const double start_s = ms_since(t_start) / 1000.0;
+  const long rss1000 = settled_rss(d.pid());
+  const int fds1000 = test::count_fds(d.pid());
+
+  std::size_t list_bytes = 0, blob_bytes = 0;
+  const auto list = time_gets(d.port(), "/v1/workers", d.read_token(), requests, &list_bytes);
+  const auto one = time_gets(d.port(), "/v1/workers/" + ids[ids.size() / 2], d.read_token(),
+                             requests, &blob_bytes);
+  // The raw baseline: the same bytes served by the bare server.
+  const std::string blob_path = d.dir() + "/workers.json";
+  {
+    KeepAliveClient c(d.port());
+    std::ofstream(blob_path, std::ios::binary)
+        << c.request("GET", "/v1/workers", {}, d.read_token()).body;
+  }
+  Summary blob;
+  {
+    BaselineServer base(blob_path);
+    blob = time_gets(base.port(), "/blob", {}, requests, &blob_bytes);
+  }
+
+  stop_all(d, ids);
+  const long rss_after = settled_rss(d.pid());
+
+  // Full rings, on a fresh daemon (the first one's allocator already holds the memory of 1000
+  // workers): each worker prints ~300 KB (more than its 256 KiB ring holds), then sleeps.
+  long rss_rings = 0, rss_rings_base = 0;
+  if (ring_workers > 0) {
+    const auto ring_first = static_cast<uid_t>(kFirstUid + range + 16);
+    test::TestDaemon r(daemon_options(ring_first, static_cast<uid_t>(ring_workers + 4),
+                                      static_cast<unsigned>(ring_workers + 4)));
+    if (!r.started()) throw std::runtime_error(r.start_error());
+    rss_rings_base = settled_rss(r.pid());
+    auto ring_ids = start_workers(
+        r, ring_workers,
+        {"sh", "-c", "head -c 300000 /dev/zero | tr '\\0' x | fold -w 99; exec sleep 3600"});
+    wait_ready(r, ring_workers);
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // let the output arrive
+    rss_rings = settled_rss(r.pid());
+    stop_all(r, ring_ids);
+  }
+
+  std::printf("\nstarted %ld sleep workers in %.1f s (2 concurrent clients)\n", workers, start_s);
+  std::printf(
+      "daemon VmRSS: 0 live %ld KiB, 100 live %ld KiB, %ld live %ld KiB, after stopping %ld KiB\n",
+      rss0, rss100, workers, rss1000, rss_after);
+  std::printf("daemon descriptors with %ld live workers: %d\n", workers, fds1000);
+  std::printf("GET /v1/workers with %ld workers (%zu bytes): p50 %.2f ms p90 %.2f ms p99 %.2f ms\n",
+              workers, list_bytes, list.p50, list.p90, list.p99);
+  std::printf("same bytes from the bare server:             p50 %.2f ms p90 %.2f ms p99 %.2f ms\n",
+              blob.p50, blob.p90, blob.p99);
+  std::printf("GET /v1/workers/{id} with %ld workers: p50 %.3f ms p99 %.3f ms\n", workers, one.p50,
+              one.p99);
+  if (ring_workers > 0) {
+    const double per = double(rss_rings - rss_rings_base) / double(ring_workers);
+    std::printf(
+        "fresh daemon: VmRSS %ld KiB idle, %ld KiB with %ld workers whose 256 KiB rings are full "
+        "(%.0f KiB per worker)\n",
+        rss_rings_base, rss_rings, ring_workers, per);
+    result("rss_per_worker_full_ring", per, "KiB");
+    result("rss_1000_full_rings_extrapolated", (double(rss_rings_base) + per * 1000) / 1024.0,
+           "MiB", "<=100");
+  }
+  result("rss_0_workers", rss0 / 1024.0, "MiB");
+  result("rss_100_workers", rss100 / 1024.0, "MiB");
+  result("rss_1000_workers", rss1000 / 1024.0, "MiB", "<=100");
+  result("workers_list_p50", list.p50, "ms");
+  result("workers_list_p99", list.p99, "ms", "<=20");
+  result("workers_list_p99_ratio", list.p99 / blob.p99, "x");
+  result("worker_get_p99", one.p99, "ms");
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "paddock-bench-fleet: " << e.what() << "\n";
+  return 1;
+}
