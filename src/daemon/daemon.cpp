@@ -25,9 +25,9 @@
 #include "paddock/api/router.hpp"
 #include "paddock/api/routes.hpp"
 #include "paddock/api/server.hpp"
+#include "paddock/cgroup/startup.hpp"
 #include "paddock/daemon/notify.hpp"
 #include "paddock/daemon/reload.hpp"
-#include "paddock/cgroup/startup.hpp"
 #include "paddock/log/log.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/process_table.hpp"
@@ -490,8 +490,8 @@ int run(const config::Config& start_config, const std::string& config_path) {
   stop_signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
     log::info("shutting down", {{"signal", sig}, {"live_workers", sup.live_count()}});
-    notifier.stopping("stopping (signal " + std::to_string(sig) + "): " +
-                      std::to_string(sup.live_count()) + " workers to stop");
+    notifier.stopping("stopping (signal " + std::to_string(sig) +
+                      "): " + std::to_string(sup.live_count()) + " workers to stop");
     notifier.stop_watchdog();
     readiness->set("shutdown", false, "paddockd is shutting down");
     sup.shutdown(std::chrono::seconds(cfg.process.stop_grace_seconds), one_done);

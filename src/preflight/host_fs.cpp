@@ -1,12 +1,14 @@
 #include "paddock/preflight/host_fs.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
+#include <cerrno>
+
+#include "paddock/util/fd.hpp"
 
 namespace paddock::preflight {
 
@@ -18,11 +20,19 @@ RootedFs::RootedFs(std::string root) : root_(std::move(root)) {
 std::string RootedFs::real(const std::string& path) const { return root_ + path; }
 
 std::optional<std::string> RootedFs::read_file(const std::string& path) const {
-  std::ifstream in(real(path), std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return std::nullopt;
-  return text;
+  // Plain read(2): files under /proc vanish while they are read (a process exits, read fails
+  // with ESRCH), and that is "no such file", never an exception out of a stream buffer.
+  util::UniqueFd fd(::open(real(path).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return text;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 bool RootedFs::exists(const std::string& path) const {

@@ -94,10 +94,8 @@ bool read_outputs(spawn::Spawned& s, Clock::time_point deadline, std::string& ou
   return true;
 }
 
-std::string read_small(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+// /proc files of a process that exits fail with ESRCH mid-read: an empty answer, never a throw.
+std::string read_small(const std::string& path) { return util::read_small_file(path); }
 
 std::string status_field(const std::string& status, const std::string& key) {
   std::istringstream in(status);

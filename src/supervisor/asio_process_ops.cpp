@@ -482,9 +482,7 @@ bool tcp_table_has_established(const std::string& table_text, std::uint16_t port
 
 bool AsioProcessOps::port_has_connections(std::uint16_t port) {
   for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream f(path);
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (tcp_table_has_established(text, port)) return true;
+    if (tcp_table_has_established(util::read_small_file(path), port)) return true;
   }
   return false;
 }

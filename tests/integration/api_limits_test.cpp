@@ -92,8 +92,7 @@ TEST(ApiLimits, GivenBodyOfExactlyTheLimit_WhenPosted_ThenItReachesTheRoute) {
   EXPECT_EQ(r.status, 400u) << r.body;
   EXPECT_EQ(r.json()["error"]["code"], "unknown_field") << r.body;
   body.push_back(' ');
-  EXPECT_EQ(d.tcp().request("POST", "/v1/workers", body, {bearer(d.write_token())}).status,
-            413u);
+  EXPECT_EQ(d.tcp().request("POST", "/v1/workers", body, {bearer(d.write_token())}).status, 413u);
 }
 
 TEST(ApiLimits, GivenChunkedBodyGrowingPastTheLimit_WhenStreamed_Then413BeforeItEnds) {

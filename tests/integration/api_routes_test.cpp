@@ -130,10 +130,12 @@ TEST_F(ApiRoutes, GivenReadToken_WhenOpenApiJson_ThenTheDocumentOfDocsIsServed) 
 }
 
 TEST_F(ApiRoutes, GivenMutatingRequests_WhenServed_ThenEachIsAuditedWithWhoAndStatus) {
-  ASSERT_EQ(d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.write_token())}).status,
-            404u);
-  ASSERT_EQ(d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.read_token())}).status,
-            403u);
+  ASSERT_EQ(
+      d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.write_token())}).status,
+      404u);
+  ASSERT_EQ(
+      d.tcp().request("POST", "/v1/workers/w-none/restart", "{}", {bearer(d.read_token())}).status,
+      403u);
   ASSERT_EQ(d.tcp().get("/v1/version", {bearer(d.read_token())}).status, 200u);
   ASSERT_EQ(d.unix_client().request("POST", "/v1/workers/w-none/restart", "{}").status, 404u);
   const auto lines = audit_lines(d);
@@ -210,8 +212,9 @@ TEST(ApiShutdown,
   auto idle = RawConnection::tcp(d.port());
   auto busy = RawConnection::tcp(d.port());
   ASSERT_TRUE(idle.connected() && busy.connected());
-  ASSERT_TRUE(busy.send("POST /v1/workers/w-none/restart HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
-                        d.write_token() + "\r\nContent-Length: 10\r\n\r\n{\"a\":"));
+  ASSERT_TRUE(
+      busy.send("POST /v1/workers/w-none/restart HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                d.write_token() + "\r\nContent-Length: 10\r\n\r\n{\"a\":"));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the header has been read
   ASSERT_EQ(::kill(d.pid(), SIGTERM), 0);
   // The idle connection is closed at once; the daemon keeps running for the busy one.
