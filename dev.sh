@@ -2,8 +2,10 @@
 # paddock developer entry point.
 #
 #   ./dev.sh run     install what is missing, build, run paddockd in the foreground (dev config)
-#   ./dev.sh test    install what is missing, build, run the whole test suite (dev build)
-#   ./dev.sh test-asan   the whole suite under ASan+UBSan (asan build)
+#   ./dev.sh test    install what is missing, build, run the whole test suite: every ctest label
+#                    on the dev build, again under ASan+UBSan (asan build), and a short
+#                    libFuzzer run of every fuzz target (fuzz build, clang)
+#   ./dev.sh test-asan   only the ASan+UBSan part
 #   ./dev.sh build [PRESET]   just build (default preset: dev)
 #
 # Works on a fresh Debian 12 / Ubuntu 24.04 machine as root; every step is idempotent.
@@ -15,6 +17,9 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
 RUN_DEPS=(bubblewrap ca-certificates)
 TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev man-db)
+FUZZ_DEPS=(clang libclang-rt-dev)
+# Seconds each fuzz target runs in `./dev.sh test` (tests/fuzz/run.sh -t for longer runs).
+FUZZ_SECONDS=${PADDOCK_FUZZ_SECONDS:-60}
 
 log() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
 
@@ -74,17 +79,25 @@ MSG
 }
 
 cmd_test() {
-  install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
+  install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}" "${FUZZ_DEPS[@]}"
   build dev
-  log "running the whole suite (dev build)"
+  log "1/3: the whole suite (dev build)"
   ctest --preset dev --no-tests=error -j1
+  asan_suite 2/3
+  log "3/3: every fuzz target for ${FUZZ_SECONDS} s (fuzz build)"
+  tests/fuzz/run.sh -t "$FUZZ_SECONDS"
+  log "all passed"
+}
+
+asan_suite() {
+  build asan
+  log "$1: the whole suite under ASan+UBSan (asan build)"
+  ctest --preset asan --no-tests=error -j1
 }
 
 cmd_test_asan() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
-  build asan
-  log "running the whole suite under ASan+UBSan"
-  ctest --preset asan --no-tests=error -j1
+  asan_suite asan
 }
 
 case "${1:-}" in

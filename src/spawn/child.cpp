@@ -75,6 +75,16 @@ void child_main(const ChildSetup& s) {
     }
   }
 
+  // The daemon may run with a low OOM score (the unit sets OOMScoreAdjust=-500 so the kernel
+  // prefers a worker to the supervisor); workers must not inherit it. Raising the value needs
+  // no privilege, so this cannot fail for lack of rights; a host without /proc keeps the
+  // inherited value.
+  if (const int oom = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC); oom >= 0) {
+    const ssize_t n = ::write(oom, "0", 1);
+    (void)n;
+    ::close(oom);
+  }
+
   // Drop to the worker's ids. Raw syscalls: the C library's wrappers would try to broadcast the
   // change to threads that only exist in the parent.
   if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(moved, Step::Setgroups, 0, errno);

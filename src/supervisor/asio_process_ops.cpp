@@ -39,11 +39,26 @@ int pidfd_send_signal_(int pidfd, int sig) {
 
 }  // namespace
 
+/// How old the cgroup usage in a worker object or on /metrics may be.
+constexpr auto kUsageMaxAge = std::chrono::seconds(1);
+
 /// Bytes read from a worker's stdout or stderr per read.
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
 struct AsioProcessOps::Proc {
   ProcId id = 0;
+  // The cgroup counters last read (four small files); worker lists and metric scrapes reuse
+  // them for kUsageMaxAge instead of reading every leaf on every request.
+  std::optional<cgroup::Usage> usage_cache;
+  std::chrono::steady_clock::time_point usage_read_at;
+  cgroup::Usage cached_usage(const cgroup::Manager& cgroups) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!usage_cache || now - usage_read_at >= kUsageMaxAge) {
+      usage_cache = cgroups.usage(worker_id);
+      usage_read_at = now;
+    }
+    return *usage_cache;
+  }
   ProcessSink* sink = nullptr;
   pid_t pid = -1;
   std::string worker_id;
@@ -417,7 +432,7 @@ std::optional<cgroup::Controllers> AsioProcessOps::cgroup_of(ProcId proc) const 
 std::optional<cgroup::Usage> AsioProcessOps::usage(ProcId proc) const {
   auto p = impl_->get(proc);
   if (!p || !p->cgroup || !impl_->cgroups || p->reported) return std::nullopt;
-  return impl_->cgroups->usage(p->worker_id);
+  return p->cached_usage(*impl_->cgroups);
 }
 
 AsioProcessOps::CgroupCounters AsioProcessOps::cgroup_counters() const {
@@ -427,7 +442,7 @@ AsioProcessOps::CgroupCounters AsioProcessOps::cgroup_counters() const {
   for (const auto& [id, p] : impl_->procs) {
     if (!p->cgroup) continue;
     ++c.leaves;
-    c.oom_kills += impl_->cgroups->usage(p->worker_id).oom_kills.value_or(0);
+    c.oom_kills += p->cached_usage(*impl_->cgroups).oom_kills.value_or(0);
   }
   return c;
 }

@@ -205,7 +205,8 @@ TEST_F(ApiWorkers, GivenEventStreamThenAWorkersStartAndExitArrive) {
                         d->read_token() + "\r\n\r\n"));
   std::string got = conn.read_some(2s);
   ASSERT_EQ(status_of(got), 200u) << got;
-  auto res = post("/v1/workers", {{"command", {"true"}}});
+  // Long enough to be seen running (a workload that ends at once may skip "running").
+  auto res = post("/v1/workers", {{"command", {"sleep", "0.3"}}});
   ASSERT_EQ(res.status, 201u);
   const std::string id = res.json()["id"];
   const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -330,7 +331,14 @@ TEST_F(ApiWorkers, GivenWorkerPrinting200MBThenDaemonMemoryStaysBounded) {
   ASSERT_EQ(done["state"], "exited") << done.dump();
   const long peak = status_kib(d->pid(), "VmHWM");
   // The ring holds 256 KiB by default: the daemon's peak must not grow with the 200 MB printed.
-  EXPECT_LT(peak - before, 64 * 1024) << "RSS before " << before << " KiB, peak " << peak << " KiB";
+  if (kAddressSanitizer) {
+    std::printf(
+        "RSS bound not checked under ASan (its quarantine keeps freed memory): %ld -> %ld KiB\n",
+        before, peak);
+  } else {
+    EXPECT_LT(peak - before, 64 * 1024)
+        << "RSS before " << before << " KiB, peak " << peak << " KiB";
+  }
   EXPECT_GT(done["dropped_log_bytes"].get<long>(), 190000000L) << done.dump();
   const json tail = get_json("/v1/workers/" + id + "/logs?tail=3");
   EXPECT_EQ(tail["lines"].size(), 3u);

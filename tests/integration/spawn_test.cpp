@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -172,6 +173,26 @@ TEST_F(SpawnTest, GivenAWorker_WhenTheHostLooksAtItsWorkload_ThenUidAndGidAreThe
   // bwrap itself (the daemon's child) runs as the worker too.
   const std::string bstatus = ts::read_file("/proc/" + std::to_string(w.proc.pid) + "/status");
   EXPECT_EQ(status_line(bstatus, "Uid"), u + "\t" + u + "\t" + u + "\t" + u);
+  ts::kill_and_reap(w.proc, w.uid);
+  finish(w);
+}
+
+TEST_F(SpawnTest, GivenTheDaemonHasAnOomScoreAdjust_WhenAWorkerRuns_ThenItsScoreAdjustIsZero) {
+  // Under systemd the daemon runs with OOMScoreAdjust=-500; workers must not inherit it. Lowering
+  // the score needs CAP_SYS_RESOURCE, which a test host may not grant (containers often drop it),
+  // so the daemon's side is raised instead: a worker that inherited anything would show it.
+  const std::string own = ts::read_file("/proc/self/oom_score_adj");
+  ASSERT_EQ(own, "0\n") << "the test process starts with a non-zero oom_score_adj";
+  { std::ofstream("/proc/self/oom_score_adj") << "300"; }
+  ASSERT_EQ(ts::read_file("/proc/self/oom_score_adj"), "300\n");
+  Worker w = start({"/bin/sleep", "30"});
+  const pid_t pid = workload_pid(w);
+  { std::ofstream("/proc/self/oom_score_adj") << "0"; }
+  EXPECT_EQ(ts::read_file("/proc/self/oom_score_adj"), "0\n");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for_exec(pid, "sleep"));
+  EXPECT_EQ(ts::read_file("/proc/" + std::to_string(pid) + "/oom_score_adj"), "0\n");
+  EXPECT_EQ(ts::read_file("/proc/" + std::to_string(w.proc.pid) + "/oom_score_adj"), "0\n");
   ts::kill_and_reap(w.proc, w.uid);
   finish(w);
 }

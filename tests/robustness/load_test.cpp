@@ -302,8 +302,14 @@ TEST_F(Load, GivenAWorkerFloodingItsOutput_ThenTheDaemonsMemoryStaysBoundedAndIt
   EXPECT_GT(dropped, 10.0 * 1024 * 1024) << "the flood was too slow to test anything";
   // The ring is 256 KiB and the file is capped at 1 MiB; the rest of what was written (far more
   // than the bound below) must have been dropped, not buffered.
-  EXPECT_LT(rss_max - rss_start, 64L * 1024)
-      << "RSS grew from " << rss_start << " KiB to " << rss_max << " KiB";
+  if (kAddressSanitizer) {
+    std::printf(
+        "RSS bound not checked under ASan (its quarantine keeps freed memory): %ld -> %ld KiB\n",
+        rss_start, rss_max);
+  } else {
+    EXPECT_LT(rss_max - rss_start, 64L * 1024)
+        << "RSS grew from " << rss_start << " KiB to " << rss_max << " KiB";
+  }
   std::error_code ec;
   const auto size = std::filesystem::file_size(log_dir + "/" + id + ".log", ec);
   ASSERT_FALSE(ec) << ec.message();
