@@ -86,6 +86,16 @@ CgroupFacts gather_cgroup_facts(const HostFs& fs) {
   }
   if (!f.iptables_cgroup_match) f.iptables_cgroup_match = has_xt_cgroup_module(fs);
   if (!f.cgroup2_mount || f.own_cgroup.empty()) return f;
+  // A daemon that has set up its cgroup runs in <delegated>/daemon, next to <delegated>/workers
+  // (cgroup v2 lets only leaves hold processes): the cgroup that matters is the parent.
+  if (const auto cut = f.own_cgroup.rfind('/');
+      f.own_cgroup.size() >= 7 && f.own_cgroup.compare(f.own_cgroup.size() - 7, 7, "/daemon") == 0 &&
+      cut != std::string::npos) {
+    const std::string parent = cut == 0 ? std::string("/") : f.own_cgroup.substr(0, cut);
+    if (fs.exists(*f.cgroup2_mount + (parent == "/" ? std::string() : parent) + "/workers")) {
+      f.own_cgroup = parent;
+    }
+  }
   const std::string dir = *f.cgroup2_mount + (f.own_cgroup == "/" ? std::string() : f.own_cgroup);
   if (auto controllers = fs.read_file(dir + "/cgroup.controllers")) {
     std::istringstream in(*controllers);

@@ -36,6 +36,21 @@ TEST(PreflightCgroup, GivenPureV2Delegated_WhenEvaluated_ThenOkWithTheIptablesCg
   EXPECT_EQ(r.details["workers_path"], kOwnDir + "/workers");
 }
 
+TEST(PreflightCgroup,
+     GivenADaemonThatMovedItselfToDaemon_WhenGathered_ThenTheDelegatedParentCounts) {
+  // cgroup::Manager puts the running daemon in <own>/daemon next to <own>/workers; a preflight
+  // run afterwards (POST /v1/preflight/run) must still name <own>/workers in its recipe.
+  FixtureFs fs("cgroup_v2_set_up");
+  fs.xattrs[kOwnDir + "|trusted.delegate"] = "1";
+  const auto facts = gather_cgroup_facts(fs);
+  EXPECT_EQ(facts.own_cgroup, "/system.slice/paddock.service");
+  EXPECT_TRUE(facts.delegated);
+  EXPECT_EQ(workers_cgroup_path(facts), kOwnDir + "/workers");
+  const auto r = evaluate_cgroup(facts, 65534);
+  EXPECT_NE(r.remedy.find("--path /system.slice/paddock.service/workers "), std::string::npos)
+      << r.remedy;
+}
+
 TEST(PreflightCgroup, GivenPureV2WithoutTheCgroupMatch_WhenEvaluated_ThenInfoSaysModprobe) {
   FixtureFs fs("cgroup_v2");
   fs.xattrs[kOwnDir + "|trusted.delegate"] = "1";
