@@ -406,6 +406,13 @@ Result<Profile> parse_profile(std::string_view json_text) {
     const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
     return make_error("invalid_profile",
                       "invalid JSON at " + position_of(json_text, e.byte) + ": " + detail, "");
+  } catch (const json::exception& e) {
+    // out_of_range 406: a number too large for a double (e.g. 7e020000); no byte offset.
+    std::string what = e.what();
+    const auto close = what.find("] ");
+    return make_error(
+        "invalid_profile",
+        "invalid JSON: " + (close == std::string::npos ? what : what.substr(close + 2)), "");
   }
   if (!root.is_object()) return wrong_type("(top level)", root, "an object");
   if (auto r =

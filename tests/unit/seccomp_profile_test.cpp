@@ -219,3 +219,11 @@ TEST(SeccompProfile, GivenTheShippedProfiles_WhenLoaded_ThenTheyParse) {
 }
 
 }  // namespace
+
+TEST(SeccompProfile, GivenANumberTooLargeForADouble_WhenParsed_ThenAnErrorNotAnException) {
+  // Found by fuzz_seccomp_profile: nlohmann reports this as out_of_range, not parse_error.
+  auto p = paddock::seccomp::parse_profile(R"({"defaultAction": "SCMP_ACT_ERRNO", "x": 7e020000})");
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().code, "invalid_profile");
+  EXPECT_NE(p.error().message.find("number overflow"), std::string::npos) << p.error().message;
+}
