@@ -233,6 +233,8 @@ test::TestDaemonOptions daemon_options(uid_t first, uid_t count, unsigned max_wo
   o.set["process.worker_uid_range_end"] = std::to_string(first + count - 1);
   o.set["process.max_workers"] = std::to_string(max_workers);
   o.set["log.level"] = "\"info\"";
+  if (const char* c = std::getenv("PADDOCK_BENCH_CGROUP"))
+    o.set["process.cgroup"] = std::string("\"") + c + "\"";
   o.start_timeout = std::chrono::milliseconds(30000);
   return o;
 }
