@@ -4,7 +4,10 @@
 #include <sched.h>
 #include <sys/socket.h>
 
+#include <linux/capability.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -46,6 +49,14 @@ Result<util::UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int p
   helper.join();
   if (made < 0) return util::errno_error(std::string(step) + " in the worker's namespace", err);
   return util::UniqueFd(made);
+}
+
+bool can_enter_netns() {
+  const std::string status = util::read_small_file("/proc/self/status");
+  const auto at = status.find("\nCapEff:");
+  if (at == std::string::npos) return false;
+  const unsigned long long eff = std::strtoull(status.c_str() + at + 8, nullptr, 16);
+  return (eff >> CAP_SYS_ADMIN) & 1ULL;
 }
 
 }  // namespace paddock::net

@@ -219,6 +219,15 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   }
   auto limits = sandbox::resolve_limits(spec.limits, cfg_.limits);
   if (!limits) return limits.error();
+  if (spec.network == sandbox::NetworkMode::None && spec.port && !options_.can_bridge_ports) {
+    return make_error(
+        "unsupported",
+        "a network \"none\" worker's port is served by the daemon from inside the worker's "
+        "network namespace, which needs CAP_SYS_ADMIN, and this daemon runs without it (the "
+        "shipped systemd unit drops it); ask for network \"host\" or no port, or add "
+        "CAP_SYS_ADMIN to the unit's CapabilityBoundingSet (see the operator guide)",
+        "network");
+  }
   std::string bundle;
   if (!spec.bundle.empty()) {
     auto resolved = sandbox::resolve_bundle_path(spec.bundle, cfg_.process.bundle_roots, fs_);

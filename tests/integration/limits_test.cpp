@@ -4,7 +4,9 @@
 // network = "none" workers that reach nothing on the host but still serve their port through
 // the daemon's bridge.
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -336,6 +338,30 @@ TEST_F(Limits, GivenNetworkNone_ThenNoHostLoopbackNoAbstractSocketButHostNetwork
   EXPECT_EQ(out.find("tcp=ok"), std::string::npos) << out;
   EXPECT_EQ(out.find("unix=ok"), std::string::npos) << out;
   EXPECT_NE(out.find("tcp=ConnectionRefusedError"), std::string::npos) << out;
+}
+
+TEST_F(Limits, GivenADaemonWithoutCapSysAdmin_ThenANetworkNoneWorkerWithAPortIsRefused) {
+  // What the shipped systemd unit does: CAP_SYS_ADMIN is not in the bounding set, so root's
+  // effective set after exec lacks it and the daemon cannot enter a worker's network namespace.
+  TestDaemonOptions o;
+  o.before_exec = [] { ::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0); };
+  start(o);
+  auto refused =
+      post("/v1/workers", {{"command", {"sleep", "100"}}, {"network", "none"}, {"port", true}});
+  EXPECT_EQ(refused.status, 400u) << refused.body;
+  const auto err = refused.json()["error"];
+  EXPECT_EQ(err["code"], "unsupported") << refused.body;
+  EXPECT_EQ(err["field"], "network") << refused.body;
+  EXPECT_NE(err["message"].get<std::string>().find("CAP_SYS_ADMIN"), std::string::npos);
+  EXPECT_EQ(get_json("/v1/workers")["count"], 0) << "a refused request leaves nothing behind";
+  // Everything else still works without it.
+  auto plain = post("/v1/workers", {{"command", {"sleep", "100"}}, {"network", "none"}});
+  ASSERT_EQ(plain.status, 201u) << plain.body;
+  const std::string id = plain.json()["id"];
+  EXPECT_EQ(wait_state(id, {"ready"})["state"], "ready");
+  EXPECT_EQ(d->tcp().request("DELETE", "/v1/workers/" + id + "?grace_seconds=0", {}, w()).status,
+            202u);
+  EXPECT_NE(wait_state(id, {"exited", "failed"})["state"], "ready");
 }
 
 TEST_F(Limits, GivenNetworkNoneWithAPort_ThenHttpServerAnswersThroughTheBridgeOnly) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "paddock/api/routes.hpp"
 #include "paddock/api/worker_json.hpp"
 #include "paddock/supervisor/supervisor.hpp"
 #include "support/fakes.hpp"
@@ -143,6 +144,29 @@ TEST_F(SupervisorLimits, GivenNetworkNoneWithPort_ThenEveryLaunchGetsTheListener
   EXPECT_TRUE(ops.launches[1].had_port_listener) << "the bridge needs the port on every launch";
   EXPECT_EQ(ops.launches[1].plan.port, w->port);
   EXPECT_TRUE(ports.is_leased(*w->port));
+}
+
+TEST_F(SupervisorLimits, GivenNoWayToBridgePorts_ThenNetworkNoneWithPortIsRefusedUpFront) {
+  SupervisorOptions o;
+  o.can_bridge_ports = false;  // a daemon without CAP_SYS_ADMIN
+  sup = std::make_unique<Supervisor>(cfg, ops, sched, uids, ports, profiles, fs, events, o);
+  auto s = spec();
+  s.port = true;
+  s.network = sandbox::NetworkMode::None;
+  auto refused = sup->create(s);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, "unsupported");
+  EXPECT_EQ(refused.error().field, "network");
+  EXPECT_NE(refused.error().message.find("CAP_SYS_ADMIN"), std::string::npos);
+  EXPECT_EQ(api::status_for(refused.error()), 400u);
+  EXPECT_TRUE(ops.launches.empty()) << "nothing may be started";
+  EXPECT_TRUE(sup->list().empty()) << "nothing may be left behind";
+  // Without a port, or with host networking, nothing needs the bridge.
+  s.port = false;
+  EXPECT_TRUE(sup->create(s)) << "network none without a port";
+  s.port = true;
+  s.network = sandbox::NetworkMode::Host;
+  EXPECT_TRUE(sup->create(s)) << "host network with a port";
 }
 
 TEST_F(SupervisorLimits, GivenNetworkHostWithPort_ThenOnlyTheFirstLaunchGetsTheListener) {

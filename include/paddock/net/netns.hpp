@@ -19,4 +19,8 @@ Result<util::UniqueFd> open_netns(pid_t pid);
 /// connect() on it reaches the worker's loopback from any thread. Needs CAP_SYS_ADMIN.
 Result<util::UniqueFd> socket_in_netns(int netns_fd, int domain, int type, int protocol = 0);
 
+/// Whether this process holds CAP_SYS_ADMIN in its effective set (the `CapEff:` line of
+/// /proc/self/status), which socket_in_netns needs. The shipped systemd unit drops it.
+bool can_enter_netns();
+
 }  // namespace paddock::net
