@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "paddock/cli/commands.hpp"
+#include "paddock/util/atomic_file.hpp"
 #include "paddock/util/result.hpp"
 
 extern char** environ;
@@ -48,37 +49,6 @@ std::string read_all(const std::string& path) {
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
-}
-
-/// Writes `data` to `path` (mode 0644) through a temporary file and a rename.
-Result<void> write_file_atomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return make_error("io", "open(" + tmp + "): " + std::strerror(errno), path);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error("io", "write(" + tmp + "): " + std::strerror(e), path);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  // The umask may have removed bits; AppArmor's loader expects a world-readable profile.
-  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    return make_error("io", "fchmod/fsync/close(" + tmp + "): " + std::strerror(e), path);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    return make_error("io", "rename(" + tmp + ", " + path + "): " + std::strerror(e), path);
-  }
-  return {};
 }
 
 /// The first executable apparmor_parser in the usual places and $PATH, or "".
@@ -142,7 +112,8 @@ int run_install(const InstallArgs& a) {
   if (read_all(path) == profile) {
     std::cout << path << ": unchanged\n";
   } else {
-    if (auto w = write_file_atomically(path, profile); !w) {
+    // Whatever the umask: AppArmor's loader expects a world-readable profile.
+    if (auto w = util::write_file_atomically(path, profile, 0644, /*exact_mode=*/true); !w) {
       std::cerr << "paddock install-apparmor: " << w.error().message << "\n";
       return 1;
     }

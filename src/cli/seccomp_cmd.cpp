@@ -13,6 +13,7 @@
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/seccomp/compile.hpp"
 #include "paddock/seccomp/profile.hpp"
+#include "paddock/util/atomic_file.hpp"
 
 namespace paddock::cli {
 
@@ -30,39 +31,6 @@ struct InspectArgs {
   std::string file;
   bool json = false;
 };
-
-/// Writes `data` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written filter.
-Result<void> write_atomically(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return make_error("io", "open(" + tmp + "): " + std::strerror(errno), path);
-  }
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error("io", "write(" + tmp + "): " + std::strerror(e), path);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    return make_error("io", "fsync/close(" + tmp + "): " + std::strerror(e), path);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(tmp.c_str());
-    return make_error("io", "rename(" + tmp + ", " + path + "): " + std::strerror(e), path);
-  }
-  return {};
-}
 
 int run_compile(const CompileArgs& a) {
   auto profile = seccomp::load_profile(a.input);
@@ -82,7 +50,7 @@ int run_compile(const CompileArgs& a) {
   if (a.verbose) {
     for (const auto& n : compiled->notes) std::cerr << "note: " << a.input << ": " << n << "\n";
   }
-  if (auto r = write_atomically(a.output, compiled->bpf); !r) {
+  if (auto r = util::write_file_atomically(a.output, compiled->bpf, 0644); !r) {
     std::cerr << "paddock seccomp compile: " << r.error().message << "\n";
     return 1;
   }

@@ -1,6 +1,13 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+
+#include "paddock/util/atomic_file.hpp"
 #include "paddock/util/crypto.hpp"
+#include "paddock/util/fd.hpp"
 #include "paddock/util/hostport.hpp"
 #include "paddock/util/strings.hpp"
 
@@ -45,4 +52,36 @@ TEST(Crypto, RandomTokensAreLongAndDistinct) {
   EXPECT_TRUE(util::constant_time_equal(a, a));
   EXPECT_FALSE(util::constant_time_equal(a, b));
   EXPECT_FALSE(util::constant_time_equal(a, a.substr(1)));
+}
+
+TEST(AtomicFile, ReplacesTheFileHonouringTheUmaskUnlessExactAndLeavesNoTemporary) {
+  char tmpl[] = "/tmp/paddock-atomic-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string path = dir + "/f";
+  const mode_t old_umask = ::umask(077);
+  auto a = paddock::util::write_file_atomically(path, "one", 0644);
+  auto b = paddock::util::write_file_atomically(dir + "/g", "two", 0644, /*exact_mode=*/true);
+  ::umask(old_umask);
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(b) << b.error().message;
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "the umask narrows the mode";
+  ASSERT_EQ(::stat((dir + "/g").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u) << "exact_mode ignores the umask";
+  ASSERT_TRUE(paddock::util::write_file_atomically(path, "three", 0644));
+  EXPECT_EQ(paddock::util::read_small_file(path), "three");
+  auto bad = paddock::util::write_file_atomically(dir + "/missing/x", "x", 0644);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, "io");
+  EXPECT_EQ(bad.error().field, dir + "/missing/x");
+  EXPECT_NE(bad.error().message.find("open("), std::string::npos) << bad.error().message;
+  std::size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 2u) << "no temporary file is left behind";
+  std::filesystem::remove_all(dir);
 }
