@@ -23,6 +23,7 @@
 #include "paddock/util/fd.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
+#include "support/worker_api.hpp"
 
 using namespace paddock;
 using namespace paddock::test;
@@ -109,23 +110,14 @@ class Limits : public ::testing::Test {
 
   Headers w() const { return {bearer(d->write_token())}; }
   Headers r() const { return {bearer(d->read_token())}; }
+  // The worker routes through the shared test helper (write token for POST, read token for GET).
   HttpResponse post(const std::string& target, const json& body) {
-    return d->tcp().request("POST", target, body.dump(), w());
+    return WorkerApi(*d).post(target, body);
   }
-  json get_json(const std::string& target) { return d->tcp().get(target, r()).json(); }
-
+  json get_json(const std::string& target) { return WorkerApi(*d).get_json(target); }
   json wait_state(const std::string& id, std::initializer_list<const char*> states,
                   std::chrono::milliseconds limit = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    json last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      last = get_json("/v1/workers/" + id);
-      for (const char* s : states) {
-        if (last["state"] == s) return last;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return last;
+    return WorkerApi(*d).wait_state(id, states, limit);
   }
 
   /// A python3 one-liner run with `network` that tries a TCP connect to 127.0.0.1:port and a
