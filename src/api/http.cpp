@@ -14,6 +14,18 @@ std::optional<std::string> Request::query_param(const std::string& name) const {
   return it->second;
 }
 
+const char* to_string(StreamEndReason reason) {
+  switch (reason) {
+    case StreamEndReason::SlowReader:
+      return "slow_reader";
+    case StreamEndReason::Lifetime:
+      return "lifetime";
+    case StreamEndReason::Shutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
 Response Response::json(unsigned status, const nlohmann::json& body) {
   Response r;
   r.status = status;
