@@ -26,6 +26,8 @@ unsigned status_for(const Error& e) {
 namespace {
 
 constexpr std::chrono::seconds kKeepAlive{15};
+/// Text of log lines taken from the ring for one answer with since= (follow or not).
+constexpr std::size_t kBacklogBytes = 512 * 1024;
 
 Response error_response(const Error& e) {
   return Response::error(status_for(e), e.code, e.message, e.field);
@@ -198,19 +200,21 @@ void register_worker_routes(Router& router, const Services& services) {
     }
     // since=<seq>: every line after that one still held (the resume point a cut stream names);
     // otherwise the last `tail` lines.
-    auto lines = since ? ring->since(*since, stream) : ring->tail(n, stream);
+    // At most kBacklogBytes of text is taken at once, so a request from far back costs no more
+    // memory than one stream's queue; the client asks again from where the answer stopped.
+    auto lines = since ? ring->since(*since, stream, kBacklogBytes) : ring->tail(n, stream);
+    const bool more = since && !lines.empty() && !ring->since(lines.back().seq, stream, 1).empty();
     // Lines after `since` that the ring no longer holds (they are only in the worker's log file).
     std::uint64_t missing = 0;
-    if (since) {
-      const auto all = ring->since(*since);
-      const std::uint64_t first = all.empty() ? ring->last_seq() + 1 : all.front().seq;
-      if (first > *since + 1) missing = first - *since - 1;
-    }
+    if (since && ring->first_seq() > *since + 1) missing = ring->first_seq() - *since - 1;
     if (!query_flag(req, "follow")) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& l : lines) arr.push_back(to_json(l));
       nlohmann::json body{{"lines", std::move(arr)}, {"dropped_bytes", ring->dropped_bytes()}};
-      if (since) body["missing_lines"] = missing;
+      if (since) {
+        body["missing_lines"] = missing;
+        body["more"] = more;
+      }
       return Response::json(200, body);
     }
     // follow: one JSON object per line (NDJSON) until the worker exits or the client leaves.
@@ -220,19 +224,21 @@ void register_worker_routes(Router& router, const Services& services) {
     // The position of a follow stream is the seq of the last line sent; a stream the server
     // ends (slow reader, lifetime, shutdown) says so in a last control line.
     r.stream_position = since ? *since : (lines.empty() ? ring->last_seq() : lines.front().seq - 1);
-    r.stream_end = [id](StreamEndReason reason, std::uint64_t seq) {
+    auto end_line = [id](const std::string& reason, std::uint64_t seq) {
+      const std::string why = reason == "slow_reader" ? "the reader fell too far behind"
+                              : reason == "backlog"   ? "more lines are held than one answer sends"
+                                                      : "the stream was ended by the server";
       return dump({{"event", "end"},
-                   {"reason", to_string(reason)},
+                   {"reason", reason},
                    {"last_seq", seq},
                    {"resume", "/v1/workers/" + id + "/logs?follow=1&since=" + std::to_string(seq)},
-                   {"message",
-                    reason == StreamEndReason::SlowReader
-                        ? "the reader fell too far behind; resume from since=" + std::to_string(seq)
-                        : "the stream was ended by the server; resume from since=" +
-                              std::to_string(seq)}}) +
+                   {"message", why + "; resume from since=" + std::to_string(seq)}}) +
              "\n";
     };
-    r.stream = [sup, sched, id, stream, missing, since,
+    r.stream_end = [end_line](StreamEndReason reason, std::uint64_t seq) {
+      return end_line(to_string(reason), seq);
+    };
+    r.stream = [sup, sched, id, stream, missing, since, more, end_line,
                 lines = std::move(lines)](std::shared_ptr<StreamSink> sink) {
       if (missing > 0) {
         sink->write(dump({{"event", "gap"},
@@ -246,6 +252,11 @@ void register_worker_routes(Router& router, const Services& services) {
       }
       for (const auto& l : lines) {
         if (!sink->write(dump(to_json(l)) + "\n", l.seq)) return;
+      }
+      if (more) {
+        sink->write(end_line("backlog", lines.back().seq));
+        sink->finish();
+        return;
       }
       auto token = std::make_shared<std::uint64_t>(0);
       *token = sup->subscribe_logs(
