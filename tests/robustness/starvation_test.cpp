@@ -252,6 +252,13 @@ TEST(Starvation, GivenSlowAndFastLogReaders_ThenMemoryStaysBoundedAndEveryReader
   auto fast = std::async(std::launch::async, [&] {
     return follow_logs(d.port(), d.read_token(), id, kLines, 0, 0s, deadline);
   });
+  // The CLI follows through the same cuts: `paddock logs -f` prints every line once, in order.
+  const std::string out = d.dir() + "/cli-follow.txt";
+  auto cli_follow = std::async(std::launch::async, [&] {
+    const std::string cmd = "timeout 20 " + std::string(PADDOCK_CLI_PATH) + " --socket " +
+                            d.socket_path() + " logs -f --tail 100000 " + id + " > " + out;
+    return std::system(cmd.c_str());  // ends by the timeout: the worker keeps running
+  });
   long rss_max = rss_start;
   while (slow.wait_for(100ms) != std::future_status::ready ||
          medium.wait_for(0ms) != std::future_status::ready ||
@@ -297,6 +304,15 @@ TEST(Starvation, GivenSlowAndFastLogReaders_ThenMemoryStaysBoundedAndEveryReader
     EXPECT_LT(growth_kb - ring_payload_kb, 32L * 1024)
         << "the streams grew the daemon's memory by more than 32 MiB beyond the ring";
   }
+
+  cli_follow.wait();
+  std::ifstream cli(out);
+  std::string text;
+  std::uint64_t cli_lines = 0;
+  while (std::getline(cli, text)) {
+    if (text.size() == 1023) ++cli_lines;
+  }
+  EXPECT_EQ(cli_lines, kLines) << "paddock logs -f did not print every line once";
   api.del("/v1/workers/" + id + "?grace_seconds=0");
 }
 

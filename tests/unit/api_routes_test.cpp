@@ -257,3 +257,63 @@ TEST(ApiAuditLog, GivenMethods_WhenClassified_ThenOnlyStateChangingOnesAreMutati
   EXPECT_TRUE(AuditLog::is_mutating("PATCH"));
   EXPECT_EQ(AuditLog::now_rfc3339().size(), 24u);
 }
+
+TEST(ApiHandlerPipeline, GivenHeadersOnly_WhenCheckingThem_ThenRefusalsAreDecidedAndAudited) {
+  const std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
+  const std::string audit_path = dir + "/audit.log";
+  Api api;
+  auto tokens = std::make_shared<TokenStore>(
+      std::vector<TokenEntry>{{"web", Scope::Write, paddock::util::sha256_hex("pdk_w")},
+                              {"ro", Scope::Read, paddock::util::sha256_hex("pdk_r")}});
+  auto auth = std::make_shared<Authenticator>(AuthOptions{}, tokens, nullptr);
+  auto audit = std::make_shared<AuditLog>(audit_path);
+  ApiHandler handler(std::make_shared<Router>(api.router), auth, audit);
+  auto req = [](std::string method, std::string path, std::string token) {
+    Request r = get(path);
+    r.method = std::move(method);
+    r.peer.address = "127.0.0.1:1";
+    if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
+    return r;
+  };
+  EXPECT_FALSE(handler.check_headers(req("POST", "/v1/runs", "pdk_w")).has_value());
+  EXPECT_FALSE(handler.check_headers(req("GET", "/healthz", "")).has_value());
+  const auto wrong = handler.check_headers(req("POST", "/v1/runs", "nope"));
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_EQ(wrong->status, 401u);
+  const auto scope = handler.check_headers(req("POST", "/v1/runs", "pdk_r"));
+  ASSERT_TRUE(scope.has_value());
+  EXPECT_EQ(scope->status, 403u);
+  const auto lines = read_lines(audit_path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["event"], "reject");
+  EXPECT_EQ(lines[0]["status"], 401);
+  EXPECT_EQ(lines[1]["who"], "token:ro");
+  EXPECT_EQ(lines[1]["status"], 403);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ApiAuditLog, GivenAFloodOfRejects_ThenAtMostTheWindowsShareIsWrittenAndTheRestCounted) {
+  const std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
+  AuditLog log(dir + "/audit.log");
+  int written = 0;
+  for (int i = 0; i < 1000; ++i) {
+    written += log.reject("anonymous", "GET", "/", 400, "bad_request", "127.0.0.1:1") ? 1 : 0;
+  }
+  EXPECT_EQ(written, static_cast<int>(AuditLog::kRejectsPerWindow));
+  EXPECT_EQ(read_lines(dir + "/audit.log").size(), AuditLog::kRejectsPerWindow);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ApiRateWindow, GivenEventsAcrossWindows_ThenEachWindowLetsTheLimitThroughAndCountsTheRest) {
+  RateWindow w(3, std::chrono::milliseconds(1000));
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  int allowed = 0;
+  for (int i = 0; i < 10; ++i) allowed += w.allow(t0 + std::chrono::milliseconds(i)) ? 1 : 0;
+  EXPECT_EQ(allowed, 3);
+  EXPECT_EQ(w.take_suppressed(), 7u);
+  EXPECT_EQ(w.take_suppressed(), 0u);
+  EXPECT_TRUE(w.allow(t0 + std::chrono::milliseconds(1000)));  // a new window
+  EXPECT_TRUE(w.allow(t0 + std::chrono::milliseconds(1001)));
+}
