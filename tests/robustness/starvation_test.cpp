@@ -365,10 +365,11 @@ TEST(Starvation, GivenWrongTokenOrScope_ThenTheRefusalComesBeforeTheBody) {
       << "the early refusals are not in the audit log";
 }
 
-// ~1100 idle TCP connections from five loopback addresses, reopened whenever the daemon closes
-// them, for 12 s (the 30 s of the original measurement are not needed: the refusals and the
-// closing of idle connections settle within the first second, and 12 s spans a full header
-// timeout). Over the admin socket, `paddock ps` and GET /healthz must succeed every time.
+// ~1100 idle TCP connections from five loopback addresses plus 600 from inside each of two
+// workers, reopened whenever the daemon closes them, for 12 s (the 30 s of the original measurement
+// are not needed: the refusals and the closing of idle connections settle within the first second,
+// and 12 s spans a full header timeout). Over the admin socket, `paddock ps` and GET /healthz must
+// succeed every time.
 TEST(Starvation, GivenATcpFloodOfIdleConnections_ThenTheAdminSocketKeepsAnswering) {
   rlimit rl{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -379,6 +380,49 @@ TEST(Starvation, GivenATcpFloodOfIdleConnections_ThenTheAdminSocketKeepsAnswerin
   ASSERT_GE(rl.rlim_cur, 2048u) << "RLIMIT_NOFILE hard limit too low for this test";
   TestDaemon d;
   ASSERT_TRUE(d.started()) << d.start_error();
+
+  // From inside two sandboxed workers (host network, so they connect from 127.0.0.1): 600
+  // connections each, reopened when closed.
+  const std::string script =
+      "import socket, time\n"
+      "socks = []\n"
+      "end = time.time() + 60\n"
+      "while time.time() < end:\n"
+      "  while len(socks) < 600:\n"
+      "    s = socket.socket(); s.setblocking(False)\n"
+      "    s.connect_ex(('127.0.0.1', " +
+      std::to_string(d.port()) +
+      "))\n"
+      "    socks.append(s)\n"
+      "  time.sleep(0.2)\n"
+      "  alive = []\n"
+      "  for s in socks:\n"
+      "    try:\n"
+      "      if s.recv(4096) == b'': s.close()\n"
+      "      else: alive.append(s)\n"
+      "    except BlockingIOError: alive.append(s)\n"
+      "    except OSError: s.close()\n"
+      "  socks = alive\n";
+  // Everything in this test goes through the admin socket: once the workers run, 127.0.0.1 is at
+  // its per-address limit on TCP (which is the point).
+  const auto admin = d.unix_client();
+  std::vector<std::string> workers;
+  for (int i = 0; i < 2; ++i) {
+    const json body{
+        {"profile", "python"}, {"network", "host"}, {"command", {"python3", "-c", script}}};
+    auto w =
+        admin.request("POST", "/v1/workers", body.dump(), {{"Content-Type", "application/json"}});
+    ASSERT_EQ(w.status, 201u) << w.body;
+    workers.push_back(w.json()["id"]);
+  }
+  for (const auto& id : workers) {
+    EXPECT_TRUE(eventually(
+        [&] {
+          const auto w = json::parse(admin.get("/v1/workers/" + id).body, nullptr, false);
+          return w.value("state", "") == "ready";
+        },
+        20s));
+  }
 
   constexpr int kFlood = 1100;
   const char* sources[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"};
@@ -432,24 +476,52 @@ TEST(Starvation, GivenATcpFloodOfIdleConnections_ThenTheAdminSocketKeepsAnswerin
     }
     std::this_thread::sleep_for(200ms);
   }
-  // TCP itself still serves a new client (the oldest idle connections make room).
-  const auto tcp_health = d.tcp().get("/healthz");
+  // TCP itself still serves a new client from another address (the oldest idle connections
+  // make room).
+  std::string tcp_health;
+  {
+    const int fd = connect_loopback(d.port(), "127.0.0.9");
+    ASSERT_GE(fd, 0);
+    const std::string req = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    std::array<char, 4096> buf{};
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, 5000) > 0) {
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      tcp_health.append(buf.data(), static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+  }
   stop = true;
   flood.join();
   std::remove("/tmp/paddock-starve-ps.err");
-  WorkerApi api(d);
+  // The workers still hold 127.0.0.1's share of TCP: look and clean up over the admin socket.
+  for (const auto& id : workers) {
+    const auto w = json::parse(admin.get("/v1/workers/" + id).body, nullptr, false);
+    EXPECT_EQ(w.value("state", ""), "ready") << "a flooding worker died";
+    admin.request("DELETE", "/v1/workers/" + id + "?grace_seconds=0", {});
+  }
+  const std::string metrics = admin.get("/metrics").body;
+  auto metric = [&](const std::string& series) {
+    return metric_value(metrics, series).value_or(0);
+  };
+  const double per_address = metric(
+      "paddock_connections_refused_total{listener=\"tcp\",limit=\"max_connections_per_"
+      "address\"}");
   const double refused =
-      api.metric("paddock_connections_refused_total{listener=\"tcp\",limit=\"idle_soft_limit\"}")
-          .value_or(0) +
-      api.metric("paddock_connections_refused_total{listener=\"tcp\",limit=\"max_connections\"}")
-          .value_or(0);
+      metric("paddock_connections_refused_total{listener=\"tcp\",limit=\"idle_soft_limit\"}") +
+      metric("paddock_connections_refused_total{listener=\"tcp\",limit=\"max_connections\"}");
   std::printf(
       "paddock ps: %d ok, %d failed; /healthz over the socket: %d ok, %d failed; flood "
-      "connections reopened %ld times; refused or closed by the TCP limits %.0f\n",
-      ps_ok, ps_failed, health_ok, health_failed, reopened.load(), refused);
+      "connections reopened %ld times; refused or closed by the TCP limits %.0f, refused per "
+      "address (the workers) %.0f\n",
+      ps_ok, ps_failed, health_ok, health_failed, reopened.load(), refused, per_address);
   EXPECT_EQ(ps_failed, 0) << failure;
   EXPECT_EQ(health_failed, 0) << failure;
   EXPECT_GT(ps_ok, 5);
-  EXPECT_EQ(tcp_health.status, 200u);
+  EXPECT_EQ(status_of(tcp_health), 200u) << tcp_health;
+  EXPECT_GT(per_address, 0) << "the workers' connections never reached the per-address limit";
+
   EXPECT_GT(refused, 0) << "the flood never reached a TCP limit; it proves nothing";
 }
