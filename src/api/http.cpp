@@ -72,6 +72,13 @@ bool decode(std::string_view in, std::string& out, bool plus_is_space) {
 
 }  // namespace
 
+std::string Response::error_code() const {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_object()) return {};
+  const auto& code = j["error"]["code"];
+  return code.is_string() ? code.get<std::string>() : std::string();
+}
+
 bool parse_target(const std::string& target, std::string& path,
                   std::multimap<std::string, std::string>& query) {
   if (target.empty() || target[0] != '/') return false;

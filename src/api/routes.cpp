@@ -95,11 +95,8 @@ std::optional<Response> ApiHandler::check_headers(const Request& request) const 
                                                 {"status", decision.refusal->status},
                                                 {"remote", request.peer.address}});
   if (audit_) {
-    std::string code;
-    const auto j = nlohmann::json::parse(decision.refusal->body, nullptr, false);
-    if (j.is_object() && j.contains("error")) code = j["error"].value("code", "");
     audit_->reject(decision.identity.who, request.method, request.path, decision.refusal->status,
-                   code, request.peer.address);
+                   decision.refusal->error_code(), request.peer.address);
   }
   return std::move(decision.refusal);
 }

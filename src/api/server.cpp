@@ -21,7 +21,6 @@
 #include <deque>
 #include <list>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <type_traits>
 #include <unordered_map>
@@ -287,7 +286,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
           refusal = Response::error(500, "internal", "internal error; see the daemon log");
         }
       }
-      if (refusal) return send(std::move(*refusal), false, req.method == "HEAD", true);
+      if (refusal) {
+        // Without a body the connection can serve the next request; with one announced (and
+        // not read) it closes after the answer.
+        if (parser_->is_done()) {
+          ++served_;
+          const bool keep = msg.keep_alive() &&
+                            served_ < state_->options.max_requests_per_connection && !stopping_ &&
+                            !state_->stopped;
+          return send(std::move(*refusal), keep, req.method == "HEAD", false);
+        }
+        return send(std::move(*refusal), false, req.method == "HEAD", true);
+      }
       let_through_ = true;
     }
     if (parser_->is_done()) return on_message();
@@ -338,10 +348,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       Request partial;
       partial.peer = peer_;
       if (parser_ && parser_->is_header_done()) partial = request_from(parser_->get());
-      std::string code;
-      const auto j = nlohmann::json::parse(res.body, nullptr, false);
-      if (j.is_object() && j.contains("error")) code = j["error"].value("code", "");
-      state_->reject_observer(partial, res.status, code);
+      state_->reject_observer(partial, res.status, res.error_code());
     }
     send(std::move(res), false, false, true);
   }

@@ -179,7 +179,8 @@ TEST(ApiOpenApi, GivenSpec_WhenCheckingReferences_ThenEveryRefResolves) {
   EXPECT_TRUE(missing.empty()) << ::testing::PrintToString(missing);
 }
 
-TEST(ApiHandlerPipeline, GivenTokensAndAuditLog_WhenRequestsArrive_ThenMutatingOnesAreAudited) {
+TEST(ApiHandlerPipeline,
+     GivenTokensAndAuditLog_WhenRequestsArrive_ThenMutatingOnesAreAuditedAndHeaderRefusalsToo) {
   const std::string dir = temp_dir();
   ASSERT_FALSE(dir.empty());
   const std::string audit_path = dir + "/nested/audit.log";
@@ -221,6 +222,23 @@ TEST(ApiHandlerPipeline, GivenTokensAndAuditLog_WhenRequestsArrive_ThenMutatingO
   std::ifstream in(audit_path);
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_THAT(all, ::testing::Not(HasSubstr("pdk_")));
+
+  // On the headers alone (before a body is read): refusals decided and audited as rejects.
+  EXPECT_FALSE(handler.check_headers(req("POST", "/v1/runs", "pdk_w")).has_value());
+  EXPECT_FALSE(handler.check_headers(req("GET", "/healthz", "")).has_value());
+  const auto wrong = handler.check_headers(req("POST", "/v1/runs", "nope"));
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_EQ(wrong->status, 401u);
+  const auto scope = handler.check_headers(req("POST", "/v1/runs", "pdk_r"));
+  ASSERT_TRUE(scope.has_value());
+  EXPECT_EQ(scope->status, 403u);
+  const auto after = read_lines(audit_path);
+  ASSERT_EQ(after.size(), 6u);
+  EXPECT_EQ(after[4]["event"], "reject");
+  EXPECT_EQ(after[4]["status"], 401);
+  EXPECT_EQ(after[4]["code"], "unauthorized");
+  EXPECT_EQ(after[5]["who"], "token:ro");
+  EXPECT_EQ(after[5]["status"], 403);
   std::filesystem::remove_all(dir);
 }
 
@@ -256,41 +274,6 @@ TEST(ApiAuditLog, GivenMethods_WhenClassified_ThenOnlyStateChangingOnesAreMutati
   EXPECT_TRUE(AuditLog::is_mutating("DELETE"));
   EXPECT_TRUE(AuditLog::is_mutating("PATCH"));
   EXPECT_EQ(AuditLog::now_rfc3339().size(), 24u);
-}
-
-TEST(ApiHandlerPipeline, GivenHeadersOnly_WhenCheckingThem_ThenRefusalsAreDecidedAndAudited) {
-  const std::string dir = temp_dir();
-  ASSERT_FALSE(dir.empty());
-  const std::string audit_path = dir + "/audit.log";
-  Api api;
-  auto tokens = std::make_shared<TokenStore>(
-      std::vector<TokenEntry>{{"web", Scope::Write, paddock::util::sha256_hex("pdk_w")},
-                              {"ro", Scope::Read, paddock::util::sha256_hex("pdk_r")}});
-  auto auth = std::make_shared<Authenticator>(AuthOptions{}, tokens, nullptr);
-  auto audit = std::make_shared<AuditLog>(audit_path);
-  ApiHandler handler(std::make_shared<Router>(api.router), auth, audit);
-  auto req = [](std::string method, std::string path, std::string token) {
-    Request r = get(path);
-    r.method = std::move(method);
-    r.peer.address = "127.0.0.1:1";
-    if (!token.empty()) r.headers["authorization"] = "Bearer " + token;
-    return r;
-  };
-  EXPECT_FALSE(handler.check_headers(req("POST", "/v1/runs", "pdk_w")).has_value());
-  EXPECT_FALSE(handler.check_headers(req("GET", "/healthz", "")).has_value());
-  const auto wrong = handler.check_headers(req("POST", "/v1/runs", "nope"));
-  ASSERT_TRUE(wrong.has_value());
-  EXPECT_EQ(wrong->status, 401u);
-  const auto scope = handler.check_headers(req("POST", "/v1/runs", "pdk_r"));
-  ASSERT_TRUE(scope.has_value());
-  EXPECT_EQ(scope->status, 403u);
-  const auto lines = read_lines(audit_path);
-  ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0]["event"], "reject");
-  EXPECT_EQ(lines[0]["status"], 401);
-  EXPECT_EQ(lines[1]["who"], "token:ro");
-  EXPECT_EQ(lines[1]["status"], 403);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ApiAuditLog, GivenAFloodOfRejects_ThenAtMostTheWindowsShareIsWrittenAndTheRestCounted) {

@@ -165,35 +165,32 @@ TEST(ApiServerHeaders, GivenARefusingHeaderCheck_ThenTheAnswerComesBeforeAnyBody
     if (r.header("authorization") == "Bearer good") return std::nullopt;
     return Response::error(401, "unauthorized", "no");
   });
+  // Sends `head` (no body) and returns what arrives up to the end of the first answer's header.
+  auto first_answer = [&](RawConnection& c, const std::string& head) {
+    EXPECT_TRUE(c.send(head));
+    std::string got;
+    for (int i = 0; i < 50 && got.find("\r\n\r\n") == std::string::npos; ++i) {
+      got += c.read_some(100ms);
+    }
+    return got;
+  };
   // Headers announcing 1 MiB, no body sent: the 401 must come anyway.
   auto c = RawConnection::tcp(s.port());
-  ASSERT_TRUE(
-      c.send("POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer bad\r\n"
-             "Content-Length: 1048576\r\n\r\n"));
-  std::string got;
-  for (int i = 0; i < 50 && got.find("\r\n\r\n") == std::string::npos; ++i) {
-    got += c.read_some(100ms);
-  }
+  const auto got = first_answer(c,
+                                "POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                                "bad\r\nContent-Length: 1048576\r\n\r\n");
   EXPECT_EQ(paddock::test::status_of(got), 401u) << got;
   // Expect: 100-continue with a bad token: 401, never 100.
   auto e = RawConnection::tcp(s.port());
-  ASSERT_TRUE(
-      e.send("POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer bad\r\n"
-             "Expect: 100-continue\r\nContent-Length: 10\r\n\r\n"));
-  std::string got_e;
-  for (int i = 0; i < 50 && got_e.find("\r\n\r\n") == std::string::npos; ++i) {
-    got_e += e.read_some(100ms);
-  }
+  const auto got_e = first_answer(e,
+                                  "POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                                  "bad\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
   EXPECT_EQ(paddock::test::status_of(got_e), 401u) << got_e;
   // With the good token the client is invited to send the body.
   auto g = RawConnection::tcp(s.port());
-  ASSERT_TRUE(
-      g.send("POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer good\r\n"
-             "Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"));
-  std::string got_g;
-  for (int i = 0; i < 50 && got_g.find("\r\n\r\n") == std::string::npos; ++i) {
-    got_g += g.read_some(100ms);
-  }
+  const auto got_g = first_answer(g,
+                                  "POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                                  "good\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
   EXPECT_EQ(paddock::test::status_of(got_g), 100u) << got_g;
   ASSERT_TRUE(g.send("{}"));
   EXPECT_THAT(g.read_until_closed(2s).data, HasSubstr("200 OK"));

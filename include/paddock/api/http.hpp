@@ -94,6 +94,8 @@ struct Response {
   /// {"error": {"code": ..., "message": ..., "field": ...}} — the one error shape of the API.
   static Response error(unsigned status, std::string code, std::string message,
                         std::string field = {});
+  /// The `error.code` of an error response made by error(); "" for any other body.
+  std::string error_code() const;
 };
 
 /// Splits a request target into a decoded path and query parameters. Returns false for a
