@@ -525,3 +525,73 @@ TEST(Starvation, GivenATcpFloodOfIdleConnections_ThenTheAdminSocketKeepsAnswerin
 
   EXPECT_GT(refused, 0) << "the flood never reached a TCP limit; it proves nothing";
 }
+
+// A stream reaching server.stream_max_seconds ends with the same end line or event as a slow
+// reader's, naming the last seq or event id sent; resuming from there misses nothing.
+TEST(Starvation, GivenStreamsPastTheirLifetime_ThenTheyEndSayingWhereToResume) {
+  TestDaemonOptions o;
+  o.set["server.stream_max_seconds"] = "1";
+  TestDaemon d(o);
+  ASSERT_TRUE(d.started()) << d.start_error();
+  WorkerApi api(d);
+  auto res = api.post(
+      "/v1/workers",
+      {{"command", {"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+
+  // Events: the stream ends after 1 s with a stream-end event naming the last id sent.
+  const auto ev = d.tcp().get("/v1/events", {bearer(d.read_token()), {"Last-Event-ID", "0"}});
+  ASSERT_EQ(ev.status, 200u);
+  const auto end_at = ev.body.find("event: stream-end\ndata: ");
+  ASSERT_NE(end_at, std::string::npos) << ev.body;
+  const auto end =
+      json::parse(ev.body.substr(end_at + 24, ev.body.find('\n', end_at + 24) - end_at - 24));
+  EXPECT_EQ(end["reason"], "lifetime");
+  std::uint64_t last_id = 0;
+  for (std::size_t at = ev.body.find("id: "); at != std::string::npos && at < end_at;
+       at = ev.body.find("\nid: ", at + 1)) {
+    last_id = std::stoull(ev.body.substr(ev.body[at] == '\n' ? at + 5 : at + 4));
+  }
+  EXPECT_GT(last_id, 0u);
+  EXPECT_EQ(end["last_event_id"], last_id);
+  // Resuming gives the next event after it (a new worker makes one).
+  ASSERT_EQ(api.post("/v1/runs", {{"command", {"true"}}}).status, 200u);
+  const auto next = d.tcp().get(
+      "/v1/events", {bearer(d.read_token()), {"Last-Event-ID", std::to_string(last_id)}});
+  EXPECT_EQ(next.body.rfind("id: " + std::to_string(last_id + 1) + "\n", 0), 0u)
+      << next.body.substr(0, 200);
+
+  // Log follow: the same, with since=.
+  const auto logs =
+      d.tcp().get("/v1/workers/" + id + "/logs?follow=1&since=0", {bearer(d.read_token())});
+  ASSERT_EQ(logs.status, 200u);
+  std::istringstream in(logs.body);
+  std::string line;
+  std::uint64_t last_seq = 0;
+  json log_end;
+  while (std::getline(in, line)) {
+    const auto j = json::parse(line);
+    if (j.contains("event")) {
+      if (j["event"] == "end") log_end = j;
+      continue;
+    }
+    EXPECT_EQ(j["seq"], last_seq + 1);
+    last_seq = j["seq"];
+  }
+  ASSERT_TRUE(log_end.is_object()) << logs.body;
+  EXPECT_EQ(log_end["reason"], "lifetime");
+  EXPECT_EQ(log_end["last_seq"], last_seq);
+  json again;
+  EXPECT_TRUE(eventually(
+      [&] {
+        again = api.get_json("/v1/workers/" + id + "/logs?since=" + std::to_string(last_seq));
+        return !again["lines"].empty();
+      },
+      5s));
+  ASSERT_FALSE(again["lines"].empty());
+  EXPECT_EQ(again["lines"][0]["seq"], last_seq + 1);
+  EXPECT_EQ(again["missing_lines"], 0);
+  api.del("/v1/workers/" + id + "?grace_seconds=0");
+}
