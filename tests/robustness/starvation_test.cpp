@@ -37,6 +37,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Options giving a test its own ten worker UIDs, so workers of daemons running at the same
+/// time (other tests, other suites) are never cleaned up by this one, nor this one's by them.
+TestDaemonOptions own_uids(uid_t first) {
+  TestDaemonOptions o;
+  o.set["process.worker_uid_range_start"] = std::to_string(first);
+  o.set["process.worker_uid_range_end"] = std::to_string(first + 9);
+  o.set["process.max_workers"] = "10";
+  return o;
+}
+
 /// A TCP connection to 127.0.0.1:port from `source` (any 127.0.0.0/8 address), with a small
 /// receive buffer when `rcvbuf` > 0 (set before connect, so the window stays small). -1 on error.
 int connect_loopback(std::uint16_t port, const char* source = nullptr, int rcvbuf = 0,
@@ -226,16 +236,17 @@ Follow follow_logs(std::uint16_t port, const std::string& token, const std::stri
 // design: the RSS bound below is 32 MiB on top of the ring's payload.
 TEST(Starvation, GivenSlowAndFastLogReaders_ThenMemoryStaysBoundedAndEveryReaderResumesWithoutGap) {
   constexpr std::uint64_t kLines = 24 * 1024;
-  TestDaemonOptions o;
+  TestDaemonOptions o = own_uids(61800);
   o.set["log.worker_log_ring_bytes"] = std::to_string(40LL << 20);
   o.set["log.level"] = "\"info\"";
   TestDaemon d(o);
   ASSERT_TRUE(d.started()) << d.start_error();
   WorkerApi api(d);
-  auto res = api.post("/v1/workers", {{"command",
-                                       {"sh", "-c",
-                                        "L=$(printf '%01023d' 0); sleep 1; yes \"$L\" | head -n " +
-                                            std::to_string(kLines) + "; exec sleep 600"}}});
+  auto res = api.post(
+      "/v1/workers",
+      {{"command",
+        {"sh", "-c",
+         "L=$(printf '%01023d' 0); sleep 1; yes \"$L\" | head -n " + std::to_string(kLines)}}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
@@ -255,9 +266,10 @@ TEST(Starvation, GivenSlowAndFastLogReaders_ThenMemoryStaysBoundedAndEveryReader
   // The CLI follows through the same cuts: `paddock logs -f` prints every line once, in order.
   const std::string out = d.dir() + "/cli-follow.txt";
   auto cli_follow = std::async(std::launch::async, [&] {
-    const std::string cmd = "timeout 20 " + std::string(PADDOCK_CLI_PATH) + " --socket " +
+    // It ends when the worker has exited and everything was printed (the timeout is a bound).
+    const std::string cmd = "timeout 50 " + std::string(PADDOCK_CLI_PATH) + " --socket " +
                             d.socket_path() + " logs -f --tail 100000 " + id + " > " + out;
-    return std::system(cmd.c_str());  // ends by the timeout: the worker keeps running
+    return std::system(cmd.c_str());
   });
   long rss_max = rss_start;
   while (slow.wait_for(100ms) != std::future_status::ready ||
@@ -281,7 +293,8 @@ TEST(Starvation, GivenSlowAndFastLogReaders_ThenMemoryStaysBoundedAndEveryReader
   std::printf("connections: slow %d, medium %d, fast %d (fast reader cut %zu times)\n",
               s.connections, m.connections, f.connections, f.ends.size());
 
-  // The worker was not slowed: all of its output is in the ring.
+  // The worker was not slowed (it printed everything and exited): all of its output is in the
+  // ring.
   const auto tail = api.get_json("/v1/workers/" + id + "/logs?tail=1");
   ASSERT_EQ(tail["lines"].size(), 1u);
   EXPECT_EQ(tail["lines"][0]["seq"], kLines);
@@ -305,7 +318,7 @@ TEST(Starvation, GivenSlowAndFastLogReaders_ThenMemoryStaysBoundedAndEveryReader
         << "the streams grew the daemon's memory by more than 32 MiB beyond the ring";
   }
 
-  cli_follow.wait();
+  EXPECT_EQ(cli_follow.get(), 0) << "paddock logs -f did not end by itself";
   std::ifstream cli(out);
   std::string text;
   std::uint64_t cli_lines = 0;
@@ -378,7 +391,7 @@ TEST(Starvation, GivenATcpFloodOfIdleConnections_ThenTheAdminSocketKeepsAnswerin
     ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &rl), 0);
   }
   ASSERT_GE(rl.rlim_cur, 2048u) << "RLIMIT_NOFILE hard limit too low for this test";
-  TestDaemon d;
+  TestDaemon d(own_uids(61810));
   ASSERT_TRUE(d.started()) << d.start_error();
 
   // From inside two sandboxed workers (host network, so they connect from 127.0.0.1): 600
@@ -529,7 +542,7 @@ TEST(Starvation, GivenATcpFloodOfIdleConnections_ThenTheAdminSocketKeepsAnswerin
 // A stream reaching server.stream_max_seconds ends with the same end line or event as a slow
 // reader's, naming the last seq or event id sent; resuming from there misses nothing.
 TEST(Starvation, GivenStreamsPastTheirLifetime_ThenTheyEndSayingWhereToResume) {
-  TestDaemonOptions o;
+  TestDaemonOptions o = own_uids(61820);
   o.set["server.stream_max_seconds"] = "1";
   TestDaemon d(o);
   ASSERT_TRUE(d.started()) << d.start_error();
