@@ -225,7 +225,7 @@ Follow follow_logs(std::uint16_t port, const std::string& token, const std::stri
 // A worker prints 24 Ki lines of 1 KiB as fast as it can; three readers follow it: one at
 // ~1 KiB/s, one at ~128 KiB/s, one as fast as it can read.
 //
-// Durations: the slow phases last 10 s, not the 60 s of the original measurement. Without a cap
+// Durations: the slow phases last 10 s, not 60 s. Without a cap
 // the daemon's memory grew by ~0.86 GB within the first 5 s, so 10 s shows the bound as well.
 // After its slow phase a reader drains at full speed: what sits in the kernel's socket buffers
 // (several MiB on loopback) plus the queue would take hours to read at 1 KiB/s, and the point
@@ -379,7 +379,7 @@ TEST(Starvation, GivenWrongTokenOrScope_ThenTheRefusalComesBeforeTheBody) {
 }
 
 // ~1100 idle TCP connections from five loopback addresses plus 600 from inside each of two
-// workers, reopened whenever the daemon closes them, for 12 s (the 30 s of the original measurement
+// workers, reopened whenever the daemon closes them, for 12 s (30 s
 // are not needed: the refusals and the closing of idle connections settle within the first second,
 // and 12 s spans a full header timeout). Over the admin socket, `paddock ps` and GET /healthz must
 // succeed every time.
