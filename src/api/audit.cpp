@@ -108,6 +108,46 @@ bool AuditLog::request(const std::string& who, const std::string& method, const 
                  {"remote", remote}});
 }
 
+bool RateWindow::allow(std::chrono::steady_clock::time_point now) {
+  if (!started_ || now - start_ >= window_) {
+    started_ = true;
+    start_ = now;
+    used_ = 0;
+  }
+  if (used_ < limit_) {
+    ++used_;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+std::uint64_t RateWindow::take_suppressed() {
+  const auto n = suppressed_;
+  suppressed_ = 0;
+  return n;
+}
+
+bool AuditLog::reject(const std::string& who, const std::string& method, const std::string& path,
+                      unsigned status, const std::string& code, const std::string& remote) {
+  if (!enabled()) return false;
+  std::uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(rejects_mutex_);
+    if (!rejects_.allow(std::chrono::steady_clock::now())) return false;
+    suppressed = rejects_.take_suppressed();
+  }
+  if (suppressed > 0) record({{"event", "rejects_suppressed"}, {"count", suppressed}});
+  return record({{"ts", now_rfc3339()},
+                 {"event", "reject"},
+                 {"who", who},
+                 {"method", method},
+                 {"path", path},
+                 {"status", status},
+                 {"code", code},
+                 {"remote", remote}});
+}
+
 void AuditLog::reopen() {
   std::lock_guard lock(mutex_);
   if (fd_ >= 0) ::close(fd_);

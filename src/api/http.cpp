@@ -14,6 +14,18 @@ std::optional<std::string> Request::query_param(const std::string& name) const {
   return it->second;
 }
 
+const char* to_string(StreamEndReason reason) {
+  switch (reason) {
+    case StreamEndReason::SlowReader:
+      return "slow_reader";
+    case StreamEndReason::Lifetime:
+      return "lifetime";
+    case StreamEndReason::Shutdown:
+      return "shutdown";
+  }
+  return "unknown";
+}
+
 Response Response::json(unsigned status, const nlohmann::json& body) {
   Response r;
   r.status = status;
@@ -59,6 +71,13 @@ bool decode(std::string_view in, std::string& out, bool plus_is_space) {
 }
 
 }  // namespace
+
+std::string Response::error_code() const {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_object()) return {};
+  const auto& code = j["error"]["code"];
+  return code.is_string() ? code.get<std::string>() : std::string();
+}
 
 bool parse_target(const std::string& target, std::string& path,
                   std::multimap<std::string, std::string>& query) {

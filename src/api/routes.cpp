@@ -62,10 +62,11 @@ void register_routes(Router& router, const Services& services) {
                return run(req);
              });
 
-  router.add("GET", "/v1/preflight", [get = services.get_preflight](const Request& req, const PathParams&) {
-    if (!get) return not_implemented("preflight results");
-    return get(req);
-  });
+  router.add("GET", "/v1/preflight",
+             [get = services.get_preflight](const Request& req, const PathParams&) {
+               if (!get) return not_implemented("preflight results");
+               return get(req);
+             });
 
   register_worker_routes(router, services);
 }
@@ -84,6 +85,21 @@ ApiMetrics register_api_metrics(MetricsRegistry& registry, const std::string& ve
 ApiHandler::ApiHandler(std::shared_ptr<const Router> router,
                        std::shared_ptr<const Authenticator> auth, std::shared_ptr<AuditLog> audit)
     : router_(std::move(router)), auth_(std::move(auth)), audit_(std::move(audit)) {}
+
+std::optional<Response> ApiHandler::check_headers(const Request& request) const {
+  AuthDecision decision = auth_->authenticate(request);
+  if (decision.allowed()) return std::nullopt;
+  log::info("request refused before its body", {{"who", decision.identity.who},
+                                                {"method", request.method},
+                                                {"path", request.path},
+                                                {"status", decision.refusal->status},
+                                                {"remote", request.peer.address}});
+  if (audit_) {
+    audit_->reject(decision.identity.who, request.method, request.path, decision.refusal->status,
+                   decision.refusal->error_code(), request.peer.address);
+  }
+  return std::move(decision.refusal);
+}
 
 Response ApiHandler::handle(const Request& request) const {
   const AuthDecision decision = auth_->authenticate(request);

@@ -22,6 +22,7 @@
 #include <list>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 
 #include "paddock/log/log.hpp"
@@ -42,6 +43,12 @@ class SessionBase {
   virtual ~SessionBase() = default;
   /// soft: close if idle, else close after the current response. hard: close now.
   virtual void shut(bool hard) = 0;
+
+  bool is_tcp = false;
+  std::uint64_t serial = 0;  ///< accept order
+  /// Waiting for a request and never had one let through by the header check: the first to
+  /// go when TCP is over its soft limit.
+  std::atomic<bool> evictable{false};
 };
 
 }  // namespace
@@ -51,7 +58,14 @@ struct HttpServer::State {
   ServerOptions options;
   RequestHandler handler;
   ResponseObserver observer;
-  std::atomic<std::size_t> connections{0};
+  HeaderCheck header_check;
+  RejectObserver reject_observer;
+  std::shared_ptr<ServerStats> stats = std::make_shared<ServerStats>();
+  std::atomic<std::size_t> connections{0};  // every session, refused ones too (for draining)
+  std::atomic<std::size_t> refusing{0};     // sessions answering 503 before closing
+  std::atomic<std::uint64_t> next_serial{0};
+  std::mutex addresses_mutex;
+  std::unordered_map<std::string, std::uint32_t> per_address;  // open TCP connections
   std::atomic<bool> stopped{false};
   std::list<std::function<void()>> closers;  // one per acceptor
 
@@ -77,6 +91,24 @@ struct HttpServer::State {
       }
     }
     for (auto& s : live) s->shut(hard);
+  }
+
+  /// Closes the oldest evictable TCP session other than `except`; false when there is none.
+  bool evict_oldest_idle(const SessionBase* except) {
+    std::shared_ptr<SessionBase> oldest;
+    {
+      std::lock_guard lock(sessions_mutex);
+      for (auto& [ptr, weak] : sessions) {
+        if (ptr == except || !ptr->is_tcp || !ptr->evictable) continue;
+        if (oldest && oldest->serial < ptr->serial) continue;
+        if (auto sp = weak.lock()) oldest = std::move(sp);
+      }
+    }
+    if (!oldest) return false;
+    oldest->evictable = false;
+    ++stats->idle_closed;
+    oldest->shut(true);
+    return true;
   }
 
   void finish_drain() {
@@ -144,9 +176,27 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
  public:
   using Stream = beast::basic_stream<Protocol, asio::any_io_executor, beast::unlimited_rate_policy>;
 
-  Session(typename Protocol::socket socket, std::shared_ptr<HttpServer::State> state)
-      : stream_(std::move(socket)), state_(std::move(state)) {
+  static constexpr bool kUnix = std::is_same_v<Protocol, local>;
+
+  /// `refusal`: empty for an admitted connection, else the 503 message to answer with.
+  /// `address`: the TCP source address counted in per_address ("" when not counted).
+  Session(typename Protocol::socket socket, std::shared_ptr<HttpServer::State> state,
+          std::string refusal, std::string address)
+      : stream_(std::move(socket)),
+        state_(std::move(state)),
+        refusal_(std::move(refusal)),
+        address_(std::move(address)),
+        lifetime_timer_(stream_.get_executor()) {
     ++state_->connections;
+    is_tcp = !kUnix;
+    serial = state_->next_serial++;
+    if (!refusal_.empty()) {
+      ++state_->refusing;
+    } else if (kUnix) {
+      ++state_->stats->open_unix;
+    } else {
+      ++state_->stats->open_tcp;
+    }
   }
 
   ~Session() override {
@@ -154,20 +204,30 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       std::lock_guard lock(state_->sessions_mutex);
       state_->sessions.erase(this);
     }
+    if (!refusal_.empty()) {
+      --state_->refusing;
+    } else if (kUnix) {
+      --state_->stats->open_unix;
+    } else {
+      --state_->stats->open_tcp;
+    }
+    if (!address_.empty()) {
+      std::lock_guard lock(state_->addresses_mutex);
+      auto it = state_->per_address.find(address_);
+      if (it != state_->per_address.end() && --it->second == 0) state_->per_address.erase(it);
+    }
     session_closed(state_);
   }
 
-  void start(bool over_capacity) {
+  void start() {
     peer_ = peer_of(stream_);
     {
       std::lock_guard lock(state_->sessions_mutex);
       state_->sessions.emplace(this, this->weak_from_this());
     }
-    if (over_capacity) {
+    if (!refusal_.empty()) {
       asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-        self->send(Response::error(503, "too_many_connections",
-                                   "the server is at its connection limit; retry shortly"),
-                   false, false, true);
+        self->reject(Response::error(503, "too_many_connections", self->refusal_));
       });
       return;
     }
@@ -181,7 +241,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (hard || self->phase_ == Phase::Header) {
         self->close();
       } else if (self->phase_ == Phase::Streaming) {
-        self->enqueue_finish();
+        self->end_stream(StreamEndReason::Shutdown);
       }
     });
   }
@@ -192,6 +252,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void read_header() {
     if (stopping_) return close();
     phase_ = Phase::Header;
+    evictable = !let_through_;
     parser_.emplace();
     parser_->body_limit(state_->options.max_body_bytes);
     parser_->header_limit(state_->options.max_header_bytes);
@@ -204,11 +265,43 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void on_header(beast::error_code ec) {
+    evictable = false;
     if (ec) return on_error(ec);
     phase_ = Phase::Body;
+    const auto& msg = parser_->get();
+    // Authentication and scope are decided now, before any of the body is read (and before a
+    // 100 Continue invites the client to send it).
+    if (msg.count(http::field::authorization) > 1) {
+      return reject(Response::error(400, "bad_request", "more than one Authorization header",
+                                    "authorization"));
+    }
+    if (state_->header_check) {
+      Request req = request_from(msg);
+      std::optional<Response> refusal;
+      if (parse_target(req.target, req.path, req.query)) {
+        try {
+          refusal = state_->header_check(req);
+        } catch (const std::exception& e) {
+          log::error("header check threw", {{"path", req.path}, {"what", e.what()}});
+          refusal = Response::error(500, "internal", "internal error; see the daemon log");
+        }
+      }
+      if (refusal) {
+        // Without a body the connection can serve the next request; with one announced (and
+        // not read) it closes after the answer.
+        if (parser_->is_done()) {
+          ++served_;
+          const bool keep = msg.keep_alive() &&
+                            served_ < state_->options.max_requests_per_connection && !stopping_ &&
+                            !state_->stopped;
+          return send(std::move(*refusal), keep, req.method == "HEAD", false);
+        }
+        return send(std::move(*refusal), false, req.method == "HEAD", true);
+      }
+      let_through_ = true;
+    }
     if (parser_->is_done()) return on_message();
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
-    const auto& msg = parser_->get();
     const auto expect = msg[http::field::expect];
     if (beast::iequals(expect, "100-continue")) {
       // The client waits for this before sending the body; the limits were checked above.
@@ -234,39 +327,51 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void on_error(beast::error_code ec) {
     if (is_disconnect(ec) || stopping_) return close();
     if (ec == http::error::body_limit) {
-      return send(Response::error(413, "body_too_large",
-                                  "request body exceeds " +
-                                      std::to_string(state_->options.max_body_bytes) + " bytes",
-                                  "body"),
-                  false, false, true);
+      return reject(Response::error(
+          413, "body_too_large",
+          "request body exceeds " + std::to_string(state_->options.max_body_bytes) + " bytes",
+          "body"));
     }
     if (ec == http::error::header_limit) {
-      return send(Response::error(431, "headers_too_large",
-                                  "request line and headers exceed " +
-                                      std::to_string(state_->options.max_header_bytes) + " bytes"),
-                  false, false, true);
+      return reject(Response::error(431, "headers_too_large",
+                                    "request line and headers exceed " +
+                                        std::to_string(state_->options.max_header_bytes) +
+                                        " bytes"));
     }
-    send(Response::error(400, "bad_request", "malformed HTTP request: " + ec.message()), false,
-         false, true);
+    reject(Response::error(400, "bad_request", "malformed HTTP request: " + ec.message()));
+  }
+
+  /// The server's own answer to a request it cannot take: observed (audit), sent, then the
+  /// connection closes.
+  void reject(Response res) {
+    if (state_->reject_observer) {
+      Request partial;
+      partial.peer = peer_;
+      if (parser_ && parser_->is_header_done()) partial = request_from(parser_->get());
+      state_->reject_observer(partial, res.status, res.error_code());
+    }
+    send(std::move(res), false, false, true);
+  }
+
+  Request request_from(const http::request<http::string_body>& msg) const {
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.peer = peer_;
+    for (const auto& field : msg) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      auto [it, inserted] = req.headers.emplace(name, std::string(field.value()));
+      if (!inserted) it->second += ", " + std::string(field.value());
+    }
+    return req;
   }
 
   void on_message() {
     phase_ = Phase::Handling;
     auto& msg = parser_->get();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    req.peer = peer_;
-    bool duplicate_auth = false;
-    for (const auto& field : msg) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      auto [it, inserted] = req.headers.emplace(name, std::string(field.value()));
-      if (!inserted) {
-        if (name == "authorization") duplicate_auth = true;
-        it->second += ", " + std::string(field.value());
-      }
-    }
+    Request req = request_from(msg);
+    const bool duplicate_auth = msg.count(http::field::authorization) > 1;
     req.body = std::move(msg.body());
     Response res;
     if (duplicate_auth) {
@@ -321,15 +426,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   class Sink final : public StreamSink {
    public:
-    explicit Sink(std::weak_ptr<Session> session) : session_(std::move(session)) {}
-    bool write(std::string data) override {
-      if (!open_) return false;
-      auto s = session_.lock();
-      if (!s) return false;
-      asio::post(s->stream_.get_executor(),
-                 [s, d = std::move(data)]() mutable { s->enqueue_chunk(std::move(d)); });
-      return true;
+    Sink(std::weak_ptr<Session> session, std::uint64_t cap)
+        : session_(std::move(session)), cap_(cap) {}
+    bool write(std::string data, std::uint64_t position) override {
+      return push(std::move(data), position, true);
     }
+    bool write(std::string data) override { return push(std::move(data), 0, false); }
     void finish() override {
       if (!open_.exchange(false)) return;
       if (auto s = session_.lock()) {
@@ -340,13 +442,50 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     void mark_closed() { open_ = false; }
 
    private:
+    bool push(std::string data, std::uint64_t position, bool has_position) {
+      if (!open_) return false;
+      auto s = session_.lock();
+      if (!s) return false;
+      if (data.empty()) return true;
+      const std::uint64_t queued = s->queued_.load();
+      if (queued > 0 && queued + data.size() > cap_) {
+        // The reader is too far behind: stop taking data for it. The producer keeps going.
+        if (open_.exchange(false)) {
+          asio::post(s->stream_.get_executor(),
+                     [s] { s->end_stream(StreamEndReason::SlowReader); });
+        }
+        return false;
+      }
+      s->account(static_cast<std::int64_t>(data.size()));
+      asio::post(s->stream_.get_executor(),
+                 [s, c = Chunk{std::move(data), position, has_position}]() mutable {
+                   s->enqueue_chunk(std::move(c));
+                 });
+      return true;
+    }
+
     std::weak_ptr<Session> session_;
+    std::uint64_t cap_;
     std::atomic<bool> open_{true};
   };
+
+  struct Chunk {
+    std::string data;
+    std::uint64_t position = 0;
+    bool has_position = false;
+  };
+
+  /// Bytes queued for this stream (posted, queued or being written), mirrored in the stats.
+  void account(std::int64_t delta) {
+    queued_ += static_cast<std::uint64_t>(delta);
+    state_->stats->stream_queued_bytes += static_cast<std::uint64_t>(delta);
+  }
 
   void start_stream(Response res, bool head) {
     phase_ = Phase::Streaming;
     if (state_->observer) state_->observer(res.status);
+    stream_end_ = std::move(res.stream_end);
+    queued_position_ = res.stream_position;
     auto header = std::make_shared<http::response<http::empty_body>>();
     header->result(res.status);
     header->version(11);
@@ -359,25 +498,34 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     header->chunked(true);
     auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
-    http::async_write_header(stream_, *serializer,
-                             [self = this->shared_from_this(), header, serializer, head,
-                              start = std::move(res.stream)](beast::error_code ec, std::size_t) {
-                               if (ec || head) return self->close();
-                               self->stream_.expires_never();
-                               self->header_sent_ = true;
-                               auto sink = std::make_shared<Sink>(self->weak_from_this());
-                               self->sink_ = sink;
-                               self->watch_peer();
-                               if (self->stopping_ || self->finishing_) {
-                                 // Shutdown began while the header was being written: end the body
-                                 // at once.
-                                 sink->mark_closed();
-                                 self->finishing_ = true;
-                                 self->write_next_chunk();
-                                 return;
-                               }
-                               start(sink);
-                             });
+    http::async_write_header(
+        stream_, *serializer,
+        [self = this->shared_from_this(), header, serializer, head, start = std::move(res.stream)](
+            beast::error_code ec, std::size_t) {
+          if (ec || head) return self->close();
+          self->stream_.expires_never();
+          self->header_sent_ = true;
+          ++self->state_->stats->streams_open;
+          self->stream_counted_ = true;
+          auto sink = std::make_shared<Sink>(self->weak_from_this(),
+                                             self->state_->options.max_stream_queue_bytes);
+          self->sink_ = sink;
+          self->watch_peer();
+          if (self->stopping_ || self->finishing_) {
+            // Shutdown began while the header was being written: end the body at once.
+            sink->mark_closed();
+            self->finishing_ = false;
+            self->end_stream(StreamEndReason::Shutdown);
+            return;
+          }
+          if (const auto max = self->state_->options.stream_max_seconds; max > 0) {
+            self->lifetime_timer_.expires_after(std::chrono::seconds(max));
+            self->lifetime_timer_.async_wait([self](beast::error_code tec) {
+              if (!tec) self->end_stream(StreamEndReason::Lifetime);
+            });
+          }
+          start(sink);
+        });
   }
 
   /// While streaming, the client sends nothing; a read completes only when it goes away.
@@ -389,9 +537,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                             });
   }
 
-  void enqueue_chunk(std::string data) {
-    if (closed_ || finishing_ || data.empty()) return;
-    chunks_.push_back(std::move(data));
+  void enqueue_chunk(Chunk c) {
+    if (closed_ || finishing_) {
+      account(-static_cast<std::int64_t>(c.data.size()));
+      return;
+    }
+    if (c.has_position) queued_position_ = c.position;
+    chunks_.push_back(std::move(c));
     if (!writing_) write_next_chunk();
   }
 
@@ -402,6 +554,42 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (!writing_) write_next_chunk();
   }
 
+  /// Ends the stream on the server's initiative: it takes no more data; what is queued, then
+  /// the end text go out and the body ends.
+  void end_stream(StreamEndReason reason) {
+    if (closed_ || finishing_ || !header_sent_) {
+      if (!header_sent_) finishing_ = true;
+      return;
+    }
+    finishing_ = true;
+    if (auto sink = sink_.lock()) sink->mark_closed();
+    lifetime_timer_.cancel();
+    // What is already queued still goes out (at most the cap), so every stream makes progress
+    // and the position named in the end text is exact.
+    const std::uint64_t position = queued_position_;
+    if (reason == StreamEndReason::SlowReader) {
+      ++state_->stats->streams_cut_slow;
+    } else if (reason == StreamEndReason::Lifetime) {
+      ++state_->stats->streams_cut_lifetime;
+    }
+    log::info("stream ended by the server",
+              {{"reason", to_string(reason)}, {"remote", peer_.address}, {"position", position}});
+    if (stream_end_) {
+      std::string text = stream_end_(reason, position);
+      if (!text.empty()) {
+        account(static_cast<std::int64_t>(text.size()));
+        chunks_.push_back(Chunk{std::move(text), position, true});
+      }
+    }
+    if (!writing_) write_next_chunk();
+  }
+
+  void drop_queued() {
+    for (const auto& c : chunks_) account(-static_cast<std::int64_t>(c.data.size()));
+    chunks_.clear();
+  }
+
+  /// Hands everything queued (up to kBatchBytes, at least one chunk) to the socket as one chunk.
   void write_next_chunk() {
     if (closed_ || !header_sent_) return;
     if (chunks_.empty()) {
@@ -415,12 +603,20 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return;
     }
     writing_ = true;
-    auto data = std::make_shared<std::string>(std::move(chunks_.front()));
+    constexpr std::size_t kBatchBytes = 64 * 1024;
+    auto data = std::make_shared<std::string>(std::move(chunks_.front().data));
     chunks_.pop_front();
+    while (!chunks_.empty() && data->size() + chunks_.front().data.size() <= kBatchBytes) {
+      data->append(chunks_.front().data);
+      chunks_.pop_front();
+    }
     // A client that stops reading is dropped when one chunk cannot be written in time.
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
     asio::async_write(stream_, http::make_chunk(asio::buffer(*data)),
                       [self = this->shared_from_this(), data](beast::error_code ec, std::size_t) {
+                        self->account(-static_cast<std::int64_t>(data->size()));
+                        data->clear();
+                        data->shrink_to_fit();
                         if (ec) return self->close();
                         self->stream_.expires_never();
                         self->write_next_chunk();
@@ -447,7 +643,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void close() {
     if (closed_) return;
     closed_ = true;
+    evictable = false;
     if (auto sink = sink_.lock()) sink->mark_closed();
+    lifetime_timer_.cancel();
+    drop_queued();
+    if (stream_counted_) {
+      stream_counted_ = false;
+      --state_->stats->streams_open;
+    }
     phase_ = Phase::Closing;
     beast::error_code ec;
     stream_.socket().shutdown(Protocol::socket::shutdown_both, ec);
@@ -465,8 +668,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::uint32_t served_ = 0;
   std::size_t drained_ = 0;
   std::array<char, 4096> drain_buf_{};
+  std::string refusal_;
+  std::string address_;
+  bool let_through_ = false;  // a request of this connection passed the header check
   std::weak_ptr<Sink> sink_;
-  std::deque<std::string> chunks_;
+  std::deque<Chunk> chunks_;
+  std::atomic<std::uint64_t> queued_{0};
+  std::uint64_t queued_position_ = 0;  // position of the last chunk queued
+  std::function<std::string(StreamEndReason, std::uint64_t)> stream_end_;
+  asio::steady_timer lifetime_timer_;
+  bool stream_counted_ = false;
   bool header_sent_ = false;
   bool writing_ = false;
   bool finishing_ = false;
@@ -521,10 +732,63 @@ class Acceptor : public std::enable_shared_from_this<Acceptor<Protocol>> {
       log::info("accept works again", {{"listener", name_}, {"failed_attempts", failures_}});
       failures_ = 0;
     }
-    const bool over = state_->connections >= state_->options.max_connections;
-    std::make_shared<Session<Protocol>>(std::move(socket), state_)->start(over);
+    admit(std::move(socket));
     accept();
   }
+
+  /// Applies the listener's connection limits: an admitted connection gets a session; one
+  /// over a limit gets a short-lived session answering 503, or (when many are already being
+  /// refused) is closed at once.
+  void admit(typename Protocol::socket socket) {
+    constexpr bool kUnix = std::is_same_v<Protocol, local>;
+    const auto& opts = state_->options;
+    auto& stats = *state_->stats;
+    std::string refusal;
+    std::string address;
+    if constexpr (kUnix) {
+      if (stats.open_unix >= opts.max_admin_connections) {
+        ++stats.refused_unix;
+        refusal = "the admin socket is at its connection limit (server.max_admin_connections = " +
+                  std::to_string(opts.max_admin_connections) + "); retry shortly";
+      }
+    } else {
+      boost::system::error_code ec;
+      const auto remote = socket.remote_endpoint(ec);
+      if (stats.open_tcp >= opts.max_connections) {
+        ++stats.refused_tcp;
+        refusal = "the server is at its connection limit; retry shortly";
+      } else if (!ec) {
+        address = remote.address().to_string();
+        std::lock_guard lock(state_->addresses_mutex);
+        auto& n = state_->per_address[address];
+        if (opts.max_connections_per_address > 0 && n >= opts.max_connections_per_address) {
+          if (n == 0) state_->per_address.erase(address);
+          ++stats.refused_tcp_address;
+          refusal = "too many connections from " + address +
+                    " (server.max_connections_per_address = " +
+                    std::to_string(opts.max_connections_per_address) + "); retry shortly";
+          address.clear();
+        } else {
+          ++n;
+        }
+      }
+    }
+    if (!refusal.empty() && state_->refusing >= kMaxRefusing) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    auto session = std::make_shared<Session<Protocol>>(std::move(socket), state_,
+                                                       std::move(refusal), std::move(address));
+    session->start();
+    if (!kUnix && stats.open_tcp > opts.idle_connections_soft_limit) {
+      state_->evict_oldest_idle(session.get());
+    }
+  }
+
+  /// Connections answered with 503 at the same time; beyond this they are closed unanswered,
+  /// so a flood cannot hold descriptors with refusals.
+  static constexpr std::size_t kMaxRefusing = 64;
 
   typename Protocol::acceptor acceptor_;
   asio::steady_timer timer_;
@@ -541,6 +805,14 @@ HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHand
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::on_response(ResponseObserver observer) { state_->observer = std::move(observer); }
+
+void HttpServer::on_headers(HeaderCheck check) { state_->header_check = std::move(check); }
+
+void HttpServer::on_reject(RejectObserver observer) {
+  state_->reject_observer = std::move(observer);
+}
+
+std::shared_ptr<const ServerStats> HttpServer::stats() const { return state_->stats; }
 
 Result<std::uint16_t> HttpServer::listen_tcp(const util::HostPort& address) {
   boost::system::error_code ec;

@@ -1,5 +1,6 @@
 // The worker, run, log and event routes: JSON in, Supervisor calls, JSON (or a stream) out.
 #include <charconv>
+#include <limits>
 #include <memory>
 
 #include "paddock/api/json_body.hpp"
@@ -25,6 +26,8 @@ unsigned status_for(const Error& e) {
 namespace {
 
 constexpr std::chrono::seconds kKeepAlive{15};
+/// Text of log lines taken from the ring for one answer with since= (follow or not).
+constexpr std::size_t kBacklogBytes = 512 * 1024;
 
 Response error_response(const Error& e) {
   return Response::error(status_for(e), e.code, e.message, e.field);
@@ -44,6 +47,10 @@ Result<std::uint64_t> query_uint(const Request& req, const std::string& name, st
                       name + " must be a whole number between 0 and " + std::to_string(max), name);
   }
   return out;
+}
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 bool query_flag(const Request& req, const std::string& name) {
@@ -185,36 +192,87 @@ void register_worker_routes(Router& router, const Services& services) {
       if (!stream)
         return Response::error(400, "invalid_query", "stream must be stdout or stderr", "stream");
     }
-    auto lines = ring->tail(n, stream);
+    std::optional<std::uint64_t> since;
+    if (req.query_param("since")) {
+      auto v = query_uint(req, "since", std::numeric_limits<std::int64_t>::max());
+      if (!v) return error_response(v.error());
+      since = *v;
+    }
+    // since=<seq>: every line after that one still held (the resume point a cut stream names);
+    // otherwise the last `tail` lines.
+    // At most kBacklogBytes of text is taken at once, so a request from far back costs no more
+    // memory than one stream's queue; the client asks again from where the answer stopped.
+    auto lines = since ? ring->since(*since, stream, kBacklogBytes) : ring->tail(n, stream);
+    const bool more = since && !lines.empty() && !ring->since(lines.back().seq, stream, 1).empty();
+    // Lines after `since` that the ring no longer holds (they are only in the worker's log file).
+    std::uint64_t missing = 0;
+    if (since && ring->first_seq() > *since + 1) missing = ring->first_seq() - *since - 1;
     if (!query_flag(req, "follow")) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& l : lines) arr.push_back(to_json(l));
-      return Response::json(200,
-                            {{"lines", std::move(arr)}, {"dropped_bytes", ring->dropped_bytes()}});
+      nlohmann::json body{{"lines", std::move(arr)}, {"dropped_bytes", ring->dropped_bytes()}};
+      if (since) {
+        body["missing_lines"] = missing;
+        body["more"] = more;
+      }
+      return Response::json(200, body);
     }
     // follow: one JSON object per line (NDJSON) until the worker exits or the client leaves.
     Response r;
     r.status = 200;
     r.content_type = "application/x-ndjson";
-    r.stream = [sup, sched, id, stream,
+    // The position of a follow stream is the seq of the last line sent; a stream the server
+    // ends (slow reader, lifetime, shutdown) says so in a last control line.
+    r.stream_position = since ? *since : (lines.empty() ? ring->last_seq() : lines.front().seq - 1);
+    auto end_line = [id](const std::string& reason, std::uint64_t seq) {
+      const std::string why = reason == "slow_reader" ? "the reader fell too far behind"
+                              : reason == "backlog"   ? "more lines are held than one answer sends"
+                                                      : "the stream was ended by the server";
+      return dump({{"event", "end"},
+                   {"reason", reason},
+                   {"last_seq", seq},
+                   {"resume", "/v1/workers/" + id + "/logs?follow=1&since=" + std::to_string(seq)},
+                   {"message", why + "; resume from since=" + std::to_string(seq)}}) +
+             "\n";
+    };
+    r.stream_end = [end_line](StreamEndReason reason, std::uint64_t seq) {
+      return end_line(to_string(reason), seq);
+    };
+    r.stream = [sup, sched, id, stream, missing, since, more, end_line,
                 lines = std::move(lines)](std::shared_ptr<StreamSink> sink) {
-      for (const auto& l : lines)
-        sink->write(to_json(l).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+      if (missing > 0) {
+        sink->write(dump({{"event", "gap"},
+                          {"after_seq", *since},
+                          {"missing_lines", missing},
+                          {"message",
+                           "lines after since are no longer in the log ring; the "
+                           "worker's log file holds them when [log] worker_log_dir "
+                           "is set"}}) +
                     "\n");
+      }
+      for (const auto& l : lines) {
+        if (!sink->write(dump(to_json(l)) + "\n", l.seq)) return;
+      }
+      if (more) {
+        sink->write(end_line("backlog", lines.back().seq));
+        sink->finish();
+        return;
+      }
       auto token = std::make_shared<std::uint64_t>(0);
       *token = sup->subscribe_logs(
           id,
           [sup, id, sink, stream, token](const supervisor::LogLine& l) {
             if (stream && l.stream != *stream) return;
-            if (!sink->write(
-                    to_json(l).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                    "\n")) {
-              sup->unsubscribe_logs(id, *token);
-            }
+            if (!sink->write(dump(to_json(l)) + "\n", l.seq)) sup->unsubscribe_logs(id, *token);
           },
           [sink] { sink->finish(); });
       if (*token != 0) {
-        keep_alive(sched, sink, nullptr, [sup, id, token] { sup->unsubscribe_logs(id, *token); });
+        keep_alive(
+            sched, sink,
+            [sink] {
+              sink->write(dump({{"event", "heartbeat"}}) + "\n");
+            },
+            [sup, id, token] { sup->unsubscribe_logs(id, *token); });
       }
     };
     return r;
@@ -250,6 +308,15 @@ void register_worker_routes(Router& router, const Services& services) {
     Response r;
     r.status = 200;
     r.content_type = "application/json";
+    r.stream_end = [id = started->id](StreamEndReason reason, std::uint64_t) {
+      if (reason == StreamEndReason::SlowReader) return std::string();
+      return dump({{"error",
+                    {{"code", "stream_ended"},
+                     {"message", std::string("the answer was not ready when the stream ended (") +
+                                     to_string(reason) + "); the run goes on: GET /v1/runs/" + id},
+                     {"run", id}}}}) +
+             "\n";
+    };
     r.stream = [result, waiting](std::shared_ptr<StreamSink> sink) {
       if (result->has_value()) {
         sink->write(
@@ -286,6 +353,15 @@ void register_worker_routes(Router& router, const Services& services) {
     r.status = 200;
     r.content_type = "text/event-stream";
     r.headers.emplace_back("Cache-Control", "no-cache");
+    r.stream_position = last;
+    r.stream_end = [](StreamEndReason reason, std::uint64_t id) {
+      return "event: stream-end\ndata: " +
+             dump({{"reason", to_string(reason)},
+                   {"last_event_id", id},
+                   {"message", "reconnect with Last-Event-ID: " + std::to_string(id) +
+                                   " to get every event after this one"}}) +
+             "\n\n";
+    };
     r.stream = [events, sched, last](std::shared_ptr<StreamSink> sink) {
       auto format = [](const supervisor::Event& e) {
         return "id: " + std::to_string(e.id) + "\nevent: " + e.kind + "\ndata: " +
@@ -295,10 +371,12 @@ void register_worker_routes(Router& router, const Services& services) {
       auto backlog = events->since(last, &complete);
       if (!complete)
         sink->write(": some events before this point were dropped from the buffer\n\n");
-      for (const auto& e : backlog) sink->write(format(e));
+      for (const auto& e : backlog) {
+        if (!sink->write(format(e), e.id)) return;
+      }
       auto token = std::make_shared<std::uint64_t>(0);
       *token = events->subscribe([events, sink, format, token](const supervisor::Event& e) {
-        if (!sink->write(format(e))) events->unsubscribe(*token);
+        if (!sink->write(format(e), e.id)) events->unsubscribe(*token);
       });
       keep_alive(
           sched, sink, [sink] { sink->write(": keep-alive\n\n"); },

@@ -1,6 +1,9 @@
 // status, events, preflight.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "paddock/cli/commands.hpp"
 #include "paddock/cli/errors.hpp"
@@ -69,12 +72,37 @@ void run_status(const Session& s) {
             << "free:       " << count(free_uids) << " UIDs, " << count(free_ports) << " ports\n";
 }
 
+void stream_events(const Session& s, const std::string& target,
+                   std::optional<std::uint64_t>& resume);
+
 void run_events(const Session& s) {
+  // A stream the daemon ends (reader behind, lifetime) names the last event id sent; watching
+  // goes on from there without a gap.
+  std::optional<std::uint64_t> resume;
+  do {
+    const std::string target =
+        resume ? "/v1/events?last_event_id=" + std::to_string(*resume) : "/v1/events";
+    resume.reset();
+    stream_events(s, target, resume);
+  } while (resume);
+}
+
+void stream_events(const Session& s, const std::string& target,
+                   std::optional<std::uint64_t>& resume) {
   SseParser parser;
-  s.stream("GET", "/v1/events", {}, [&](std::string_view line) {
+  s.stream("GET", target, {}, [&](std::string_view line) {
     auto ev = parser.feed(line);
     if (!ev) return true;
     const auto data = nlohmann::json::parse(ev->data, nullptr, false);
+    if (ev->event == "stream-end") {
+      if (data.is_object() && data.value("reason", "") != "shutdown" &&
+          data.contains("last_event_id") && data["last_event_id"].is_number_unsigned()) {
+        resume = data["last_event_id"].get<std::uint64_t>();
+      } else if (data.is_object()) {
+        std::cerr << data.value("message", ev->data) << std::endl;
+      }
+      return true;
+    }
     if (s.json()) {
       if (data.is_discarded()) {
         std::cout << nlohmann::json{{"event", ev->event}, {"data", ev->data}}.dump() << std::endl;

@@ -1,6 +1,8 @@
 // ps, show, start, stop, restart, kill, logs.
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <iostream>
+#include <optional>
 
 #include "paddock/cli/commands.hpp"
 #include "paddock/cli/errors.hpp"
@@ -50,20 +52,39 @@ void run_logs(const Session& s, const LogsArgs& a) {
     return;
   }
   q.emplace_back("follow", "1");
-  s.stream("GET", worker_path(a.id, "/logs") + query_string(q), {}, [&s](std::string_view line) {
-    if (line.empty()) return true;
-    if (s.json()) {
-      std::cout << line << std::endl;
-      return true;
+  // The daemon ends a follow stream that falls behind (or reaches its lifetime) with a control
+  // line naming the last seq sent; following goes on from there without a gap.
+  std::optional<std::uint64_t> resume;
+  do {
+    auto query = q;
+    if (resume) {
+      query = {{"follow", "1"}, {"stream", a.stream}, {"since", std::to_string(*resume)}};
     }
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      std::cout << line << std::endl;
-    } else {
-      print_log_line(j, true);
-    }
-    return true;
-  });
+    resume.reset();
+    s.stream("GET", worker_path(a.id, "/logs") + query_string(query), {},
+             [&s, &resume](std::string_view line) {
+               if (line.empty()) return true;
+               const auto j = nlohmann::json::parse(line, nullptr, false);
+               if (j.is_object() && j.contains("event")) {
+                 const std::string event = j.value("event", "");
+                 if (event == "end" && j.value("reason", "") != "shutdown" &&
+                     j.contains("last_seq") && j["last_seq"].is_number_unsigned()) {
+                   resume = j["last_seq"].get<std::uint64_t>();
+                 } else if (event == "end" || event == "gap") {
+                   std::cerr << j.value("message", std::string(line)) << std::endl;
+                 }
+                 return true;  // heartbeats and control lines are not output
+               }
+               if (s.json()) {
+                 std::cout << line << std::endl;
+               } else if (j.is_discarded() || !j.is_object()) {
+                 std::cout << line << std::endl;
+               } else {
+                 print_log_line(j, true);
+               }
+               return true;
+             });
+  } while (resume);
 }
 
 void print_worker_action(const Session& s, const nlohmann::json& w, const std::string& verb) {

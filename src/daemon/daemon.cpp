@@ -78,11 +78,14 @@ void raise_nofile(const config::Config& cfg) {
     raised.rlim_cur = rl.rlim_max;
     if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
   }
-  const rlim_t wanted = static_cast<rlim_t>(cfg.server.max_connections) + 64;
+  // TCP, the admin socket, the connections being refused, and some for everything else.
+  const rlim_t wanted =
+      static_cast<rlim_t>(cfg.server.max_connections) + cfg.server.max_admin_connections + 64 + 64;
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
     log::warn(
-        "RLIMIT_NOFILE is below server.max_connections + 64; connections beyond it fail "
-        "at accept (raise LimitNOFILE= in the unit or lower max_connections)",
+        "RLIMIT_NOFILE is below server.max_connections + max_admin_connections + 128; "
+        "connections beyond it fail at accept (raise LimitNOFILE= in the unit or lower "
+        "max_connections)",
         {{"nofile", static_cast<std::uint64_t>(rl.rlim_cur)},
          {"max_connections", cfg.server.max_connections}});
   }
@@ -93,9 +96,54 @@ api::ServerOptions server_options(const config::Config& cfg) {
   opts.max_body_bytes = cfg.server.max_body_bytes;
   opts.max_header_bytes = cfg.server.max_header_bytes;
   opts.max_connections = cfg.server.max_connections;
+  opts.max_admin_connections = cfg.server.max_admin_connections;
+  opts.max_connections_per_address = cfg.server.max_connections_per_address;
+  opts.idle_connections_soft_limit = cfg.server.idle_connections_soft_limit;
+  opts.max_stream_queue_bytes = cfg.server.stream_queue_bytes;
+  opts.stream_max_seconds = cfg.server.stream_max_seconds;
   opts.header_timeout_seconds = cfg.server.header_timeout_seconds;
   opts.request_timeout_seconds = cfg.server.request_timeout_seconds;
   return opts;
+}
+
+/// Registers the HTTP server's connection and stream figures on /metrics.
+void register_server_metrics(api::MetricsRegistry& m,
+                             std::shared_ptr<const api::ServerStats> stats) {
+  m.gauge_collector("paddock_stream_queued_bytes",
+                    "Bytes queued for the clients of open streamed responses.", {}, [stats] {
+                      return std::vector<api::CollectedSample>{
+                          {{}, static_cast<double>(stats->stream_queued_bytes.load())}};
+                    });
+  m.gauge_collector("paddock_streams_open", "Streamed responses (logs, events, runs) open.", {},
+                    [stats] {
+                      return std::vector<api::CollectedSample>{
+                          {{}, static_cast<double>(stats->streams_open.load())}};
+                    });
+  m.counter_collector(
+      "paddock_streams_ended_total",
+      "Streams the server ended itself, by reason (slow_reader, lifetime).", {"reason"}, [stats] {
+        return std::vector<api::CollectedSample>{
+            {{"slow_reader"}, static_cast<double>(stats->streams_cut_slow.load())},
+            {{"lifetime"}, static_cast<double>(stats->streams_cut_lifetime.load())}};
+      });
+  m.gauge_collector("paddock_connections_open", "Open connections by listener (tcp, unix).",
+                    {"listener"}, [stats] {
+                      return std::vector<api::CollectedSample>{
+                          {{"tcp"}, static_cast<double>(stats->open_tcp.load())},
+                          {{"unix"}, static_cast<double>(stats->open_unix.load())}};
+                    });
+  m.counter_collector(
+      "paddock_connections_refused_total",
+      "Connections refused by listener and limit (max_connections, max_connections_per_address, "
+      "max_admin_connections), and idle ones closed over the soft limit (idle_soft_limit).",
+      {"listener", "limit"}, [stats] {
+        return std::vector<api::CollectedSample>{
+            {{"tcp", "max_connections"}, static_cast<double>(stats->refused_tcp.load())},
+            {{"tcp", "max_connections_per_address"},
+             static_cast<double>(stats->refused_tcp_address.load())},
+            {{"tcp", "idle_soft_limit"}, static_cast<double>(stats->idle_closed.load())},
+            {{"unix", "max_admin_connections"}, static_cast<double>(stats->refused_unix.load())}};
+      });
 }
 
 /// Registers the supervisor's figures on /metrics (read at scrape time).
@@ -459,6 +507,12 @@ int run(const config::Config& start_config, const std::string& config_path) {
   server.on_response([requests = api_metrics.requests](unsigned status) {
     requests->inc({std::to_string(status)});
   });
+  server.on_headers([handler](const api::Request& r) { return handler->check_headers(r); });
+  server.on_reject([audit](const api::Request& r, unsigned status, const std::string& code) {
+    audit->reject("anonymous", r.method, r.path.empty() ? r.target : r.path, status, code,
+                  r.peer.address);
+  });
+  register_server_metrics(*metrics, server.stats());
 
   for (const auto& l : cfg.server.listen) {
     auto hp = util::parse_host_port(l);

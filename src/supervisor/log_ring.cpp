@@ -77,10 +77,21 @@ std::vector<LogLine> LogRing::tail(std::size_t n, std::optional<Stream> stream) 
   return out;
 }
 
-std::vector<LogLine> LogRing::since(std::uint64_t after, std::optional<Stream> stream) const {
+std::vector<LogLine> LogRing::since(std::uint64_t after, std::optional<Stream> stream,
+                                    std::size_t max_bytes) const {
   std::vector<LogLine> out;
-  for (const auto& l : lines_) {
-    if (l.seq > after && (!stream || l.stream == *stream)) out.push_back(l);
+  // Lines are in seq order: skip to the first one after `after` without a scan.
+  auto it = lines_.begin();
+  if (!lines_.empty() && after >= lines_.front().seq) {
+    it += static_cast<std::ptrdiff_t>(
+        std::min<std::uint64_t>(after - lines_.front().seq + 1, lines_.size()));
+  }
+  std::size_t bytes = 0;
+  for (; it != lines_.end(); ++it) {
+    if (it->seq <= after || (stream && it->stream != *stream)) continue;
+    if (!out.empty() && bytes + it->text.size() > max_bytes) break;
+    bytes += it->text.size();
+    out.push_back(*it);
   }
   return out;
 }

@@ -169,6 +169,10 @@ TEST(ApiLimits, Given1000IdleConnections_WhenHealthzIsRequested_ThenItAnswers) {
   raise_own_nofile(4096);
   TestDaemonOptions o;
   o.set["server.max_connections"] = "2000";
+  // Neither the per-address limit nor the idle soft limit may close them here: this is about
+  // idle connections held within the limits.
+  o.set["server.max_connections_per_address"] = "0";
+  o.set["server.idle_connections_soft_limit"] = "2000";
   o.set["server.header_timeout_seconds"] = "60";
   TestDaemon d(o);
   ASSERT_TRUE(d.started()) << d.start_error();

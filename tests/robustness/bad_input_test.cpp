@@ -312,6 +312,10 @@ TEST(BadInputLoad, Given1000ConnectionsAskingAtOnce_WhenServed_ThenEveryOneGetsI
   }
   TestDaemonOptions o;
   o.set["server.max_connections"] = "2000";
+  // A thousand busy clients from one address, within the limits: no per-address limit, and
+  // none of them is idle long enough to count.
+  o.set["server.max_connections_per_address"] = "0";
+  o.set["server.idle_connections_soft_limit"] = "2000";
   o.set["server.header_timeout_seconds"] = "60";
   o.set["log.level"] = "\"info\"";
   TestDaemon d(o);

@@ -179,7 +179,8 @@ TEST(ApiOpenApi, GivenSpec_WhenCheckingReferences_ThenEveryRefResolves) {
   EXPECT_TRUE(missing.empty()) << ::testing::PrintToString(missing);
 }
 
-TEST(ApiHandlerPipeline, GivenTokensAndAuditLog_WhenRequestsArrive_ThenMutatingOnesAreAudited) {
+TEST(ApiHandlerPipeline,
+     GivenTokensAndAuditLog_WhenRequestsArrive_ThenMutatingOnesAreAuditedAndHeaderRefusalsToo) {
   const std::string dir = temp_dir();
   ASSERT_FALSE(dir.empty());
   const std::string audit_path = dir + "/nested/audit.log";
@@ -221,6 +222,23 @@ TEST(ApiHandlerPipeline, GivenTokensAndAuditLog_WhenRequestsArrive_ThenMutatingO
   std::ifstream in(audit_path);
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_THAT(all, ::testing::Not(HasSubstr("pdk_")));
+
+  // On the headers alone (before a body is read): refusals decided and audited as rejects.
+  EXPECT_FALSE(handler.check_headers(req("POST", "/v1/runs", "pdk_w")).has_value());
+  EXPECT_FALSE(handler.check_headers(req("GET", "/healthz", "")).has_value());
+  const auto wrong = handler.check_headers(req("POST", "/v1/runs", "nope"));
+  ASSERT_TRUE(wrong.has_value());
+  EXPECT_EQ(wrong->status, 401u);
+  const auto scope = handler.check_headers(req("POST", "/v1/runs", "pdk_r"));
+  ASSERT_TRUE(scope.has_value());
+  EXPECT_EQ(scope->status, 403u);
+  const auto after = read_lines(audit_path);
+  ASSERT_EQ(after.size(), 6u);
+  EXPECT_EQ(after[4]["event"], "reject");
+  EXPECT_EQ(after[4]["status"], 401);
+  EXPECT_EQ(after[4]["code"], "unauthorized");
+  EXPECT_EQ(after[5]["who"], "token:ro");
+  EXPECT_EQ(after[5]["status"], 403);
   std::filesystem::remove_all(dir);
 }
 
@@ -256,4 +274,29 @@ TEST(ApiAuditLog, GivenMethods_WhenClassified_ThenOnlyStateChangingOnesAreMutati
   EXPECT_TRUE(AuditLog::is_mutating("DELETE"));
   EXPECT_TRUE(AuditLog::is_mutating("PATCH"));
   EXPECT_EQ(AuditLog::now_rfc3339().size(), 24u);
+}
+
+TEST(ApiAuditLog, GivenAFloodOfRejects_ThenAtMostTheWindowsShareIsWrittenAndTheRestCounted) {
+  const std::string dir = temp_dir();
+  ASSERT_FALSE(dir.empty());
+  AuditLog log(dir + "/audit.log");
+  int written = 0;
+  for (int i = 0; i < 1000; ++i) {
+    written += log.reject("anonymous", "GET", "/", 400, "bad_request", "127.0.0.1:1") ? 1 : 0;
+  }
+  EXPECT_EQ(written, static_cast<int>(AuditLog::kRejectsPerWindow));
+  EXPECT_EQ(read_lines(dir + "/audit.log").size(), AuditLog::kRejectsPerWindow);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ApiRateWindow, GivenEventsAcrossWindows_ThenEachWindowLetsTheLimitThroughAndCountsTheRest) {
+  RateWindow w(3, std::chrono::milliseconds(1000));
+  const auto t0 = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  int allowed = 0;
+  for (int i = 0; i < 10; ++i) allowed += w.allow(t0 + std::chrono::milliseconds(i)) ? 1 : 0;
+  EXPECT_EQ(allowed, 3);
+  EXPECT_EQ(w.take_suppressed(), 7u);
+  EXPECT_EQ(w.take_suppressed(), 0u);
+  EXPECT_TRUE(w.allow(t0 + std::chrono::milliseconds(1000)));  // a new window
+  EXPECT_TRUE(w.allow(t0 + std::chrono::milliseconds(1001)));
 }

@@ -7,7 +7,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <filesystem>
+#include <functional>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include "paddock/api/server.hpp"
@@ -21,11 +24,19 @@ using ::testing::HasSubstr;
 
 namespace {
 
+bool paddock_eventually(const std::function<bool()>& condition) {
+  for (int i = 0; i < 500; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return condition();
+}
+
 /// An HttpServer on 127.0.0.1:<ephemeral> with its io_context on a background thread.
 class LoopbackServer {
  public:
-  explicit LoopbackServer(RequestHandler handler)
-      : server_(std::make_unique<HttpServer>(ioc_, ServerOptions{}, std::move(handler))) {
+  explicit LoopbackServer(RequestHandler handler, ServerOptions options = {})
+      : server_(std::make_unique<HttpServer>(ioc_, options, std::move(handler))) {
     auto port = server_->listen_tcp({"127.0.0.1", 0});
     port_ = port ? *port : 0;
     thread_ = std::thread([this] { ioc_.run(); });
@@ -55,7 +66,204 @@ Response streamed(StreamStart start) {
   return r;
 }
 
+/// The payload of a chunked body (the chunk-size lines removed).
+std::string dechunk(const std::string& raw) {
+  const auto start = raw.find("\r\n\r\n");
+  if (start == std::string::npos) return {};
+  std::string out;
+  std::size_t pos = start + 4;
+  while (pos < raw.size()) {
+    const auto eol = raw.find("\r\n", pos);
+    if (eol == std::string::npos) break;
+    const auto size = std::stoul(raw.substr(pos, eol - pos), nullptr, 16);
+    if (size == 0) break;
+    out += raw.substr(eol + 2, size);
+    pos = eol + 2 + size + 2;
+  }
+  return out;
+}
+
+Response numbered_stream(int count, std::atomic<int>* refused_at) {
+  Response r = streamed([count, refused_at](std::shared_ptr<StreamSink> sink) {
+    // Everything is written at once, before the server has sent a byte: far more than the cap.
+    for (int i = 1; i <= count; ++i) {
+      if (!sink->write("line " + std::to_string(i) + " " + std::string(1000, 'x') + "\n",
+                       static_cast<std::uint64_t>(i))) {
+        *refused_at = i;
+        return;
+      }
+    }
+  });
+  r.stream_end = [](StreamEndReason reason, std::uint64_t position) {
+    return std::string("END ") + to_string(reason) + " " + std::to_string(position) + "\n";
+  };
+  return r;
+}
+
 }  // namespace
+
+TEST(ApiServerStream, GivenAReaderFarBehind_ThenTheStreamIsCutAtTheCapAndNamesTheLastPosition) {
+  std::atomic<int> refused_at{0};
+  ServerOptions o;
+  o.max_stream_queue_bytes = 256 * 1024;
+  LoopbackServer s([&](const Request&) { return numbered_stream(4000, &refused_at); }, o);
+  auto c = RawConnection::tcp(s.port());
+  ASSERT_TRUE(c.send("GET /logs HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.read_until_closed(10s);
+  ASSERT_TRUE(r.closed);
+  const std::string body = dechunk(r.data);
+  // The producer was told to stop (not blocked) once the cap was reached.
+  ASSERT_GT(refused_at.load(), 1);
+  EXPECT_LT(refused_at.load(), 400) << "more than the cap was queued";
+  // Lines 1..N arrive in order, then the end line names N.
+  std::istringstream in(body);
+  std::string line;
+  int expect = 1;
+  std::string end;
+  while (std::getline(in, line)) {
+    if (line.rfind("END ", 0) == 0) {
+      end = line;
+      break;
+    }
+    ASSERT_EQ(line.rfind("line " + std::to_string(expect) + " ", 0), 0u) << line.substr(0, 20);
+    ++expect;
+  }
+  EXPECT_EQ(end, "END slow_reader " + std::to_string(expect - 1));
+  EXPECT_EQ(expect, refused_at.load()) << "a line accepted by the sink did not arrive";
+  const auto stats = s.server().stats();
+  EXPECT_EQ(stats->streams_cut_slow.load(), 1u);
+  EXPECT_TRUE(paddock_eventually([&] { return stats->stream_queued_bytes.load() == 0; }));
+  EXPECT_TRUE(paddock_eventually([&] { return stats->streams_open.load() == 0; }));
+}
+
+TEST(ApiServerStream, GivenAStreamPastItsLifetime_ThenItEndsWithTheEndText) {
+  ServerOptions o;
+  o.stream_max_seconds = 1;
+  LoopbackServer s(
+      [](const Request&) {
+        Response r = streamed([](std::shared_ptr<StreamSink> sink) { sink->write("a\n", 7); });
+        r.stream_end = [](StreamEndReason reason, std::uint64_t position) {
+          return std::string("END ") + to_string(reason) + " " + std::to_string(position) + "\n";
+        };
+        return r;
+      },
+      o);
+  auto c = RawConnection::tcp(s.port());
+  ASSERT_TRUE(c.send("GET /logs HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.read_until_closed(10s);
+  ASSERT_TRUE(r.closed);
+  EXPECT_EQ(dechunk(r.data), "a\nEND lifetime 7\n");
+  EXPECT_EQ(s.server().stats()->streams_cut_lifetime.load(), 1u);
+}
+
+TEST(ApiServerHeaders, GivenARefusingHeaderCheck_ThenTheAnswerComesBeforeAnyBodyByte) {
+  std::atomic<int> handled{0};
+  LoopbackServer s([&](const Request&) {
+    ++handled;
+    return Response::json(200, {{"ok", true}});
+  });
+  s.server().on_headers([](const Request& r) -> std::optional<Response> {
+    if (r.header("authorization") == "Bearer good") return std::nullopt;
+    return Response::error(401, "unauthorized", "no");
+  });
+  // Sends `head` (no body) and returns what arrives up to the end of the first answer's header.
+  auto first_answer = [&](RawConnection& c, const std::string& head) {
+    EXPECT_TRUE(c.send(head));
+    std::string got;
+    for (int i = 0; i < 50 && got.find("\r\n\r\n") == std::string::npos; ++i) {
+      got += c.read_some(100ms);
+    }
+    return got;
+  };
+  // Headers announcing 1 MiB, no body sent: the 401 must come anyway.
+  auto c = RawConnection::tcp(s.port());
+  const auto got = first_answer(c,
+                                "POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                                "bad\r\nContent-Length: 1048576\r\n\r\n");
+  EXPECT_EQ(paddock::test::status_of(got), 401u) << got;
+  // Expect: 100-continue with a bad token: 401, never 100.
+  auto e = RawConnection::tcp(s.port());
+  const auto got_e = first_answer(e,
+                                  "POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                                  "bad\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+  EXPECT_EQ(paddock::test::status_of(got_e), 401u) << got_e;
+  // With the good token the client is invited to send the body.
+  auto g = RawConnection::tcp(s.port());
+  const auto got_g = first_answer(g,
+                                  "POST /v1/runs HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                                  "good\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(paddock::test::status_of(got_g), 100u) << got_g;
+  ASSERT_TRUE(g.send("{}"));
+  std::string answer;
+  for (int i = 0; i < 50 && answer.find("200 OK") == std::string::npos; ++i) {
+    answer += g.read_some(100ms);
+  }
+  EXPECT_THAT(answer, HasSubstr("200 OK"));
+  EXPECT_EQ(handled.load(), 1);
+}
+
+TEST(ApiServerConnections, GivenThePerAddressLimit_ThenTheNextConnectionFromThatAddressGets503) {
+  ServerOptions o;
+  o.max_connections_per_address = 2;
+  o.header_timeout_seconds = 60;
+  LoopbackServer s([](const Request&) { return Response::json(200, {{"ok", true}}); }, o);
+  auto a = RawConnection::tcp(s.port());
+  auto b = RawConnection::tcp(s.port());
+  ASSERT_TRUE(a.connected() && b.connected());
+  ASSERT_TRUE(paddock_eventually([&] { return s.server().stats()->open_tcp.load() == 2; }));
+  auto c = RawConnection::tcp(s.port());
+  auto r = c.read_until_closed(5s);
+  EXPECT_EQ(paddock::test::status_of(r.data), 503u) << r.data;
+  EXPECT_THAT(r.data, HasSubstr("max_connections_per_address"));
+  EXPECT_EQ(s.server().stats()->refused_tcp_address.load(), 1u);
+}
+
+TEST(ApiServerConnections, GivenTheAdminSocketFull_ThenItRefusesWhileTcpIsUnaffected) {
+  ServerOptions o;
+  o.max_admin_connections = 1;
+  o.max_connections = 1;
+  o.header_timeout_seconds = 60;
+  LoopbackServer s([](const Request&) { return Response::json(200, {{"ok", true}}); }, o);
+  char tmpl[] = "/tmp/paddock-admin-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string path = std::string(tmpl) + "/s.sock";
+  std::promise<bool> listening;
+  boost::asio::post(s.ioc(), [&] {
+    listening.set_value(static_cast<bool>(s.server().listen_unix(path, 0600, "")));
+  });
+  ASSERT_TRUE(listening.get_future().get());
+  // TCP full: its one slot is taken.
+  auto tcp = RawConnection::tcp(s.port());
+  ASSERT_TRUE(paddock_eventually([&] { return s.server().stats()->open_tcp.load() == 1; }));
+  // The admin socket still has its own slot ...
+  EXPECT_EQ(HttpClient::unix_socket(path).get("/").status, 200u);
+  auto held = RawConnection::unix_socket(path);
+  ASSERT_TRUE(paddock_eventually([&] { return s.server().stats()->open_unix.load() == 1; }));
+  // ... and only one.
+  auto extra = RawConnection::unix_socket(path);
+  auto r = extra.read_until_closed(5s);
+  EXPECT_EQ(paddock::test::status_of(r.data), 503u) << r.data;
+  EXPECT_THAT(r.data, HasSubstr("max_admin_connections"));
+  EXPECT_EQ(s.server().stats()->refused_unix.load(), 1u);
+  EXPECT_EQ(s.server().stats()->refused_tcp.load(), 0u);
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST(ApiServerConnections, GivenOverTheSoftLimit_ThenTheOldestIdleConnectionIsClosed) {
+  ServerOptions o;
+  o.idle_connections_soft_limit = 2;
+  o.header_timeout_seconds = 60;
+  LoopbackServer s([](const Request&) { return Response::json(200, {{"ok", true}}); }, o);
+  auto first = RawConnection::tcp(s.port());
+  ASSERT_TRUE(paddock_eventually([&] { return s.server().stats()->open_tcp.load() == 1; }));
+  auto second = RawConnection::tcp(s.port());
+  ASSERT_TRUE(paddock_eventually([&] { return s.server().stats()->open_tcp.load() == 2; }));
+  auto third = RawConnection::tcp(s.port());
+  EXPECT_TRUE(first.read_until_closed(5s).closed) << "the oldest idle connection stayed open";
+  EXPECT_FALSE(second.read_until_closed(200ms).closed);
+  EXPECT_FALSE(third.read_until_closed(200ms).closed);
+  EXPECT_EQ(s.server().stats()->idle_closed.load(), 1u);
+}
 
 TEST(ApiServerStream,
      GivenStreamedResponse_WhenProducerWritesAndFinishes_ThenClientGetsChunkedBody) {

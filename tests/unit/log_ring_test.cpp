@@ -94,3 +94,18 @@ TEST(EventBus, NumbersEventsAndResumesFromLastId) {
   bus.since(0, &complete);
   EXPECT_FALSE(complete) << "events 1 and 2 were dropped from the buffer";
 }
+
+TEST(LogRing, GivenSinceWithAByteBound_ThenItStartsAfterTheSeqAndStopsAtTheBound) {
+  LogRing ring(1 << 20);
+  const WallTime t{};
+  for (int i = 0; i < 100; ++i) ring.append(Stream::Stdout, t, std::string(99, 'x') + "\n");
+  EXPECT_EQ(ring.first_seq(), 1u);
+  auto some = ring.since(10, std::nullopt, 1000);
+  ASSERT_EQ(some.size(), 10u);  // 99 bytes each: ten fit in 1000
+  EXPECT_EQ(some.front().seq, 11u);
+  EXPECT_EQ(some.back().seq, 20u);
+  EXPECT_EQ(ring.since(99, std::nullopt, 1).size(), 1u);
+  EXPECT_TRUE(ring.since(100).empty());
+  EXPECT_EQ(ring.since(0, std::nullopt, 10).size(), 1u);  // at least one line
+  EXPECT_EQ(ring.since(0).size(), 100u);
+}

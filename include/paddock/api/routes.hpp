@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "paddock/api/audit.hpp"
@@ -69,6 +70,10 @@ class ApiHandler {
   /// The response to `request`. A refused request gets the 401/403 from the Authenticator;
   /// every mutating request (allowed or not) is written to the audit log with its status.
   Response handle(const Request& request) const;
+
+  /// The decision on a request's headers, before its body is read: the 401/403 to send (also
+  /// written to the audit log, rate-limited), or nullopt when the request may go on.
+  std::optional<Response> check_headers(const Request& request) const;
 
  private:
   std::shared_ptr<const Router> router_;

@@ -29,7 +29,20 @@ struct ServerConfig {
   std::string token_file = "/etc/paddock/tokens";
   std::uint64_t max_body_bytes = 1024 * 1024;
   std::uint32_t max_header_bytes = 16 * 1024;
+  /// Open TCP connections, all listeners together.
   std::uint32_t max_connections = 1024;
+  /// Open connections on the admin socket (never taken by TCP).
+  std::uint32_t max_admin_connections = 64;
+  /// Open TCP connections from one source address; 0 means no such limit.
+  std::uint32_t max_connections_per_address = 256;
+  /// Above this many open TCP connections, idle ones that never had a request let through are
+  /// closed, oldest first.
+  std::uint32_t idle_connections_soft_limit = 768;
+  /// Bytes queued for one streamed response (log follow, events, run answers) before the
+  /// stream is ended for a slow reader.
+  std::uint64_t stream_queue_bytes = 1024 * 1024;
+  /// Maximum lifetime of a streamed response; 0 means none.
+  std::uint32_t stream_max_seconds = 3600;
   std::uint32_t request_timeout_seconds = 30;
   /// The request line and headers must arrive within this time (slowloris); also the idle
   /// timeout of a keep-alive connection between requests.

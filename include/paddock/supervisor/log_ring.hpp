@@ -41,9 +41,12 @@ class LogRing {
 
   /// The last `n` lines (of one stream, when given), oldest first.
   std::vector<LogLine> tail(std::size_t n, std::optional<Stream> stream = std::nullopt) const;
-  /// Lines with seq > `after`.
-  std::vector<LogLine> since(std::uint64_t after,
-                             std::optional<Stream> stream = std::nullopt) const;
+  /// Lines with seq > `after`, oldest first, stopping before the text of the lines taken
+  /// would pass `max_bytes` (at least one line is taken when there is one).
+  std::vector<LogLine> since(std::uint64_t after, std::optional<Stream> stream = std::nullopt,
+                             std::size_t max_bytes = static_cast<std::size_t>(-1)) const;
+  /// The seq of the oldest line held (last_seq() + 1 when the ring is empty).
+  std::uint64_t first_seq() const { return lines_.empty() ? next_seq_ : lines_.front().seq; }
 
   std::uint64_t dropped_bytes() const { return dropped_bytes_; }
   std::uint64_t dropped_lines() const { return dropped_lines_; }
