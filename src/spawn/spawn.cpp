@@ -159,8 +159,9 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
 
   // argv/envp as C arrays pointing into the plan (which outlives the exec).
   std::vector<char*> argv;
-  argv.reserve(plan.argv.size() + 1);
-  for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  const auto& words = plan.exec_argv.empty() ? plan.argv : plan.exec_argv;
+  argv.reserve(words.size() + 1);
+  for (const auto& a : words) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   envp.reserve(plan.envp.size() + 1);

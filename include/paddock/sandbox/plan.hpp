@@ -29,6 +29,7 @@ struct Allocation {
   int status_fd = 4;  ///< bwrap --json-status-fd
   int passwd_fd = 5;  ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
   int group_fd = 6;   ///< --ro-bind-data source for /etc/group
+  int args_fd = 7;    ///< --args: bwrap's options, NUL-separated, kept out of its argv
 };
 
 /// One resource limit applied in the child before exec (values as for setrlimit).
@@ -56,7 +57,14 @@ struct PlannedFd {
 struct SandboxPlan {
   std::string worker_id;
   std::string bwrap_path;
-  std::vector<std::string> argv;  ///< argv[0] is bwrap_path; ends with "--" and the command
+  /// What bwrap parses: argv[0] is bwrap_path; ends with "--" and the command. Properties of
+  /// the sandbox are asserted on this list.
+  std::vector<std::string> argv;
+  /// What is executed: bwrap_path, "--args", the args_fd number, "--" and the command. The
+  /// options (argv between argv[0] and "--", including every --setenv value) travel in a
+  /// sealed memfd (an FdRole::Data entry at args_fd), so `ps` and /proc/PID/cmdline of bwrap
+  /// and of the sandbox's pid 1 show none of them.
+  std::vector<std::string> exec_argv;
   /// bwrap's own environment: only PATH and LANG (bwrap's environ is readable inside at
   /// /proc/1/environ, so nothing of the daemon's environment may reach it).
   std::vector<std::string> envp;

@@ -1,0 +1,114 @@
+// The sandbox's hardening seen from inside a worker started through a real daemon: a read-only
+// root with size-capped /tmp and /dev/shm, and the seccomp policy for unknown system calls.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "support/daemon.hpp"
+#include "support/worker_api.hpp"
+
+using namespace paddock;
+using namespace paddock::test;
+using nlohmann::json;
+
+namespace {
+
+/// stdout (and what the command sends to it) of `sh -c command`.
+std::string capture(const std::string& command) {
+  std::string out;
+  if (FILE* p = ::popen(command.c_str(), "r")) {
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  return out;
+}
+
+class SandboxHardening : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+    TestDaemonOptions o;
+    o.set["limits.tmp_mb"] = "8";
+    d = std::make_unique<TestDaemon>(o);
+    ASSERT_TRUE(d->started()) << d->start_error();
+  }
+
+  /// Runs a shell script as a one-shot run; returns the run's JSON object.
+  json run_sh(const std::string& script) {
+    auto res = WorkerApi(*d).post(
+        "/v1/runs", {{"command", {"/bin/sh", "-c", script}}, {"timeout_seconds", 30}});
+    EXPECT_EQ(res.status, 200u) << res.body;
+    return res.json();
+  }
+
+  std::unique_ptr<TestDaemon> d;
+};
+
+}  // namespace
+
+TEST_F(SandboxHardening, GivenAWorker_WhenItWritesOutsideTmp_ThenTheRootIsReadOnly) {
+  // Each line: the path and whether creating a file there worked.
+  const auto out = run_sh(
+      "for f in /x /etc/x /usr/x /dev/x /tmp/x /dev/shm/x; do "
+      "if (: > $f) 2>/dev/null; then echo \"$f ok\"; else echo \"$f denied\"; fi; done; "
+      "mkdir /newdir 2>/dev/null && echo 'mkdir ok' || echo 'mkdir denied'");
+  EXPECT_EQ(out["stdout"],
+            "/x denied\n/etc/x denied\n/usr/x denied\n/dev/x denied\n/tmp/x ok\n/dev/shm/x ok\n"
+            "mkdir denied\n")
+      << out.dump();
+}
+
+TEST_F(SandboxHardening, GivenTmpMb8_WhenAWorkerFillsTmpOrDevShm_ThenEachStopsAtTheCap) {
+  // dd stops at "No space left on device" (or at RLIMIT_FSIZE, which is tmp_mb too); the sizes
+  // written are what the tmpfs accepted. Two files each: the cap is per mount, not per file.
+  const auto out = run_sh(
+      "for d in /tmp /dev/shm; do "
+      "dd if=/dev/zero of=$d/a bs=1M count=6 2>/dev/null; "
+      "dd if=/dev/zero of=$d/b bs=1M count=6 2>/dev/null; "
+      "echo $(( $(stat -c %s $d/a) + $(stat -c %s $d/b) )); done");
+  const std::string text = out["stdout"].get<std::string>();
+  const auto nl = text.find('\n');
+  ASSERT_NE(nl, std::string::npos) << out.dump();
+  for (const std::string& line : {text.substr(0, nl), text.substr(nl + 1)}) {
+    const long long bytes = std::atoll(line.c_str());
+    // 12 MiB were asked for; the mount holds at most 8 MiB and almost all of that is usable.
+    EXPECT_LE(bytes, 8LL << 20) << out.dump();
+    EXPECT_GE(bytes, 7LL << 20) << out.dump();
+  }
+}
+
+TEST_F(SandboxHardening, GivenASecretEnvValue_ThenNeitherHostPsNorTheSandboxsPid1ShowIt) {
+  // The value is unique to this test run, so any match is this worker's.
+  const std::string secret = "pk-" + std::to_string(::getpid()) + "-hunter2";
+  auto res = WorkerApi(*d).post(
+      "/v1/workers",
+      {{"command", {"/bin/sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; sleep 60"}},
+       {"env", {{"APP_TOKEN", secret}}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  const auto ready = WorkerApi(*d).wait_state(id, {"ready"});
+  ASSERT_EQ(ready["state"], "ready") << ready.dump();
+
+  // Every process's arguments as another host user sees them.
+  const std::string ps =
+      capture("setpriv --reuid 65534 --regid 65534 --clear-groups ps -eo args 2>&1");
+  ASSERT_NE(ps.find("bwrap --args"), std::string::npos) << ps;
+  EXPECT_EQ(ps.find(secret), std::string::npos) << ps;
+  EXPECT_EQ(ps.find("--setenv"), std::string::npos) << ps;
+
+  // Inside: pid 1 is bwrap's init, whose command line is bwrap's.
+  std::string log;
+  for (int i = 0; i < 100 && log.find("bwrap") == std::string::npos; ++i) {
+    if (i > 0) ::usleep(100 * 1000);
+    log = WorkerApi(*d).get("/v1/workers/" + id + "/logs").body;
+  }
+  EXPECT_NE(log.find("--args 7 -- /bin/sh -c"), std::string::npos) << log;
+  EXPECT_EQ(log.find(secret), std::string::npos) << log;
+  EXPECT_EQ(log.find("--setenv"), std::string::npos) << log;
+  WorkerApi(*d).del("/v1/workers/" + id + "?grace_seconds=0");
+}
