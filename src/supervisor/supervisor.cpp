@@ -309,6 +309,23 @@ Result<void> Supervisor::launch(Worker& w) {
   alloc.uid = w.uid;
   alloc.port = w.port;
   alloc.bundle_path = w.bundle_path;
+  if (!w.bundle_path.empty()) {
+    // Every start (restarts too) resolves the bundle again: a directory replaced by a symlink
+    // after the worker was created must not redirect the mount.
+    auto again = sandbox::resolve_bundle_path(w.spec.bundle, cfg_.process.bundle_roots, fs_);
+    if (!again || *again != w.bundle_path) {
+      ++counters_.spawns_failed;
+      const std::string why = again ? "now resolves to '" + *again + "'" : again.error().message;
+      log::error("spawn failed", log::worker_fields(w.id, static_cast<long>(w.uid), -1,
+                                                    {{"error", "bundle changed: " + why}}));
+      return make_error("invalid_bundle",
+                        "bundle '" + w.spec.bundle +
+                            "' changed since the worker was created (it "
+                            "was '" +
+                            w.bundle_path + "', " + why + "); create the worker again",
+                        "bundle");
+    }
+  }
   sandbox::WorkerSpec spec = w.spec;
   auto plan = sandbox::make_plan(spec, w.profile, cfg_, alloc);
   if (!plan) return plan.error();

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "support/daemon.hpp"
@@ -111,4 +113,54 @@ TEST_F(SandboxHardening, GivenASecretEnvValue_ThenNeitherHostPsNorTheSandboxsPid
   EXPECT_EQ(log.find(secret), std::string::npos) << log;
   EXPECT_EQ(log.find("--setenv"), std::string::npos) << log;
   WorkerApi(*d).del("/v1/workers/" + id + "?grace_seconds=0");
+}
+
+TEST_F(SandboxHardening,
+       GivenABundleReplacedByASymlinkToEtc_WhenTheWorkerRestarts_ThenEtcIsNeverMounted) {
+  namespace fs = std::filesystem;
+  // A bundle root of its own: the daemon's directory holds its config, which is never mounted.
+  char root_template[] = "/tmp/paddock-bundles-XXXXXX";
+  ASSERT_NE(::mkdtemp(root_template), nullptr);
+  const std::string root = root_template;
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  } cleanup{root};
+  TestDaemonOptions o;
+  o.set["process.bundle_roots"] = "[\"" + root + "\"]";
+  o.set["process.stop_grace_seconds"] = "1";
+  d = std::make_unique<TestDaemon>(o);
+  ASSERT_TRUE(d->started()) << d->start_error();
+  const std::string bundle = root + "/app1";
+  fs::create_directories(bundle);
+  { std::ofstream(bundle + "/marker") << "app1\n"; }
+  fs::permissions(root, fs::perms(0755));
+  fs::permissions(bundle, fs::perms(0755));
+  fs::permissions(bundle + "/marker", fs::perms(0644));
+  // Prints what /app holds, then fails so the on-failure policy restarts it.
+  auto res = WorkerApi(*d).post("/v1/workers",
+                                {{"command", {"/bin/sh", "-c", "ls /app; sleep 0.3; exit 1"}},
+                                 {"bundle", bundle},
+                                 {"restart", "on-failure"}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  std::string log;
+  for (int i = 0; i < 100 && log.find("marker") == std::string::npos; ++i) {
+    if (i > 0) ::usleep(50 * 1000);
+    log = WorkerApi(*d).get("/v1/workers/" + id + "/logs").body;
+  }
+  ASSERT_NE(log.find("marker"), std::string::npos) << log;
+  fs::rename(bundle, root + "/app1.old");
+  fs::create_directory_symlink("/etc", bundle);
+  const auto end = WorkerApi(*d).wait_state(id, {"failed"}, std::chrono::seconds(30));
+  EXPECT_EQ(end["state"], "failed") << end.dump();
+  EXPECT_NE(end["reason"].get<std::string>().find("changed since the worker was created"),
+            std::string::npos)
+      << end.dump();
+  log = WorkerApi(*d).get("/v1/workers/" + id + "/logs").body;
+  // /etc holds passwd on every host; /app never showed it.
+  EXPECT_EQ(log.find("passwd"), std::string::npos) << log;
 }

@@ -154,12 +154,16 @@ class MapProfiles final : public supervisor::ProfileSource {
 class FakeFs final : public sandbox::FileSystem {
  public:
   Result<sandbox::FileKind> kind(const std::string& path) const override {
+    if (links.count(path) != 0) return sandbox::FileKind::Symlink;
     return dirs.count(path) != 0 ? sandbox::FileKind::Directory : sandbox::FileKind::Missing;
   }
   Result<std::string> read_link(const std::string& path) const override {
+    auto it = links.find(path);
+    if (it != links.end()) return it->second;
     return make_error("EINVAL", "not a link: " + path);
   }
   std::set<std::string> dirs{"/", "/srv", "/srv/bundles", "/srv/bundles/app1"};
+  std::map<std::string, std::string> links;  ///< symlink path -> target
 };
 
 }  // namespace paddock::fakes

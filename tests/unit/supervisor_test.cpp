@@ -161,6 +161,30 @@ TEST_F(SupervisorTest,
   EXPECT_EQ(uids.leased(), 0u);
 }
 
+TEST_F(SupervisorTest, GivenABundleReplacedByASymlinkAfterCreation_WhenRestarted_ThenNotLaunched) {
+  fs.dirs.insert("/etc");
+  auto s = spec();
+  s.bundle = "/srv/bundles/app1";
+  s.restart = sandbox::RestartPolicy::OnFailure;
+  auto w = sup->create(s);
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_EQ(ops.launches.size(), 1u);
+  EXPECT_EQ(ops.launches[0].plan.bundle_path, "/srv/bundles/app1");
+  // The directory becomes a symlink to /etc, then the workload fails and is restarted.
+  fs.dirs.erase("/srv/bundles/app1");
+  fs.links["/srv/bundles/app1"] = "/etc";
+  ops.start(ops.last());
+  ops.exit(ops.last(), 1);
+  sched.advance(60s);
+  for (const auto& l : ops.launches) EXPECT_EQ(l.plan.bundle_path, "/srv/bundles/app1");
+  EXPECT_EQ(ops.launches.size(), 1u);
+  const auto after = sup->get(w->id);
+  EXPECT_EQ(after->state, State::Failed);
+  EXPECT_NE(after->reason.find("changed since the worker was created"), std::string::npos)
+      << after->reason;
+  EXPECT_EQ(uids.leased(), 0u);
+}
+
 TEST_F(SupervisorTest, GivenStableRunThenFailureCounterResets) {
   auto s = spec();
   s.restart = sandbox::RestartPolicy::Always;
