@@ -114,9 +114,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   }
   if (plan.gid == 0) return internal("worker_gid 0 (root's group) is refused");
   {
-    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd,
-                                alloc.args_fd};
-    if (numbers.size() != 5 || *numbers.begin() < 3) {
+    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd,
+                                alloc.group_fd,   alloc.args_fd,   alloc.helper_fd};
+    if (numbers.size() != 6 || *numbers.begin() < 3) {
       return internal("the fd numbers for bwrap must be distinct and >= 3");
     }
   }
@@ -222,6 +222,11 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
              {"--perms", to_octal_perms(0444), "--ro-bind-data", std::to_string(alloc.passwd_fd),
               "/etc/passwd", "--perms", to_octal_perms(0444), "--ro-bind-data",
               std::to_string(alloc.group_fd), "/etc/group"});
+  }
+  if (!alloc.helper_program.empty()) {
+    plan.fds.push_back({alloc.helper_fd, FdRole::Data, alloc.helper_program});
+    a.insert(a.end(), {"--perms", to_octal_perms(0555), "--ro-bind-data",
+                       std::to_string(alloc.helper_fd), kHelperProgramPath});
   }
   if (!plan.bundle_path.empty()) {
     a.insert(a.end(), {"--ro-bind", plan.bundle_path, profile.bundle_mount});

@@ -1,6 +1,7 @@
 // The sandbox's hardening seen from inside a worker started through a real daemon: a read-only
 // root with size-capped /tmp and /dev/shm, and the seccomp policy for unknown system calls.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -163,4 +164,72 @@ TEST_F(SandboxHardening,
   log = WorkerApi(*d).get("/v1/workers/" + id + "/logs").body;
   // /etc holds passwd on every host; /app never showed it.
   EXPECT_EQ(log.find("passwd"), std::string::npos) << log;
+}
+
+namespace {
+
+/// Copies the built paddockd and paddock-probe into `dir` (created 0755 inside `parent`) and
+/// starts the daemon from there with a bundle root and data under `parent` as well.
+void start_from_copy(const std::string& parent, bool bundle_readable_by_workers) {
+  namespace fs = std::filesystem;
+  const std::string bin = parent + "/bin";
+  fs::create_directories(bin);
+  fs::copy_file(PADDOCKD_PATH, bin + "/paddockd", fs::copy_options::overwrite_existing);
+  fs::copy_file(PADDOCK_BINARY_DIR "/src/paddock-probe", bin + "/paddock-probe",
+                fs::copy_options::overwrite_existing);
+  const std::string root = parent + "/bundles";
+  fs::create_directories(root + "/app1");
+  { std::ofstream(root + "/app1/marker") << "app1\n"; }
+  if (bundle_readable_by_workers) {
+    fs::permissions(root, fs::perms(0755));
+    fs::permissions(root + "/app1", fs::perms(0755));
+    fs::permissions(root + "/app1/marker", fs::perms(0644));
+  }
+  TestDaemonOptions o;
+  o.daemon_path = bin + "/paddockd";
+  o.set["process.bundle_roots"] = "[\"" + root + "\"]";
+  TestDaemon d(o);
+  ASSERT_TRUE(d.started()) << d.start_error();
+  const std::string log = d.log();
+  // The daemon starts only without preflight errors; the probes ran the copied helper.
+  EXPECT_EQ(log.find("\"severity\":\"error\""), std::string::npos) << log;
+  EXPECT_NE(log.find("preflight sandbox_canary: inside a worker"), std::string::npos) << log;
+  if (!bundle_readable_by_workers) return;
+  auto res = WorkerApi(d).post(
+      "/v1/runs", {{"command", {"/bin/sh", "-c", "cat /app/marker"}}, {"bundle", root + "/app1"}});
+  ASSERT_EQ(res.status, 200u) << res.body;
+  EXPECT_EQ(res.json()["stdout"], "app1\n") << res.body;
+}
+
+struct TempDir {
+  std::string path;
+  explicit TempDir(std::string tmpl) {
+    if (::mkdtemp(tmpl.data()) != nullptr) path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+TEST(SandboxInstallPlaces, GivenTheBinariesUnderA0700RootDirectory_ThenPreflightIsClean) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  std::filesystem::create_directories("/root");
+  TempDir home("/root/paddock-install-XXXXXX");
+  ASSERT_FALSE(home.path.empty());
+  ::chmod(home.path.c_str(), 0700);
+  // Bundles must stay reachable by worker UIDs (bubblewrap resolves bind sources by path, as
+  // the worker), so only the binaries live under the 0700 directory here.
+  start_from_copy(home.path, false);
+}
+
+TEST(SandboxInstallPlaces,
+     GivenTheBinariesAndBundleUnderTmp_ThenPreflightIsCleanAndTheBundleWorks) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  TempDir dir("/tmp/paddock-install-XXXXXX");
+  ASSERT_FALSE(dir.path.empty());
+  ::chmod(dir.path.c_str(), 0755);
+  start_from_copy(dir.path, true);
 }

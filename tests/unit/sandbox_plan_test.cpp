@@ -203,6 +203,30 @@ TEST(SandboxPlan, GivenARequestEnvAndArguments_ThenBwrapsCommandLineHoldsOnlyThe
   EXPECT_EQ(found, 1);
 }
 
+TEST(SandboxPlan, GivenAHelperProgram_ThenItIsCopiedInExecutableAndNotBoundByPath) {
+  auto alloc = test_alloc();
+  alloc.helper_program = std::string(
+      "\x7f"
+      "ELF helper bytes",
+      17);
+  const auto plan = plan_ok(WorkerSpec{}, test_profile(), test_config(), alloc);
+  const std::vector<std::string> want{"--perms", "0555", "--ro-bind-data", "8",
+                                      sandbox::kHelperProgramPath};
+  const auto at = std::search(plan.argv.begin(), plan.argv.end(), want.begin() + 2, want.end());
+  ASSERT_NE(at, plan.argv.end());
+  ASSERT_GE(at - plan.argv.begin(), 2);
+  EXPECT_EQ(*(at - 2), "--perms");
+  EXPECT_EQ(*(at - 1), "0555");
+  int found = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target == 8 && f.role == sandbox::FdRole::Data && f.data == alloc.helper_program) ++found;
+  }
+  EXPECT_EQ(found, 1);
+  // Without one, nothing is planned at fd 8.
+  const auto none = plan_ok(WorkerSpec{}, test_profile(), test_config(), test_alloc());
+  for (const auto& f : none.fds) EXPECT_NE(f.target, 8);
+}
+
 TEST(SandboxPlan, GivenNetworkNone_ThenUnshareNet) {
   WorkerSpec spec = bundle_spec();
   spec.network = sandbox::NetworkMode::None;

@@ -30,7 +30,15 @@ struct Allocation {
   int passwd_fd = 5;  ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
   int group_fd = 6;   ///< --ro-bind-data source for /etc/group
   int args_fd = 7;    ///< --args: bwrap's options, NUL-separated, kept out of its argv
+  int helper_fd = 8;  ///< --ro-bind-data source for helper_program
+  /// A program the daemon read itself (preflight's paddock-probe), placed in the sandbox at
+  /// kHelperProgramPath, read-only and executable; "" when none. Copied, not bind-mounted, so
+  /// the worker UID needs no permission on the helper's host path, and /tmp cannot hide it.
+  std::string helper_program;
 };
+
+/// Where Allocation::helper_program appears inside the sandbox.
+inline constexpr const char* kHelperProgramPath = "/run/paddock/helper";
 
 /// One resource limit applied in the child before exec (values as for setrlimit).
 struct Rlimit {
