@@ -142,6 +142,11 @@ Result<void> start_worker(const config::Config& cfg, UidSource& uids, const std:
   // is copied in (the daemon reads it without following symlinks), so it runs wherever it is
   // installed, e.g. under a 0700 home directory or under /tmp, which the sandbox's own /tmp
   // would hide.
+  if (!profile->data_mount.empty()) {
+    // HOME or the working directory inside the data mount would not exist without it.
+    if (sandbox::path_is_within(profile->home, profile->data_mount)) profile->home = "/tmp";
+    if (sandbox::path_is_within(profile->workdir, profile->data_mount)) profile->workdir.clear();
+  }
   profile->data_mount.clear();
   constexpr std::size_t kHelperLimit = 64U << 20U;
   auto program = util::read_file_no_symlinks(*helper, kHelperLimit);

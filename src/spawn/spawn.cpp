@@ -133,6 +133,11 @@ Error report_error(const sandbox::SandboxPlan& plan, const ChildReport& r) {
       return make_error("spawn_failed", "setuid(0) succeeded after dropping to uid " +
                                             std::to_string(plan.uid) +
                                             "; refusing to start the worker");
+    case Step::IdCheck:
+      return make_error("spawn_failed",
+                        "after dropping, getresuid/getresgid/getgroups did not show exactly uid " +
+                            std::to_string(plan.uid) + " and gid " + std::to_string(plan.gid) +
+                            " with no supplementary group; refusing to start the worker");
     default:
       break;
   }
@@ -357,10 +362,17 @@ Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {
   }
   UniqueFd dir(::open(plan.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return sys_error("open(" + plan.data_dir + ", O_DIRECTORY|O_NOFOLLOW)", errno);
+  struct stat st {};
+  if (::fstat(dir.get(), &st) != 0) return sys_error("fstat(" + plan.data_dir + ")", errno);
+  if (st.st_uid == plan.uid && st.st_gid == plan.gid && (st.st_mode & 07777) == 0700) {
+    return {};  // a restart: already this worker's
+  }
+  // Mode first, while the daemon still owns the directory: without CAP_FOWNER (the shipped
+  // unit) it may no longer change the mode once the worker owns it.
+  if (::fchmod(dir.get(), 0700) != 0) return sys_error("fchmod(" + plan.data_dir + ")", errno);
   if (::fchown(dir.get(), plan.uid, plan.gid) != 0) {
     return sys_error("fchown(" + plan.data_dir + ", " + std::to_string(plan.uid) + ")", errno);
   }
-  if (::fchmod(dir.get(), 0700) != 0) return sys_error("fchmod(" + plan.data_dir + ")", errno);
   return {};
 }
 

@@ -1,6 +1,8 @@
 // The sandbox's hardening seen from inside a worker started through a real daemon: a read-only
 // root with size-capped /tmp and /dev/shm, and the seccomp policy for unknown system calls.
 #include <gtest/gtest.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,7 +10,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <utility>
 
 #include "support/daemon.hpp"
 #include "support/worker_api.hpp"
@@ -232,4 +236,50 @@ TEST(SandboxInstallPlaces,
   ASSERT_FALSE(dir.path.empty());
   ::chmod(dir.path.c_str(), 0755);
   start_from_copy(dir.path, true);
+}
+
+TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAndRestarts) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  namespace fs = std::filesystem;
+  TempDir profiles("/tmp/paddock-profiles-XXXXXX");
+  ASSERT_FALSE(profiles.path.empty());
+  ::chmod(profiles.path.c_str(), 0755);
+  // The shell profile with a writable data mount as HOME.
+  {
+    std::ifstream in(PADDOCK_SOURCE_DIR "/profiles/sandbox/shell.toml");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const auto& [from, to] :
+         {std::pair<std::string, std::string>{"data_mount = \"\"", "data_mount = \"/data\""},
+          {"home = \"/tmp\"", "home = \"/data\""}}) {
+      const auto at = text.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      text.replace(at, from.size(), to);
+    }
+    std::ofstream(profiles.path + "/shell.toml") << text;
+  }
+  TestDaemonOptions o;
+  // What the shipped unit does: no CAP_FOWNER in the bounding set.
+  o.before_exec = [] { ::prctl(PR_CAPBSET_DROP, CAP_FOWNER, 0, 0, 0); };
+  o.set["process.sandbox_profiles_dir"] = "\"" + profiles.path + "\"";
+  TestDaemon d(o);
+  ASSERT_TRUE(d.started()) << d.start_error();
+  // Counts its starts in the data directory and fails until the third.
+  auto res = WorkerApi(d).post(
+      "/v1/workers", {{"command",
+                       {"/bin/sh", "-c",
+                        "echo x >> /data/starts; n=$(wc -l < /data/starts); echo start $n; "
+                        "[ $n -ge 3 ] && exec sleep 60; exit 1"}},
+                      {"restart", "on-failure"}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  std::string log;
+  for (int i = 0; i < 100 && log.find("start 3") == std::string::npos; ++i) {
+    if (i > 0) ::usleep(100 * 1000);
+    log = WorkerApi(d).get("/v1/workers/" + id + "/logs").body;
+  }
+  EXPECT_NE(log.find("start 3"), std::string::npos)
+      << log << "\n"
+      << WorkerApi(d).get("/v1/workers/" + id).body << "\n"
+      << d.log();
+  WorkerApi(d).del("/v1/workers/" + id + "?grace_seconds=0");
 }
