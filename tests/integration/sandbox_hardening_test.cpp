@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -216,6 +217,21 @@ struct TempDir {
   }
 };
 
+/// Writes the shell profile into `dir` with a writable data mount at /data as HOME.
+void write_data_mount_profile(const std::string& dir) {
+  ::chmod(dir.c_str(), 0755);
+  std::ifstream in(PADDOCK_SOURCE_DIR "/profiles/sandbox/shell.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"data_mount = \"\"", "data_mount = \"/data\""},
+        {"home = \"/tmp\"", "home = \"/data\""}}) {
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  std::ofstream(dir + "/shell.toml") << text;
+}
+
 }  // namespace
 
 TEST(SandboxInstallPlaces, GivenTheBinariesUnderA0700RootDirectory_ThenPreflightIsClean) {
@@ -243,20 +259,7 @@ TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAn
   namespace fs = std::filesystem;
   TempDir profiles("/tmp/paddock-profiles-XXXXXX");
   ASSERT_FALSE(profiles.path.empty());
-  ::chmod(profiles.path.c_str(), 0755);
-  // The shell profile with a writable data mount as HOME.
-  {
-    std::ifstream in(PADDOCK_SOURCE_DIR "/profiles/sandbox/shell.toml");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (const auto& [from, to] :
-         {std::pair<std::string, std::string>{"data_mount = \"\"", "data_mount = \"/data\""},
-          {"home = \"/tmp\"", "home = \"/data\""}}) {
-      const auto at = text.find(from);
-      ASSERT_NE(at, std::string::npos) << from;
-      text.replace(at, from.size(), to);
-    }
-    std::ofstream(profiles.path + "/shell.toml") << text;
-  }
+  write_data_mount_profile(profiles.path);
   TestDaemonOptions o;
   // What the shipped unit does: no CAP_FOWNER in the bounding set.
   o.before_exec = [] { ::prctl(PR_CAPBSET_DROP, CAP_FOWNER, 0, 0, 0); };
@@ -282,4 +285,51 @@ TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAn
       << WorkerApi(d).get("/v1/workers/" + id).body << "\n"
       << d.log();
   WorkerApi(d).del("/v1/workers/" + id + "?grace_seconds=0");
+}
+
+TEST(SandboxIds, GivenTwentyDaemonLives_ThenNoIdRepeatsAndNothingOfAnEndedWorkerRemains) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  namespace fs = std::filesystem;
+  TempDir profiles("/tmp/paddock-profiles-XXXXXX");
+  ASSERT_FALSE(profiles.path.empty());
+  write_data_mount_profile(profiles.path);
+  TempDir logs("/tmp/paddock-worker-logs-XXXXXX");
+  ASSERT_FALSE(logs.path.empty());
+  TestDaemonOptions o;
+  o.set["process.sandbox_profiles_dir"] = "\"" + profiles.path + "\"";
+  o.set["log.worker_log_dir"] = "\"" + logs.path + "\"";
+  std::set<std::string> ids;
+  for (int life = 0; life < 20; ++life) {
+    TestDaemon d(o);
+    ASSERT_TRUE(d.started()) << d.start_error();
+    auto first = WorkerApi(d).post("/v1/runs", {{"command",
+                                                 {"/bin/sh", "-c",
+                                                  "echo s3cr3t-$0 > /data/secret.txt; "
+                                                  "cat /data/secret.txt"}}});
+    ASSERT_EQ(first.status, 200u) << first.body;
+    const std::string id = first.json()["id"];
+    EXPECT_EQ(id.rfind("r-", 0), 0u) << id;
+    EXPECT_EQ(id.size(), 24u) << id;
+    EXPECT_TRUE(ids.insert(id).second) << "id repeated: " << id;
+    EXPECT_EQ(first.json()["stdout"], "s3cr3t-/bin/sh\n") << first.body;
+    if (life > 0) continue;
+    // Within one daemon life: the ended run's data directory is gone, the next one starts
+    // empty and gets a log file of its own.
+    EXPECT_FALSE(fs::exists(d.dir() + "/data/" + id)) << "data directory left behind";
+    auto second =
+        WorkerApi(d).post("/v1/runs", {{"command", {"/bin/sh", "-c", "ls -A /data; echo end"}}});
+    ASSERT_EQ(second.status, 200u) << second.body;
+    EXPECT_EQ(second.json()["stdout"], "end\n") << second.body;
+    EXPECT_TRUE(ids.insert(second.json()["id"]).second);
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    const std::string second_id = second.json()["id"];
+    EXPECT_NE(read(logs.path + "/" + id + ".log").find("s3cr3t"), std::string::npos);
+    const std::string second_log = read(logs.path + "/" + second_id + ".log");
+    EXPECT_NE(second_log.find(" out end\n"), std::string::npos) << second_log;
+    EXPECT_EQ(second_log.find("s3cr3t"), std::string::npos) << second_log;
+  }
+  EXPECT_EQ(ids.size(), 21u);
 }

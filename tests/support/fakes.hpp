@@ -94,6 +94,8 @@ class FakeProcessOps final : public supervisor::ProcessOps {
   }
   bool port_has_connections(std::uint16_t) override { return connections; }
   std::optional<cgroup::Controllers> cgroup_of(supervisor::ProcId) const override { return cgroup; }
+  void remove_data_dir(const std::string& path) override { removed_data_dirs.push_back(path); }
+  std::vector<std::string> removed_data_dirs;  ///< every remove_data_dir() call, in order
   std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override {
     return live.count(proc) != 0 ? usage_now : std::nullopt;
   }
