@@ -326,7 +326,9 @@ Result<pid_t> RawBwrap::start(util::UniqueFd* status) const {
   }
   util::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   std::vector<char*> argv;
-  for (const auto& a : plan_.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  // As the spawner runs it: options through --args (fd 7), the command on the command line.
+  const auto& words = plan_.exec_argv.empty() ? plan_.argv : plan_.exec_argv;
+  for (const auto& a : words) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : plan_.envp) envp.push_back(const_cast<char*>(e.c_str()));

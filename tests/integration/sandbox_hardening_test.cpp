@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -34,6 +36,16 @@ std::string capture(const std::string& command) {
     ::pclose(p);
   }
   return out;
+}
+
+/// GET /v1/workers/{id}/logs until its body contains `needle` (or ~10 s pass); the last body.
+std::string wait_for_log(const WorkerApi& api, const std::string& id, const std::string& needle) {
+  std::string log;
+  for (int i = 0; i < 100 && log.find(needle) == std::string::npos; ++i) {
+    if (i > 0) ::usleep(100 * 1000);
+    log = api.get("/v1/workers/" + id + "/logs").body;
+  }
+  return log;
 }
 
 class SandboxHardening : public ::testing::Test {
@@ -102,19 +114,39 @@ TEST_F(SandboxHardening, GivenASecretEnvValue_ThenNeitherHostPsNorTheSandboxsPid
   const auto ready = WorkerApi(*d).wait_state(id, {"ready"});
   ASSERT_EQ(ready["state"], "ready") << ready.dump();
 
-  // Every process's arguments as another host user sees them.
+  // Every process's arguments as another host user sees them. Other daemons may run on this
+  // host, so the bwrap lines checked in detail are this worker's: the workload's parent (the
+  // sandbox's init) and grandparent (bwrap).
   const std::string ps =
-      capture("setpriv --reuid 65534 --regid 65534 --clear-groups ps -eo args 2>&1");
-  ASSERT_NE(ps.find("bwrap --args"), std::string::npos) << ps;
+      capture("setpriv --reuid 65534 --regid 65534 --clear-groups ps -eo pid=,ppid=,args= 2>&1");
   EXPECT_EQ(ps.find(secret), std::string::npos) << ps;
-  EXPECT_EQ(ps.find("--setenv"), std::string::npos) << ps;
+  std::map<long, std::pair<long, std::string>> procs;
+  {
+    std::istringstream in(ps);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      long pid = 0;
+      long ppid = 0;
+      if (!(fields >> pid >> ppid)) continue;
+      std::string args;
+      std::getline(fields >> std::ws, args);
+      procs[pid] = {ppid, args};
+    }
+  }
+  long at = ready["pid"].get<long>();
+  for (int up = 0; up < 2; ++up) {
+    ASSERT_TRUE(procs.count(at)) << at << "\n" << ps;
+    at = procs[at].first;
+    ASSERT_TRUE(procs.count(at)) << at << "\n" << ps;
+    const std::string& args = procs[at].second;
+    EXPECT_EQ(args.rfind("/usr/bin/bwrap --args 7 -- /bin/sh -c", 0), 0u) << args;
+    EXPECT_EQ(args.find("--setenv"), std::string::npos) << args;
+    EXPECT_EQ(args.find("APP_TOKEN"), std::string::npos) << args;
+  }
 
   // Inside: pid 1 is bwrap's init, whose command line is bwrap's.
-  std::string log;
-  for (int i = 0; i < 100 && log.find("bwrap") == std::string::npos; ++i) {
-    if (i > 0) ::usleep(100 * 1000);
-    log = WorkerApi(*d).get("/v1/workers/" + id + "/logs").body;
-  }
+  std::string log = wait_for_log(WorkerApi(*d), id, "bwrap");
   EXPECT_NE(log.find("--args 7 -- /bin/sh -c"), std::string::npos) << log;
   EXPECT_EQ(log.find(secret), std::string::npos) << log;
   EXPECT_EQ(log.find("--setenv"), std::string::npos) << log;
@@ -153,11 +185,7 @@ TEST_F(SandboxHardening,
                                  {"restart", "on-failure"}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
-  std::string log;
-  for (int i = 0; i < 100 && log.find("marker") == std::string::npos; ++i) {
-    if (i > 0) ::usleep(50 * 1000);
-    log = WorkerApi(*d).get("/v1/workers/" + id + "/logs").body;
-  }
+  std::string log = wait_for_log(WorkerApi(*d), id, "marker");
   ASSERT_NE(log.find("marker"), std::string::npos) << log;
   fs::rename(bundle, root + "/app1.old");
   fs::create_directory_symlink("/etc", bundle);
@@ -275,11 +303,7 @@ TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAn
                       {"restart", "on-failure"}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
-  std::string log;
-  for (int i = 0; i < 100 && log.find("start 3") == std::string::npos; ++i) {
-    if (i > 0) ::usleep(100 * 1000);
-    log = WorkerApi(d).get("/v1/workers/" + id + "/logs").body;
-  }
+  std::string log = wait_for_log(WorkerApi(d), id, "start 3");
   EXPECT_NE(log.find("start 3"), std::string::npos)
       << log << "\n"
       << WorkerApi(d).get("/v1/workers/" + id).body << "\n"
