@@ -309,6 +309,9 @@ Result<pid_t> RawBwrap::start(util::UniqueFd* status) const {
       case sandbox::FdRole::Data:
         sources.push_back(data_fd(f.data));
         break;
+      case sandbox::FdRole::PathSource:
+        sources.push_back(high(::open(f.data.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
+        break;
       case sandbox::FdRole::Status: {
         if (status != nullptr) {
           int p[2];

@@ -114,9 +114,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   }
   if (plan.gid == 0) return internal("worker_gid 0 (root's group) is refused");
   {
-    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd,
-                                alloc.group_fd,   alloc.args_fd,   alloc.helper_fd};
-    if (numbers.size() != 6 || *numbers.begin() < 3) {
+    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd,
+                                alloc.args_fd,    alloc.helper_fd, alloc.bundle_fd};
+    if (numbers.size() != 7 || *numbers.begin() < 3) {
       return internal("the fd numbers for bwrap must be distinct and >= 3");
     }
   }
@@ -229,7 +229,10 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
                        std::to_string(alloc.helper_fd), kHelperProgramPath});
   }
   if (!plan.bundle_path.empty()) {
-    a.insert(a.end(), {"--ro-bind", plan.bundle_path, profile.bundle_mount});
+    // By descriptor: bwrap 0.8 turns it back into the directory's current path, which follows
+    // the directory through renames and exchanges after the spawner opened it.
+    plan.fds.push_back({alloc.bundle_fd, FdRole::PathSource, plan.bundle_path});
+    a.insert(a.end(), {"--ro-bind-fd", std::to_string(alloc.bundle_fd), profile.bundle_mount});
   }
   if (!plan.data_dir.empty()) a.insert(a.end(), {"--bind", plan.data_dir, profile.data_mount});
   // Every mount point exists now: the root tmpfs (with /etc/passwd, the symlinks and the mount

@@ -224,6 +224,16 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
         pass(std::move(p->second), f.target);
         break;
       }
+      case sandbox::FdRole::PathSource: {
+        auto fd = util::open_no_symlinks(f.data, O_PATH | O_DIRECTORY);
+        if (!fd) {
+          return make_error("invalid_bundle",
+                            "cannot open '" + f.data + "' to mount it: " + fd.error().message,
+                            "bundle");
+        }
+        pass(std::move(fd.value()), f.target);
+        break;
+      }
       case sandbox::FdRole::Data: {
         auto fd = sealed_memfd("paddock-data", f.data);
         if (!fd) return fd.error();

@@ -1,11 +1,13 @@
 // The sandbox's hardening seen from inside a worker started through a real daemon: a read-only
 // root with size-capped /tmp and /dev/shm, and the seccomp policy for unknown system calls.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "support/daemon.hpp"
@@ -356,4 +359,58 @@ TEST(SandboxIds, GivenTwentyDaemonLives_ThenNoIdRepeatsAndNothingOfAnEndedWorker
     EXPECT_EQ(second_log.find("s3cr3t"), std::string::npos) << second_log;
   }
   EXPECT_EQ(ids.size(), 21u);
+}
+
+TEST(SandboxBundleRace,
+     GivenABundleExchangedWithASymlinkToEtcInALoop_ThenOnlyTheBundleIsEverMounted) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  namespace fs = std::filesystem;
+  TempDir root("/tmp/paddock-race-XXXXXX");
+  ASSERT_FALSE(root.path.empty());
+  fs::permissions(root.path, fs::perms(0755));
+  const std::string bundle = root.path + "/app1";
+  const std::string link = root.path + "/link";
+  fs::create_directories(bundle);
+  fs::permissions(bundle, fs::perms(0755));
+  { std::ofstream(bundle + "/marker") << "app1\n"; }
+  fs::permissions(bundle + "/marker", fs::perms(0644));
+  fs::create_directory_symlink("/etc", link);
+  TestDaemonOptions o;
+  o.set["process.bundle_roots"] = "[\"" + root.path + "\"]";
+  TestDaemon d(o);
+  ASSERT_TRUE(d.started()) << d.start_error();
+
+  // The bundle directory and a symlink to /etc trade places as fast as the kernel allows while
+  // runs are created on the bundle's path.
+  std::atomic<bool> stop{false};
+  std::thread swapper([&] {
+    while (!stop) ::renameat2(AT_FDCWD, bundle.c_str(), AT_FDCWD, link.c_str(), RENAME_EXCHANGE);
+  });
+  int bundle_seen = 0;
+  int refused = 0;
+  std::string wrong;
+  for (int i = 0; i < 300; ++i) {
+    auto r = WorkerApi(d).post(
+        "/v1/runs",
+        {{"command", {"/bin/sh", "-c", "cat /app/marker 2>/dev/null || ls /app | head -3"}},
+         {"bundle", bundle}});
+    if (r.status != 200) {
+      ++refused;  // the bundle resolved through the symlink, or did not open without one
+      continue;
+    }
+    const std::string out = r.json()["stdout"];
+    if (out == "app1\n") {
+      ++bundle_seen;
+    } else if (!out.empty()) {
+      wrong += r.body.substr(0, 400) + "\n";  // /app showed something else
+    }
+    // Empty: bwrap saw the directory move and refused to mount ("Race condition binding dirfd").
+  }
+  stop = true;
+  swapper.join();
+  std::printf("bundle exchange loop: %d runs saw the bundle, %d were refused, of 300\n",
+              bundle_seen, refused);
+  EXPECT_EQ(wrong, "");
+  EXPECT_GT(bundle_seen, 0) << "no run mounted anything; nothing was tested";
+  EXPECT_GT(refused, 0) << "the loop never made the bundle a symlink; nothing was tested";
 }

@@ -308,14 +308,17 @@ TEST(SandboxPlan, GivenADataMount_ThenOnlyThisWorkersDirIsBoundWritable) {
 TEST(SandboxPlan, GivenABundle_ThenItIsBoundReadOnlyAtAppAndNothingWritableOtherwise) {
   const auto plan = plan_ok(bundle_spec(), test_profile(), test_config(), bundle_alloc());
   EXPECT_EQ(after(plan.argv, "--ro-bind", 2), (std::vector<std::string>{"/usr", "/usr"}));
-  bool found = false;
-  for (const auto& [src, dst] : binds(plan.argv)) {
-    if (dst == "/app") {
-      found = true;
-      EXPECT_EQ(src, "/srv/paddock/bundles/app1");
-    }
+  // Bound by descriptor: fd 9 is the bundle, opened by the spawner without following symlinks.
+  EXPECT_EQ(after(plan.argv, "--ro-bind-fd", 2), (std::vector<std::string>{"9", "/app"}));
+  for (const auto& [src, dst] : binds(plan.argv)) EXPECT_NE(dst, "/app") << src;
+  int found = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target != 9) continue;
+    ++found;
+    EXPECT_EQ(f.role, sandbox::FdRole::PathSource);
+    EXPECT_EQ(f.data, "/srv/paddock/bundles/app1");
   }
-  EXPECT_TRUE(found);
+  EXPECT_EQ(found, 1);
   EXPECT_FALSE(has(plan.argv, "--bind"));
   EXPECT_TRUE(plan.data_dir.empty());
 }

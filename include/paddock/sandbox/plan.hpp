@@ -31,6 +31,7 @@ struct Allocation {
   int group_fd = 6;   ///< --ro-bind-data source for /etc/group
   int args_fd = 7;    ///< --args: bwrap's options, NUL-separated, kept out of its argv
   int helper_fd = 8;  ///< --ro-bind-data source for helper_program
+  int bundle_fd = 9;  ///< --ro-bind-fd source for the bundle
   /// A program the daemon read itself (preflight's paddock-probe), placed in the sandbox at
   /// kHelperProgramPath, read-only and executable; "" when none. Copied, not bind-mounted, so
   /// the worker UID needs no permission on the helper's host path, and /tmp cannot hide it.
@@ -53,6 +54,10 @@ enum class FdRole {
   Seccomp,  ///< the compiled BPF program (the spawner fills it)
   Status,   ///< write end of a pipe for --json-status-fd (the daemon keeps the read end)
   Data,     ///< a file's contents given in `data` (e.g. /etc/passwd)
+  /// A directory opened by the spawner just before the fork, O_PATH, with
+  /// openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) on the host path in `data` (for
+  /// --ro-bind-fd): a path that holds a symlink now fails the spawn.
+  PathSource,
 };
 
 struct PlannedFd {
