@@ -115,8 +115,8 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   if (plan.gid == 0) return internal("worker_gid 0 (root's group) is refused");
   {
     const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd,
-                                alloc.args_fd,    alloc.helper_fd, alloc.bundle_fd};
-    if (numbers.size() != 7 || *numbers.begin() < 3) {
+                                alloc.args_fd,    alloc.helper_fd, alloc.bundle_fd, alloc.data_fd};
+    if (numbers.size() != 8 || *numbers.begin() < 3) {
       return internal("the fd numbers for bwrap must be distinct and >= 3");
     }
   }
@@ -234,7 +234,10 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
     plan.fds.push_back({alloc.bundle_fd, FdRole::PathSource, plan.bundle_path});
     a.insert(a.end(), {"--ro-bind-fd", std::to_string(alloc.bundle_fd), profile.bundle_mount});
   }
-  if (!plan.data_dir.empty()) a.insert(a.end(), {"--bind", plan.data_dir, profile.data_mount});
+  if (!plan.data_dir.empty()) {
+    plan.fds.push_back({alloc.data_fd, FdRole::PathSource, plan.data_dir});
+    a.insert(a.end(), {"--bind-fd", std::to_string(alloc.data_fd), profile.data_mount});
+  }
   // Every mount point exists now: the root tmpfs (with /etc/passwd, the symlinks and the mount
   // points) becomes read-only, so nothing but /tmp, /dev/shm and the data mount takes writes.
   a.insert(a.end(), {"--remount-ro", "/", "--chdir", plan.cwd});

@@ -227,9 +227,8 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
       case sandbox::FdRole::PathSource: {
         auto fd = util::open_no_symlinks(f.data, O_PATH | O_DIRECTORY);
         if (!fd) {
-          return make_error("invalid_bundle",
-                            "cannot open '" + f.data + "' to mount it: " + fd.error().message,
-                            "bundle");
+          return make_error("spawn_failed",
+                            "cannot open '" + f.data + "' to mount it: " + fd.error().message);
         }
         pass(std::move(fd.value()), f.target);
         break;

@@ -294,13 +294,21 @@ TEST(SandboxPlan, GivenADataMount_ThenOnlyThisWorkersDirIsBoundWritable) {
   profile.home = "/data";
   const auto plan = plan_ok(bundle_spec(), profile, test_config(), bundle_alloc());
   EXPECT_EQ(plan.data_dir, "/var/lib/paddock/data/w-1");
-  EXPECT_EQ(after(plan.argv, "--bind", 2),
-            (std::vector<std::string>{"/var/lib/paddock/data/w-1", "/data"}));
+  EXPECT_EQ(after(plan.argv, "--bind-fd", 2), (std::vector<std::string>{"10", "/data"}));
+  int by_fd = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target == 10 && f.role == sandbox::FdRole::PathSource &&
+        f.data == "/var/lib/paddock/data/w-1") {
+      ++by_fd;
+    }
+  }
+  EXPECT_EQ(by_fd, 1);
   EXPECT_EQ(plan.sandbox_env.at("HOME"), "/data");
   // Exactly one writable bind, and it is this worker's.
   int writable = 0;
   for (std::size_t i = 0; i < plan.argv.size(); ++i) {
-    if (plan.argv[i] == "--bind" || plan.argv[i] == "--bind-try") ++writable;
+    if (plan.argv[i] == "--bind" || plan.argv[i] == "--bind-try" || plan.argv[i] == "--bind-fd")
+      ++writable;
   }
   EXPECT_EQ(writable, 1);
 }
@@ -320,6 +328,7 @@ TEST(SandboxPlan, GivenABundle_ThenItIsBoundReadOnlyAtAppAndNothingWritableOther
   }
   EXPECT_EQ(found, 1);
   EXPECT_FALSE(has(plan.argv, "--bind"));
+  EXPECT_FALSE(has(plan.argv, "--bind-fd"));
   EXPECT_TRUE(plan.data_dir.empty());
 }
 

@@ -32,6 +32,7 @@ struct Allocation {
   int args_fd = 7;    ///< --args: bwrap's options, NUL-separated, kept out of its argv
   int helper_fd = 8;  ///< --ro-bind-data source for helper_program
   int bundle_fd = 9;  ///< --ro-bind-fd source for the bundle
+  int data_fd = 10;   ///< --bind-fd source for the data directory
   /// A program the daemon read itself (preflight's paddock-probe), placed in the sandbox at
   /// kHelperProgramPath, read-only and executable; "" when none. Copied, not bind-mounted, so
   /// the worker UID needs no permission on the helper's host path, and /tmp cannot hide it.
