@@ -287,7 +287,6 @@ TEST(SandboxInstallPlaces,
 
 TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAndRestarts) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
-  namespace fs = std::filesystem;
   TempDir profiles("/tmp/paddock-profiles-XXXXXX");
   ASSERT_FALSE(profiles.path.empty());
   write_data_mount_profile(profiles.path);
