@@ -245,12 +245,14 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.fds.push_back({alloc.status_fd, FdRole::Status, {}});
   a.insert(a.end(), {"--seccomp", std::to_string(alloc.seccomp_fd), "--json-status-fd",
                      std::to_string(alloc.status_fd), "--"});
+  // Where the options end: an option value (an env value, say) may itself be "--".
+  const auto options_end = static_cast<std::ptrdiff_t>(a.size()) - 1;
   a.insert(a.end(), plan.command.begin(), plan.command.end());
 
   // The options go to bwrap through --args (it reads and closes the descriptor); only the
   // command stays on its command line, where bwrap needs it.
   std::string options;
-  const auto dashdash = std::find(a.begin() + 1, a.end(), "--");
+  const auto dashdash = a.begin() + options_end;
   for (auto it = a.begin() + 1; it != dashdash; ++it) {
     options += *it;
     options += '\0';

@@ -227,6 +227,23 @@ TEST(SandboxPlan, GivenAHelperProgram_ThenItIsCopiedInExecutableAndNotBoundByPat
   for (const auto& f : none.fds) EXPECT_NE(f.target, 8);
 }
 
+TEST(SandboxPlan, GivenAnEnvValueOfDoubleDash_ThenTheOptionsStillEndAtTheRealSeparator) {
+  auto spec = bundle_spec();
+  spec.env = {{"APP_X", "--"}};
+  spec.command = {"/bin/echo", "--", "x"};
+  const auto plan = plan_ok(spec, test_profile(), test_config(), bundle_alloc());
+  EXPECT_EQ(plan.exec_argv, (std::vector<std::string>{"/usr/bin/bwrap", "--args", "7", "--",
+                                                      "/bin/echo", "--", "x"}));
+  for (const auto& f : plan.fds) {
+    if (f.target != 7) continue;
+    EXPECT_NE(f.data.find(std::string("--setenv\0APP_X\0--\0", 18)), std::string::npos);
+    // The data ends with the last option before the separator (the status fd), not with "--".
+    EXPECT_EQ(f.data.substr(f.data.size() - 19), std::string("--json-status-fd\0"
+                                                             "4\0",
+                                                             19));
+  }
+}
+
 TEST(SandboxPlan, GivenNetworkNone_ThenUnshareNet) {
   WorkerSpec spec = bundle_spec();
   spec.network = sandbox::NetworkMode::None;
