@@ -1,5 +1,6 @@
 #include "paddock/spawn/spawn.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -12,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "child.hpp"
@@ -369,13 +371,19 @@ Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {
   if (::mkdir(plan.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return sys_error("mkdir(" + plan.data_dir + ")", errno);
   }
+  {
+    // O_PATH: a directory the worker already owns (0700) cannot be opened for reading without
+    // CAP_DAC_OVERRIDE, which the shipped unit does not have.
+    UniqueFd path(::open(plan.data_dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!path) return sys_error("open(" + plan.data_dir + ", O_PATH|O_NOFOLLOW)", errno);
+    struct stat st {};
+    if (::fstat(path.get(), &st) != 0) return sys_error("fstat(" + plan.data_dir + ")", errno);
+    if (st.st_uid == plan.uid && st.st_gid == plan.gid && (st.st_mode & 07777) == 0700) {
+      return {};  // a restart: already this worker's
+    }
+  }
   UniqueFd dir(::open(plan.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return sys_error("open(" + plan.data_dir + ", O_DIRECTORY|O_NOFOLLOW)", errno);
-  struct stat st {};
-  if (::fstat(dir.get(), &st) != 0) return sys_error("fstat(" + plan.data_dir + ")", errno);
-  if (st.st_uid == plan.uid && st.st_gid == plan.gid && (st.st_mode & 07777) == 0700) {
-    return {};  // a restart: already this worker's
-  }
   // Mode first, while the daemon still owns the directory: without CAP_FOWNER (the shipped
   // unit) it may no longer change the mode once the worker owns it.
   if (::fchmod(dir.get(), 0700) != 0) return sys_error("fchmod(" + plan.data_dir + ")", errno);
@@ -383,6 +391,70 @@ Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {
     return sys_error("fchown(" + plan.data_dir + ", " + std::to_string(plan.uid) + ")", errno);
   }
   return {};
+}
+
+namespace {
+
+/// Removes `name` in the directory `parent`; see remove_data_dir.
+Result<void> remove_entry(int parent, const std::string& name, const std::string& where,
+                          int depth) {
+  struct stat st {};
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return {};
+    return sys_error("fstatat(" + where + ")", errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return sys_error("unlinkat(" + where + ")", errno);
+    }
+    return {};
+  }
+  if (depth > 512) return make_error("too_deep", where + " nests more than 512 directories");
+  if (::fchownat(parent, name.c_str(), ::geteuid(), ::getegid(), AT_SYMLINK_NOFOLLOW) != 0) {
+    return sys_error("fchownat(" + where + ")", errno);
+  }
+  // A directory (checked above, and nothing of the worker runs any more): chmod follows no link.
+  if (::fchmodat(parent, name.c_str(), 0700, 0) != 0) {
+    return sys_error("fchmodat(" + where + ")", errno);
+  }
+  UniqueFd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return sys_error("openat(" + where + ")", errno);
+  std::vector<std::string> names;
+  {
+    UniqueFd listing(::fcntl(dir.get(), F_DUPFD_CLOEXEC, 0));
+    if (!listing) return sys_error("fcntl(F_DUPFD_CLOEXEC)", errno);
+    DIR* d = ::fdopendir(listing.get());
+    if (d == nullptr) return sys_error("fdopendir(" + where + ")", errno);
+    (void)listing.release();
+    while (const dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+  }
+  for (const auto& n : names) {
+    if (auto r = remove_entry(dir.get(), n, where + "/" + n, depth + 1); !r) return r;
+  }
+  if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return sys_error("unlinkat(" + where + ", AT_REMOVEDIR)", errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> remove_data_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash + 1 == path.size()) {
+    return make_error("invalid_path", "'" + path + "' is not an absolute path of a directory");
+  }
+  const std::string parent_path = slash == 0 ? "/" : path.substr(0, slash);
+  UniqueFd parent(::open(parent_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent) {
+    if (errno == ENOENT) return {};
+    return sys_error("open(" + parent_path + ")", errno);
+  }
+  return remove_entry(parent.get(), path.substr(slash + 1), path, 0);
 }
 
 }  // namespace paddock::spawn

@@ -3,7 +3,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <filesystem>
 
 #include <array>
 #include <boost/asio/connect.hpp>
@@ -504,12 +503,9 @@ bool AsioProcessOps::port_has_connections(std::uint16_t port) {
 }
 
 void AsioProcessOps::remove_data_dir(const std::string& path) {
-  // remove_all deletes symlinks themselves, never what they point to; data_root is the daemon's,
-  // so the worker cannot swap the directory itself for a link.
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec) {
-    log::warn("cannot remove a worker's data directory", {{"path", path}, {"error", ec.message()}});
+  if (auto r = spawn::remove_data_dir(path); !r) {
+    log::warn("cannot remove a worker's data directory",
+              {{"path", path}, {"error", r.error().message}});
   }
 }
 

@@ -285,24 +285,33 @@ TEST(SandboxInstallPlaces,
   start_from_copy(dir.path, true);
 }
 
-TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAndRestarts) {
+TEST(SandboxDataMount,
+     GivenADaemonWithTheUnitsCapabilities_ThenADataMountWorkerRestartsAndItsDataGoesAtTheEnd) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
   TempDir profiles("/tmp/paddock-profiles-XXXXXX");
   ASSERT_FALSE(profiles.path.empty());
   write_data_mount_profile(profiles.path);
   TestDaemonOptions o;
-  // What the shipped unit does: no CAP_FOWNER in the bounding set.
-  o.before_exec = [] { ::prctl(PR_CAPBSET_DROP, CAP_FOWNER, 0, 0, 0); };
+  // What the shipped unit leaves out: CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH.
+  o.before_exec = [] {
+    for (int cap : {CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH}) {
+      ::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+    }
+  };
   o.set["process.sandbox_profiles_dir"] = "\"" + profiles.path + "\"";
   TestDaemon d(o);
   ASSERT_TRUE(d.started()) << d.start_error();
-  // Counts its starts in the data directory and fails until the third.
+  // Counts its starts in the data directory and fails until the third, which leaves a nested
+  // directory nobody may enter behind and stays.
   auto res = WorkerApi(d).post(
-      "/v1/workers", {{"command",
-                       {"/bin/sh", "-c",
-                        "echo x >> /data/starts; n=$(wc -l < /data/starts); echo start $n; "
-                        "[ $n -ge 3 ] && exec sleep 60; exit 1"}},
-                      {"restart", "on-failure"}});
+      "/v1/workers",
+      {{"command",
+        {"/bin/sh", "-c",
+         "echo x >> /data/starts; n=$(wc -l < /data/starts); "
+         "if [ $n -ge 3 ]; then mkdir -p /data/a/b && echo s > /data/a/b/f && chmod 0 /data/a/b "
+         "/data/a && ln -s /etc /data/etc && echo start $n && exec sleep 60; fi; "
+         "echo start $n; exit 1"}},
+       {"restart", "on-failure"}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   std::string log = wait_for_log(WorkerApi(d), id, "start 3");
@@ -310,7 +319,13 @@ TEST(SandboxDataMount, GivenADaemonWithoutCapFowner_ThenADataMountWorkerStartsAn
       << log << "\n"
       << WorkerApi(d).get("/v1/workers/" + id).body << "\n"
       << d.log();
-  WorkerApi(d).del("/v1/workers/" + id + "?grace_seconds=0");
+  const std::string dir = d.dir() + "/data/" + id;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/a"));
+  EXPECT_EQ(WorkerApi(d).del("/v1/workers/" + id + "?grace_seconds=0").status, 202u);
+  const auto end = WorkerApi(d).wait_state(id, {"exited", "failed"});
+  EXPECT_TRUE(end["state"] == "exited" || end["state"] == "failed") << end.dump();
+  EXPECT_FALSE(std::filesystem::exists(dir)) << d.log();
+  EXPECT_TRUE(std::filesystem::exists("/etc/passwd")) << "the symlink was followed";
 }
 
 TEST(SandboxIds, GivenTwentyDaemonLives_ThenNoIdRepeatsAndNothingOfAnEndedWorkerRemains) {
