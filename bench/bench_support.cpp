@@ -309,6 +309,9 @@ Result<pid_t> RawBwrap::start(util::UniqueFd* status) const {
       case sandbox::FdRole::Data:
         sources.push_back(data_fd(f.data));
         break;
+      case sandbox::FdRole::PathSource:
+        sources.push_back(high(::open(f.data.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
+        break;
       case sandbox::FdRole::Status: {
         if (status != nullptr) {
           int p[2];
@@ -326,7 +329,9 @@ Result<pid_t> RawBwrap::start(util::UniqueFd* status) const {
   }
   util::UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   std::vector<char*> argv;
-  for (const auto& a : plan_.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  // As the spawner runs it: options through --args (fd 7), the command on the command line.
+  const auto& words = plan_.exec_argv.empty() ? plan_.argv : plan_.exec_argv;
+  for (const auto& a : words) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& e : plan_.envp) envp.push_back(const_cast<char*>(e.c_str()));

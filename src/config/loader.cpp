@@ -344,6 +344,9 @@ bool is_executable(const HostFacts& host, const std::string& path) {
 
 }  // namespace
 
+/// (uid_t)-1 and (gid_t)-1: "leave unchanged" for setresuid/setresgid.
+constexpr std::uint32_t kNoId = 0xffffffffU;
+
 std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   std::vector<Diagnostic> out;
   auto where = [&](const std::string& key) {
@@ -388,6 +391,17 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   if (p.worker_gid == 0) {
     err("process.worker_gid",
         "worker_gid 0 is root's group; use an unprivileged group such as 65534 (nogroup)");
+  }
+  if (p.worker_gid == kNoId) {
+    err("process.worker_gid",
+        "worker_gid 4294967295 is (gid_t)-1, which setresgid reads as \"leave unchanged\" (the "
+        "worker would keep the daemon's group); use an unprivileged group such as 65534 "
+        "(nogroup)");
+  }
+  if (p.worker_uid_range_end == kNoId && p.worker_uid_range_start <= p.worker_uid_range_end) {
+    err("process.worker_uid_range_end",
+        "worker_uid_range includes 4294967295, which is (uid_t)-1: setresuid reads it as "
+        "\"leave unchanged\"; end the range below it");
   }
   auto check_port = [&](const std::string& key, std::uint32_t port) {
     if (port < 1024 || port > 65535) {

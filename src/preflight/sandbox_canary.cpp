@@ -11,6 +11,10 @@ const std::vector<std::pair<std::string, std::string>>& canary_expectations() {
                                                                   {"io_uring_setup", "blocked"},
                                                                   {"unshare_newuser", "blocked"},
                                                                   {"mount", "blocked"},
+                                                                  {"unknown_syscall", "enosys"},
+                                                                  {"socket_tipc", "blocked"},
+                                                                  {"tiocsetd", "blocked"},
+                                                                  {"root_readonly", "ok"},
                                                                   {"threads", "ok"},
                                                                   {"environ", "ok"},
                                                                   {"fds", "ok"}};
@@ -53,8 +57,9 @@ CheckResult evaluate_canary(const Result<ProbeRun>& probe) {
     return r;
   }
   r.message =
-      "inside a worker keyctl, io_uring_setup, unshare(CLONE_NEWUSER) and mount fail, "
-      "threads work, /proc/1/environ holds none of the daemon's variables and only fds "
+      "inside a worker keyctl, io_uring_setup, unshare(CLONE_NEWUSER), mount, "
+      "socket(AF_TIPC) and ioctl(TIOCSETD) fail, system call 1000 gets ENOSYS, / and /etc are "
+      "read-only, threads work, /proc/1/environ holds none of the daemon's variables and only fds "
       "0-2 are open";
   return r;
 }

@@ -138,11 +138,22 @@ Result<void> start_worker(const config::Config& cfg, UidSource& uids, const std:
     return make_error(profile.error().code,
                       "cannot load the default sandbox profile: " + profile.error().message);
   }
-  // The probe needs nothing of the host but the helper: no writable data directory.
+  // The probe needs nothing of the host but the helper: no writable data directory. The helper
+  // is copied in (the daemon reads it without following symlinks), so it runs wherever it is
+  // installed, e.g. under a 0700 home directory or under /tmp, which the sandbox's own /tmp
+  // would hide.
+  if (!profile->data_mount.empty()) {
+    // HOME or the working directory inside the data mount would not exist without it.
+    if (sandbox::path_is_within(profile->home, profile->data_mount)) profile->home = "/tmp";
+    if (sandbox::path_is_within(profile->workdir, profile->data_mount)) profile->workdir.clear();
+  }
   profile->data_mount.clear();
-  bool covered = false;
-  for (const auto& p : profile->ro_paths) covered = covered || sandbox::path_is_within(*helper, p);
-  if (!covered) profile->ro_paths.push_back(*helper);
+  constexpr std::size_t kHelperLimit = 64U << 20U;
+  auto program = util::read_file_no_symlinks(*helper, kHelperLimit);
+  if (!program) {
+    return make_error("probe_missing",
+                      "cannot read the paddock-probe helper: " + program.error().message);
+  }
 
   auto bpf_ok = seccomp::validate_bpf_file(cfg.process.seccomp_profile);
   if (!bpf_ok) return bpf_ok.error();
@@ -157,9 +168,10 @@ Result<void> start_worker(const config::Config& cfg, UidSource& uids, const std:
 
   sandbox::WorkerSpec spec;
   spec.name = "preflight " + purpose;
-  spec.command = {*helper};
+  spec.command = {sandbox::kHelperProgramPath};
   spec.command.insert(spec.command.end(), args.begin(), args.end());
   sandbox::Allocation alloc;
+  alloc.helper_program = std::move(*program);
   alloc.worker_id = "preflight-" + purpose + "-" + std::to_string(::getpid()) + "-" +
                     std::to_string(g_counter.fetch_add(1));
   alloc.uid = *uid;

@@ -14,6 +14,10 @@
 //       io_uring_setup blocked|allowed DETAIL
 //       unshare_newuser blocked|allowed DETAIL
 //       mount blocked|allowed DETAIL
+//       unknown_syscall enosys|wrong DETAIL        system call 1000
+//       socket_tipc blocked|allowed DETAIL
+//       tiocsetd blocked|allowed DETAIL            ioctl(TIOCSETD) on a pipe: EPERM from the filter
+//       root_readonly ok|writable PATH             creating a file in / and /etc fails
 //       threads ok|fail DETAIL
 //       environ ok|leak|fail DETAIL                 leak lists the names found in /proc/1/environ
 //       fds ok|extra LIST                           the open descriptors, e.g. 0,1,2
@@ -27,6 +31,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -181,6 +186,50 @@ std::string check_mount() {
   return blocked_or_allowed(ret, e);
 }
 
+std::string check_unknown_syscall() {
+  // A number no kernel table reaches: ENOSYS (not EPERM), so programs probing new calls fall
+  // back the way they do on an older kernel.
+  errno = 0;
+  const long ret = syscall(1000L, 0L, 0L, 0L);
+  const int e = errno;
+  if (ret < 0 && e == ENOSYS) return "enosys";
+  return "wrong " + (ret < 0 ? errno_text(e) : "returned " + std::to_string(ret));
+}
+
+std::string check_socket_family(int family) {
+  errno = 0;
+  const long ret = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int e = errno;
+  if (ret >= 0) close(static_cast<int>(ret));
+  return blocked_or_allowed(ret, e);
+}
+
+std::string check_tiocsetd() {
+  // On a pipe the kernel itself answers ENOTTY; only the filter answers EPERM.
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return "fail pipe2:" + errno_text(errno);
+  int ldisc = 0;
+  errno = 0;
+  const long ret = ioctl(fds[0], TIOCSETD, &ldisc);
+  const int e = errno;
+  close(fds[0]);
+  close(fds[1]);
+  if (ret < 0 && e == EPERM) return "blocked EPERM";
+  return "allowed " + (ret < 0 ? errno_text(e) : "returned " + std::to_string(ret));
+}
+
+std::string check_root_readonly() {
+  for (const char* path : {"/paddock-canary", "/etc/paddock-canary"}) {
+    const int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      close(fd);
+      unlink(path);
+      return std::string("writable ") + path;
+    }
+  }
+  return "ok";
+}
+
 void* thread_body(void* arg) { return static_cast<char*>(arg) + 1; }
 
 std::string check_threads() {
@@ -246,6 +295,10 @@ int cmd_canary(int argc, char** argv) {
   emit("io_uring_setup " + check_io_uring());
   emit("unshare_newuser " + check_unshare_user());
   emit("mount " + check_mount());
+  emit("unknown_syscall " + check_unknown_syscall());
+  emit("socket_tipc " + check_socket_family(AF_TIPC));
+  emit("tiocsetd " + check_tiocsetd());
+  emit("root_readonly " + check_root_readonly());
   emit("threads " + check_threads());
   emit("environ " + check_environ(names));
   emit("fds " + fds);

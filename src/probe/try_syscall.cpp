@@ -221,6 +221,32 @@ std::string run(const std::string& name) {
     return call([] { return static_cast<long>(socket(AF_VSOCK, SOCK_STREAM, 0)); });
   if (name == "socket_alg")
     return call([] { return static_cast<long>(socket(AF_ALG, SOCK_SEQPACKET, 0)); });
+  if (name == "socket_tipc")
+    return call([] { return static_cast<long>(socket(AF_TIPC, SOCK_RDM, 0)); });
+  if (name == "socket_bluetooth")
+    return call([] { return static_cast<long>(socket(AF_BLUETOOTH, SOCK_STREAM, 0)); });
+  if (name == "socket_can")
+    return call([] { return static_cast<long>(socket(AF_CAN, SOCK_RAW, 0)); });
+  if (name == "socket_netlink_route")
+    return call([] { return static_cast<long>(socket(AF_NETLINK, SOCK_RAW, 0)); });
+  if (name == "socket_netlink_audit")
+    return call([] { return static_cast<long>(socket(AF_NETLINK, SOCK_RAW, 9)); });
+  if (name == "socketpair_tipc") {
+    return call([] {
+      int sv[2];
+      const long r = socketpair(AF_TIPC, SOCK_RDM, 0, sv);
+      if (r == 0) close(sv[1]);
+      return r == 0 ? static_cast<long>(sv[0]) : r;
+    });
+  }
+  if (name == "unknown_1000") return call([] { return syscall(1000L, 0L, 0L, 0L); });
+  if (name == "unknown_gap") return call([] { return syscall(400L, 0L, 0L, 0L); });
+  if (name == "ioctl_tiocsetd") {
+    return call([] {
+      int ldisc = 0;
+      return syscall(SYS_ioctl, 0L, static_cast<unsigned long>(TIOCSETD), &ldisc);
+    });
+  }
   if (name == "socket_inet")
     return call([] { return static_cast<long>(socket(AF_INET, SOCK_STREAM, 0)); });
   if (name == "socket_unix")

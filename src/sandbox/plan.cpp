@@ -114,8 +114,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   }
   if (plan.gid == 0) return internal("worker_gid 0 (root's group) is refused");
   {
-    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd};
-    if (numbers.size() != 4 || *numbers.begin() < 3) {
+    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd,
+                                alloc.args_fd,    alloc.helper_fd, alloc.bundle_fd, alloc.data_fd};
+    if (numbers.size() != 8 || *numbers.begin() < 3) {
       return internal("the fd numbers for bwrap must be distinct and >= 3");
     }
   }
@@ -208,8 +209,11 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   for (const auto& p : profile.ro_paths_try) a.insert(a.end(), {"--ro-bind-try", p, p});
   for (const auto& [target, link] : profile.symlinks)
     a.insert(a.end(), {"--symlink", target, link});
-  a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size",
-                     std::to_string(std::uint64_t{plan.limits.tmp_mb} * kMiB), "--tmpfs", "/tmp"});
+  // /dev/shm and /tmp are the sandbox's only writable tmpfs mounts, each capped at tmp_mb; /dev
+  // itself (bwrap's tmpfs holding the device nodes) and / are remounted read-only below.
+  const std::string tmp_bytes = std::to_string(std::uint64_t{plan.limits.tmp_mb} * kMiB);
+  a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", tmp_bytes, "--tmpfs", "/dev/shm",
+                     "--remount-ro", "/dev", "--size", tmp_bytes, "--tmpfs", "/tmp"});
   if (profile.passwd) {
     plan.fds.push_back(
         {alloc.passwd_fd, FdRole::Data, passwd_text(plan.uid, plan.gid, profile.home)});
@@ -219,16 +223,43 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
               "/etc/passwd", "--perms", to_octal_perms(0444), "--ro-bind-data",
               std::to_string(alloc.group_fd), "/etc/group"});
   }
-  if (!plan.bundle_path.empty()) {
-    a.insert(a.end(), {"--ro-bind", plan.bundle_path, profile.bundle_mount});
+  if (!alloc.helper_program.empty()) {
+    plan.fds.push_back({alloc.helper_fd, FdRole::Data, alloc.helper_program});
+    a.insert(a.end(), {"--perms", to_octal_perms(0555), "--ro-bind-data",
+                       std::to_string(alloc.helper_fd), kHelperProgramPath});
   }
-  if (!plan.data_dir.empty()) a.insert(a.end(), {"--bind", plan.data_dir, profile.data_mount});
-  a.insert(a.end(), {"--chdir", plan.cwd});
+  if (!plan.bundle_path.empty()) {
+    // By descriptor: bwrap 0.8 turns it back into the directory's current path, which follows
+    // the directory through renames and exchanges after the spawner opened it.
+    plan.fds.push_back({alloc.bundle_fd, FdRole::PathSource, plan.bundle_path});
+    a.insert(a.end(), {"--ro-bind-fd", std::to_string(alloc.bundle_fd), profile.bundle_mount});
+  }
+  if (!plan.data_dir.empty()) {
+    plan.fds.push_back({alloc.data_fd, FdRole::PathSource, plan.data_dir});
+    a.insert(a.end(), {"--bind-fd", std::to_string(alloc.data_fd), profile.data_mount});
+  }
+  // Every mount point exists now: the root tmpfs (with /etc/passwd, the symlinks and the mount
+  // points) becomes read-only, so nothing but /tmp, /dev/shm and the data mount takes writes.
+  a.insert(a.end(), {"--remount-ro", "/", "--chdir", plan.cwd});
   plan.fds.push_back({alloc.seccomp_fd, FdRole::Seccomp, {}});
   plan.fds.push_back({alloc.status_fd, FdRole::Status, {}});
   a.insert(a.end(), {"--seccomp", std::to_string(alloc.seccomp_fd), "--json-status-fd",
                      std::to_string(alloc.status_fd), "--"});
+  // Where the options end: an option value (an env value, say) may itself be "--".
+  const auto options_end = static_cast<std::ptrdiff_t>(a.size()) - 1;
   a.insert(a.end(), plan.command.begin(), plan.command.end());
+
+  // The options go to bwrap through --args (it reads and closes the descriptor); only the
+  // command stays on its command line, where bwrap needs it.
+  std::string options;
+  const auto dashdash = a.begin() + options_end;
+  for (auto it = a.begin() + 1; it != dashdash; ++it) {
+    options += *it;
+    options += '\0';
+  }
+  plan.fds.push_back({alloc.args_fd, FdRole::Data, std::move(options)});
+  plan.exec_argv = {pc.bwrap_path, "--args", std::to_string(alloc.args_fd)};
+  plan.exec_argv.insert(plan.exec_argv.end(), dashdash, a.end());
 
   // Resource limits applied by the spawner before exec.
   const std::uint64_t nproc = std::uint64_t{plan.limits.pids} + kBwrapProcesses;

@@ -1,5 +1,7 @@
 #include "paddock/seccomp/compile.hpp"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/utsname.h>
@@ -7,11 +9,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 namespace paddock::seccomp {
 
@@ -200,6 +205,51 @@ Result<std::string> export_bpf(void* ctx) {
   return out;
 }
 
+/// The highest system call number libseccomp knows on `arch`, and the numbers below it it does
+/// not know (gaps in the table).
+struct KnownSyscalls {
+  int highest = -1;
+  std::vector<int> gaps;
+};
+
+KnownSyscalls known_syscalls(std::uint32_t arch) {
+  // No native table reaches this far; x32's numbers (bit 30 set) are not native numbers.
+  constexpr int kScanLimit = 4096;
+  KnownSyscalls k;
+  std::vector<bool> known(kScanLimit, false);
+  for (int nr = 0; nr < kScanLimit; ++nr) {
+    char* name = seccomp_syscall_resolve_num_arch(arch, nr);
+    if (name == nullptr) continue;
+    std::free(name);
+    known[static_cast<std::size_t>(nr)] = true;
+    k.highest = nr;
+  }
+  for (int nr = 0; nr < k.highest; ++nr) {
+    if (!known[static_cast<std::size_t>(nr)]) k.gaps.push_back(nr);
+  }
+  return k;
+}
+
+/// The instructions put in front of libseccomp's program: on the native architecture, a
+/// system call number above `highest` returns errno `err`; everything else (other
+/// architectures, x32's numbers with bit 30 set, negative numbers) falls through to
+/// libseccomp's program unchanged. Jumps in classic BPF are relative, so the program after
+/// it needs no change.
+std::string unknown_syscall_prologue(std::uint32_t native_arch, int highest, std::uint32_t err) {
+  // x86_64 shares its audit arch with x32, whose numbers carry __X32_SYSCALL_BIT; libseccomp's
+  // program treats those as another architecture, so leave them to it.
+  const std::uint32_t passthrough = native_arch == SCMP_ARCH_X86_64 ? 0x40000000U : 0x80000000U;
+  const sock_filter prog[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<std::uint32_t>(offsetof(seccomp_data, arch))),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, native_arch, 0, 4),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<std::uint32_t>(offsetof(seccomp_data, nr))),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, passthrough, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, static_cast<std::uint32_t>(highest), 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
+  };
+  return std::string(reinterpret_cast<const char*>(prog), sizeof prog);
+}
+
 }  // namespace
 
 std::string running_kernel_version() {
@@ -335,6 +385,32 @@ Result<CompiledFilter> compile(const Profile& profile, const CompileOptions& opt
     to_add.push_back(&e);
   }
 
+  // Numbers this libseccomp does not know: gaps below the highest known one get rules here,
+  // the numbers above it the prologue added after export.
+  std::optional<KnownSyscalls> known;
+  if (profile.unknown_syscall_errno && SCMP_ACT_ERRNO(*profile.unknown_syscall_errno) != *def) {
+    known = known_syscalls(native);
+    std::set<int> named;
+    for (const auto& e : entries) named.insert(e.nr);
+    std::size_t added = 0;
+    for (const int nr : known->gaps) {
+      if (named.count(nr) != 0) continue;
+      const int rc =
+          seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(*profile.unknown_syscall_errno), nr, 0);
+      if (rc < 0) {
+        return fail("paddock.unknownSyscallErrnoRet", "libseccomp refused a rule for number " +
+                                                          std::to_string(nr) + ": " +
+                                                          std::strerror(-rc));
+      }
+      ++added;
+      ++out.rules;
+    }
+    out.notes.push_back("unknown system calls: numbers above " + std::to_string(known->highest) +
+                        " (the highest this libseccomp knows on " + native_name + ") and " +
+                        std::to_string(added) + " unknown numbers below it get errno " +
+                        std::to_string(*profile.unknown_syscall_errno));
+  }
+
   // Pass 3: add the rules.
   for (const Entry* e : to_add) {
     const auto& args = e->rule->args;
@@ -369,6 +445,10 @@ Result<CompiledFilter> compile(const Profile& profile, const CompileOptions& opt
   auto bpf = export_bpf(ctx.get());
   if (!bpf) return bpf.error();
   out.bpf = std::move(*bpf);
+  if (known) {
+    out.bpf =
+        unknown_syscall_prologue(native, known->highest, *profile.unknown_syscall_errno) + out.bpf;
+  }
   if (out.bpf.empty() || out.bpf.size() % 8 != 0) {
     return make_error("seccomp", "libseccomp exported " + std::to_string(out.bpf.size()) +
                                      " bytes, not a whole number of BPF instructions");

@@ -334,7 +334,8 @@ Result<void> parse_extension(const json& j, Profile& p) {
   const std::string path = "paddock";
   if (!j.is_object()) return wrong_type(path, j, "an object");
   if (auto r = check_keys(j, path,
-                          {"badArchAction", "badArchErrnoRet", "filterNonNativeArches", "comment"});
+                          {"badArchAction", "badArchErrnoRet", "filterNonNativeArches",
+                           "unknownSyscallErrnoRet", "comment"});
       !r) {
     return r;
   }
@@ -361,6 +362,15 @@ Result<void> parse_extension(const json& j, Profile& p) {
     const auto& f = j["filterNonNativeArches"];
     if (!f.is_boolean()) return wrong_type(path + ".filterNonNativeArches", f, "a boolean");
     p.arch_policy.filter_non_native = f.get<bool>();
+  }
+  if (j.contains("unknownSyscallErrnoRet")) {
+    auto e = get_errno(j["unknownSyscallErrnoRet"], path + ".unknownSyscallErrnoRet");
+    if (!e) return e.error();
+    if (*e == 0) {
+      return fail(path + ".unknownSyscallErrnoRet",
+                  "errno 0 would make unknown system calls report success; use 38 (ENOSYS)");
+    }
+    p.unknown_syscall_errno = *e;
   }
   return {};
 }

@@ -95,6 +95,17 @@ void child_main(const ChildSetup& s) {
     fail(moved, Step::Setresuid, static_cast<int>(s.uid), errno);
   }
   if (::syscall(SYS_setuid, 0) == 0) fail(moved, Step::SetuidCheck, 0, 0);
+  // Read back what the kernel now holds: real, effective and saved ids all the worker's, and no
+  // supplementary group.
+  {
+    uid_t ru = 0, eu = 0, su = 0;
+    gid_t rg = 0, eg = 0, sg = 0;
+    if (::getresuid(&ru, &eu, &su) != 0 || ::getresgid(&rg, &eg, &sg) != 0 || ru != s.uid ||
+        eu != s.uid || su != s.uid || rg != s.gid || eg != s.gid || sg != s.gid ||
+        ::getgroups(0, nullptr) != 0) {
+      fail(moved, Step::IdCheck, 0, 0);
+    }
+  }
 
   // The uid change cleared both: bwrap must be able to write its uid_map (dumpable), and the
   // worker must die with the daemon (checked against the pid captured before clone).
@@ -132,6 +143,8 @@ const char* step_name(Step step) {
       return "setresuid";
     case Step::SetuidCheck:
       return "setuid(0) check";
+    case Step::IdCheck:
+      return "getresuid/getresgid/getgroups check";
     case Step::Dumpable:
       return "prctl(PR_SET_DUMPABLE, 1)";
     case Step::Pdeathsig:

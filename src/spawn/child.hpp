@@ -18,6 +18,7 @@ enum class Step : int {
   Setresgid,
   Setresuid,
   SetuidCheck,
+  IdCheck,
   Dumpable,
   Pdeathsig,
   Setrlimit,

@@ -1,5 +1,6 @@
 #include "paddock/spawn/spawn.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -12,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "child.hpp"
@@ -133,6 +135,11 @@ Error report_error(const sandbox::SandboxPlan& plan, const ChildReport& r) {
       return make_error("spawn_failed", "setuid(0) succeeded after dropping to uid " +
                                             std::to_string(plan.uid) +
                                             "; refusing to start the worker");
+    case Step::IdCheck:
+      return make_error("spawn_failed",
+                        "after dropping, getresuid/getresgid/getgroups did not show exactly uid " +
+                            std::to_string(plan.uid) + " and gid " + std::to_string(plan.gid) +
+                            " with no supplementary group; refusing to start the worker");
     default:
       break;
   }
@@ -159,8 +166,9 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
 
   // argv/envp as C arrays pointing into the plan (which outlives the exec).
   std::vector<char*> argv;
-  argv.reserve(plan.argv.size() + 1);
-  for (const auto& a : plan.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  const auto& words = plan.exec_argv.empty() ? plan.argv : plan.exec_argv;
+  argv.reserve(words.size() + 1);
+  for (const auto& a : words) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   envp.reserve(plan.envp.size() + 1);
@@ -216,6 +224,15 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
         if (!p) return p.error();
         out.status_fd = std::move(p->first);
         pass(std::move(p->second), f.target);
+        break;
+      }
+      case sandbox::FdRole::PathSource: {
+        auto fd = util::open_no_symlinks(f.data, O_PATH | O_DIRECTORY);
+        if (!fd) {
+          return make_error("spawn_failed",
+                            "cannot open '" + f.data + "' to mount it: " + fd.error().message);
+        }
+        pass(std::move(fd.value()), f.target);
         break;
       }
       case sandbox::FdRole::Data: {
@@ -354,13 +371,90 @@ Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {
   if (::mkdir(plan.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return sys_error("mkdir(" + plan.data_dir + ")", errno);
   }
+  {
+    // O_PATH: a directory the worker already owns (0700) cannot be opened for reading without
+    // CAP_DAC_OVERRIDE, which the shipped unit does not have.
+    UniqueFd path(::open(plan.data_dir.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!path) return sys_error("open(" + plan.data_dir + ", O_PATH|O_NOFOLLOW)", errno);
+    struct stat st {};
+    if (::fstat(path.get(), &st) != 0) return sys_error("fstat(" + plan.data_dir + ")", errno);
+    if (st.st_uid == plan.uid && st.st_gid == plan.gid && (st.st_mode & 07777) == 0700) {
+      return {};  // a restart: already this worker's
+    }
+  }
   UniqueFd dir(::open(plan.data_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) return sys_error("open(" + plan.data_dir + ", O_DIRECTORY|O_NOFOLLOW)", errno);
+  // Mode first, while the daemon still owns the directory: without CAP_FOWNER (the shipped
+  // unit) it may no longer change the mode once the worker owns it.
+  if (::fchmod(dir.get(), 0700) != 0) return sys_error("fchmod(" + plan.data_dir + ")", errno);
   if (::fchown(dir.get(), plan.uid, plan.gid) != 0) {
     return sys_error("fchown(" + plan.data_dir + ", " + std::to_string(plan.uid) + ")", errno);
   }
-  if (::fchmod(dir.get(), 0700) != 0) return sys_error("fchmod(" + plan.data_dir + ")", errno);
   return {};
+}
+
+namespace {
+
+/// Removes `name` in the directory `parent`; see remove_data_dir.
+Result<void> remove_entry(int parent, const std::string& name, const std::string& where,
+                          int depth) {
+  struct stat st {};
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return {};
+    return sys_error("fstatat(" + where + ")", errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return sys_error("unlinkat(" + where + ")", errno);
+    }
+    return {};
+  }
+  if (depth > 512) return make_error("too_deep", where + " nests more than 512 directories");
+  if (::fchownat(parent, name.c_str(), ::geteuid(), ::getegid(), AT_SYMLINK_NOFOLLOW) != 0) {
+    return sys_error("fchownat(" + where + ")", errno);
+  }
+  // A directory (checked above, and nothing of the worker runs any more): chmod follows no link.
+  if (::fchmodat(parent, name.c_str(), 0700, 0) != 0) {
+    return sys_error("fchmodat(" + where + ")", errno);
+  }
+  UniqueFd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return sys_error("openat(" + where + ")", errno);
+  std::vector<std::string> names;
+  {
+    UniqueFd listing(::fcntl(dir.get(), F_DUPFD_CLOEXEC, 0));
+    if (!listing) return sys_error("fcntl(F_DUPFD_CLOEXEC)", errno);
+    DIR* d = ::fdopendir(listing.get());
+    if (d == nullptr) return sys_error("fdopendir(" + where + ")", errno);
+    (void)listing.release();
+    while (const dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+  }
+  for (const auto& n : names) {
+    if (auto r = remove_entry(dir.get(), n, where + "/" + n, depth + 1); !r) return r;
+  }
+  if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return sys_error("unlinkat(" + where + ", AT_REMOVEDIR)", errno);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> remove_data_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash + 1 == path.size()) {
+    return make_error("invalid_path", "'" + path + "' is not an absolute path of a directory");
+  }
+  const std::string parent_path = slash == 0 ? "/" : path.substr(0, slash);
+  UniqueFd parent(::open(parent_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!parent) {
+    if (errno == ENOENT) return {};
+    return sys_error("open(" + parent_path + ")", errno);
+  }
+  return remove_entry(parent.get(), path.substr(slash + 1), path, 0);
 }
 
 }  // namespace paddock::spawn

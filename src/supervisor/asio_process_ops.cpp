@@ -502,4 +502,11 @@ bool AsioProcessOps::port_has_connections(std::uint16_t port) {
   return false;
 }
 
+void AsioProcessOps::remove_data_dir(const std::string& path) {
+  if (auto r = spawn::remove_data_dir(path); !r) {
+    log::warn("cannot remove a worker's data directory",
+              {{"path", path}, {"error", r.error().message}});
+  }
+}
+
 }  // namespace paddock::supervisor

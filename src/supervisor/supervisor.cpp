@@ -10,6 +10,7 @@
 
 #include "paddock/log/log.hpp"
 #include "paddock/sandbox/plan.hpp"
+#include "paddock/util/crypto.hpp"
 
 namespace paddock::supervisor {
 
@@ -55,6 +56,7 @@ struct Supervisor::Worker {
 
   uid_t uid = 0;
   bool holds_uid = false;
+  bool data_dir_removed = false;
   std::optional<std::uint16_t> port;
   bool holds_port = false;
   util::UniqueFd port_listener;  // held until the first launch
@@ -145,13 +147,11 @@ Supervisor::Worker* Supervisor::by_proc(ProcId proc) {
 }
 
 std::string Supervisor::new_id(const char* prefix) {
-  // Short, unique for the daemon's lifetime, and not guessable across restarts.
-  char buf[32];
+  // 128 random bits: never repeated, across daemon restarts too, so no later worker can meet
+  // an earlier one's data directory or log file.
   for (;;) {
-    const auto r = static_cast<unsigned>(sched_.random_unit() * 0xffff);
-    std::snprintf(buf, sizeof buf, "%s%06llx%04x", prefix,
-                  static_cast<unsigned long long>(++id_counter_ & 0xffffff), r);
-    if (workers_.count(buf) == 0) return buf;
+    std::string id = util::random_id(prefix);
+    if (workers_.count(id) == 0) return id;
   }
 }
 
@@ -261,7 +261,7 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   if (!cfg_.log.worker_log_dir.empty()) {
     const std::string path = cfg_.log.worker_log_dir + "/" + ref.id + ".log";
     const int fd =
-        ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (fd >= 0) {
       ref.log_file = ::fdopen(fd, "a");
     } else {
@@ -309,6 +309,23 @@ Result<void> Supervisor::launch(Worker& w) {
   alloc.uid = w.uid;
   alloc.port = w.port;
   alloc.bundle_path = w.bundle_path;
+  if (!w.bundle_path.empty()) {
+    // Every start (restarts too) resolves the bundle again: a directory replaced by a symlink
+    // after the worker was created must not redirect the mount.
+    auto again = sandbox::resolve_bundle_path(w.spec.bundle, cfg_.process.bundle_roots, fs_);
+    if (!again || *again != w.bundle_path) {
+      ++counters_.spawns_failed;
+      const std::string why = again ? "now resolves to '" + *again + "'" : again.error().message;
+      log::error("spawn failed", log::worker_fields(w.id, static_cast<long>(w.uid), -1,
+                                                    {{"error", "bundle changed: " + why}}));
+      return make_error("invalid_bundle",
+                        "bundle '" + w.spec.bundle +
+                            "' changed since the worker was created (it "
+                            "was '" +
+                            w.bundle_path + "', " + why + "); create the worker again",
+                        "bundle");
+    }
+  }
   sandbox::WorkerSpec spec = w.spec;
   auto plan = sandbox::make_plan(spec, w.profile, cfg_, alloc);
   if (!plan) return plan.error();
@@ -552,6 +569,10 @@ void Supervisor::release_resources(Worker& w) {
   if (w.log_file != nullptr) {
     std::fclose(w.log_file);
     w.log_file = nullptr;
+  }
+  if (!w.profile.data_mount.empty() && !w.data_dir_removed) {
+    w.data_dir_removed = true;
+    ops_.remove_data_dir(cfg_.process.data_root + "/" + w.id);
   }
 }
 

@@ -33,25 +33,33 @@ Result<std::string> sha256_file(const std::string& path) {
   return sha256_hex(bytes);
 }
 
-std::string random_token() {
-  std::array<unsigned char, 32> raw{};
+namespace {
+
+/// `n` bytes from getrandom(2); throws only when the kernel refuses (never in practice).
+std::string random_bytes(std::size_t n) {
+  std::string raw(n, '\0');
   std::size_t got = 0;
   while (got < raw.size()) {
-    const ssize_t n = getrandom(raw.data() + got, raw.size() - got, 0);
-    if (n < 0) {
+    const ssize_t r = getrandom(raw.data() + got, raw.size() - got, 0);
+    if (r < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(std::string("getrandom: ") + std::strerror(errno));
     }
-    got += static_cast<std::size_t>(n);
+    got += static_cast<std::size_t>(r);
   }
+  return raw;
+}
+
+}  // namespace
+
+std::string base64url(std::string_view bytes) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  // base64url without padding: 32 bytes -> 43 characters.
-  std::string out = "pdk_";
+  std::string out;
   unsigned int buffer = 0;
   int bits = 0;
-  for (unsigned char byte : raw) {
-    buffer = (buffer << 8) | byte;
+  for (const char c : bytes) {
+    buffer = (buffer << 8) | static_cast<unsigned char>(c);
     bits += 8;
     while (bits >= 6) {
       bits -= 6;
@@ -60,6 +68,16 @@ std::string random_token() {
   }
   if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3f]);
   return out;
+}
+
+std::string random_token() {
+  // 32 bytes -> 43 characters.
+  return "pdk_" + base64url(random_bytes(32));
+}
+
+std::string random_id(std::string_view prefix) {
+  // 16 bytes -> 22 characters.
+  return std::string(prefix) + base64url(random_bytes(16));
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

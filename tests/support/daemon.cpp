@@ -175,7 +175,7 @@ void TestDaemon::spawn(const TestDaemonOptions& options) {
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string exe = PADDOCKD_PATH;
+  std::string exe = options.daemon_path.empty() ? PADDOCKD_PATH : options.daemon_path;
   std::string flag = "--config";
   std::vector<char*> argv{exe.data(), flag.data(), config_path_.data(), nullptr};
   const std::string log_path = dir_ + "/daemon.log";

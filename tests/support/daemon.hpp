@@ -43,6 +43,8 @@ struct TestDaemonOptions {
   std::map<std::string, std::string> env;
   /// Runs in the child between fork and exec (e.g. setrlimit). Keep it to plain syscalls.
   std::function<void()> before_exec;
+  /// The paddockd binary to run; "" means the one just built.
+  std::string daemon_path;
   /// Wait for /healthz in the constructor.
   bool wait_healthy = true;
   std::chrono::milliseconds start_timeout{15000};

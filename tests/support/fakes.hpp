@@ -94,6 +94,8 @@ class FakeProcessOps final : public supervisor::ProcessOps {
   }
   bool port_has_connections(std::uint16_t) override { return connections; }
   std::optional<cgroup::Controllers> cgroup_of(supervisor::ProcId) const override { return cgroup; }
+  void remove_data_dir(const std::string& path) override { removed_data_dirs.push_back(path); }
+  std::vector<std::string> removed_data_dirs;  ///< every remove_data_dir() call, in order
   std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override {
     return live.count(proc) != 0 ? usage_now : std::nullopt;
   }
@@ -154,12 +156,16 @@ class MapProfiles final : public supervisor::ProfileSource {
 class FakeFs final : public sandbox::FileSystem {
  public:
   Result<sandbox::FileKind> kind(const std::string& path) const override {
+    if (links.count(path) != 0) return sandbox::FileKind::Symlink;
     return dirs.count(path) != 0 ? sandbox::FileKind::Directory : sandbox::FileKind::Missing;
   }
   Result<std::string> read_link(const std::string& path) const override {
+    auto it = links.find(path);
+    if (it != links.end()) return it->second;
     return make_error("EINVAL", "not a link: " + path);
   }
   std::set<std::string> dirs{"/", "/srv", "/srv/bundles", "/srv/bundles/app1"};
+  std::map<std::string, std::string> links;  ///< symlink path -> target
 };
 
 }  // namespace paddock::fakes

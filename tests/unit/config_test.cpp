@@ -175,6 +175,21 @@ TEST(Config, GivenWorkerGidZeroThenError) {
   EXPECT_TRUE(has_error(r, "worker_gid 0 is root's group")) << all_errors(r);
 }
 
+TEST(Config, GivenWorkerGidMinusOneThenError) {
+  auto r = load("[process]\nworker_gid = 4294967295\n");
+  EXPECT_TRUE(has_error(r, "worker_gid 4294967295 is (gid_t)-1")) << all_errors(r);
+  EXPECT_FALSE(has_error(load("[process]\nworker_gid = 4294967294\n"), "worker_gid"));
+}
+
+TEST(Config, GivenAUidRangeEndingAtMinusOneThenError) {
+  auto r = load(
+      "[process]\nworker_uid_range_start = 4294967000\nworker_uid_range_end = 4294967295\n");
+  EXPECT_TRUE(has_error(r, "includes 4294967295, which is (uid_t)-1")) << all_errors(r);
+  auto ok = load(
+      "[process]\nworker_uid_range_start = 4294967000\nworker_uid_range_end = 4294967294\n");
+  EXPECT_FALSE(has_error(ok, "worker_uid_range")) << all_errors(ok);
+}
+
 TEST(Config, GivenPortsOutsideUnprivilegedRangeThenError) {
   auto r = load("[process]\nport_range_start = 80\nport_range_end = 70000\n");
   EXPECT_TRUE(has_error(r, "port_range_start = 80 is outside 1024-65535")) << all_errors(r);

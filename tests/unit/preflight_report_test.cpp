@@ -40,7 +40,9 @@ class FakeProber : public SandboxProber {
       last_canary_args = args;
       r.out =
           "keyctl blocked EPERM\nio_uring_setup blocked EPERM\nunshare_newuser blocked ENOSPC\n"
-          "mount blocked EPERM\nthreads ok\nenviron ok entries=2\nfds ok 0,1,2\n";
+          "mount blocked EPERM\nunknown_syscall enosys\nsocket_tipc blocked EAFNOSUPPORT\n"
+          "tiocsetd blocked EPERM\nroot_readonly ok\nthreads ok\nenviron ok entries=2\n"
+          "fds ok 0,1,2\n";
     }
     if (purpose == "egress") {
       for (std::size_t i = 2; i < args.size(); ++i) r.out += "connect " + args[i] + " reachable\n";

@@ -23,6 +23,10 @@ const char* kCleanCanary =
     "io_uring_setup blocked EPERM\n"
     "unshare_newuser blocked EPERM\n"
     "mount blocked EPERM\n"
+    "unknown_syscall enosys\n"
+    "socket_tipc blocked EAFNOSUPPORT\n"
+    "tiocsetd blocked EPERM\n"
+    "root_readonly ok\n"
     "threads ok\n"
     "environ ok entries=2\n"
     "fds ok 0,1,2\n";
@@ -127,6 +131,10 @@ TEST(PreflightCanary, GivenEachSurprise_WhenEvaluated_ThenErrorNamingIt) {
       {"io_uring_setup blocked EPERM", "io_uring_setup allowed returned 3"},
       {"unshare_newuser blocked EPERM", "unshare_newuser allowed returned 0"},
       {"mount blocked EPERM", "mount allowed returned 0"},
+      {"unknown_syscall enosys", "unknown_syscall wrong EPERM"},
+      {"socket_tipc blocked EAFNOSUPPORT", "socket_tipc allowed returned 3"},
+      {"tiocsetd blocked EPERM", "tiocsetd allowed ENOTTY"},
+      {"root_readonly ok", "root_readonly writable /paddock-canary"},
       {"threads ok", "threads fail pthread_create:EAGAIN"},
       {"environ ok entries=2", "environ leak PADDOCK_TOKEN"},
       {"fds ok 0,1,2", "fds extra 0,1,2,7"},

@@ -119,7 +119,7 @@ TEST(SandboxPlan, GivenAnyWorker_ThenTheAlwaysPresentFlagsAreThere) {
   EXPECT_EQ(after(a, "--proc", 1), (std::vector<std::string>{"/proc"}));
   EXPECT_EQ(after(a, "--dev", 1), (std::vector<std::string>{"/dev"}));
   EXPECT_EQ(after(a, "--size", 3),
-            (std::vector<std::string>{std::to_string(64ULL * 1024 * 1024), "--tmpfs", "/tmp"}));
+            (std::vector<std::string>{std::to_string(64ULL * 1024 * 1024), "--tmpfs", "/dev/shm"}));
   EXPECT_EQ(after(a, "--chdir", 1), (std::vector<std::string>{"/app"}));
   EXPECT_EQ(after(a, "--seccomp", 1), (std::vector<std::string>{"3"}));
   EXPECT_EQ(after(a, "--json-status-fd", 1), (std::vector<std::string>{"4"}));
@@ -137,6 +137,111 @@ TEST(SandboxPlan, GivenAnyWorker_ThenTheAlwaysPresentFlagsAreThere) {
   };
   EXPECT_EQ(role_at(3), static_cast<int>(sandbox::FdRole::Seccomp));
   EXPECT_EQ(role_at(4), static_cast<int>(sandbox::FdRole::Status));
+}
+
+TEST(SandboxPlan, GivenAnyWorker_ThenOnlyTheCappedTmpfsMountsAndTheDataMountAreWritable) {
+  auto profile = test_profile();
+  profile.data_mount = "/data";
+  profile.passwd = true;
+  const auto plan = plan_ok(bundle_spec(), profile, test_config(), bundle_alloc());
+  const auto& a = plan.argv;
+  const auto end = std::find(a.begin(), a.end(), "--");
+  ASSERT_NE(end, a.end());
+  // Every tmpfs has a --size right before it, and only /tmp and /dev/shm are tmpfs mounts.
+  std::vector<std::string> tmpfs;
+  for (auto it = a.begin(); it != end; ++it) {
+    if (*it != "--tmpfs") continue;
+    tmpfs.push_back(*(it + 1));
+    ASSERT_GE(it - a.begin(), 2);
+    EXPECT_EQ(*(it - 2), "--size") << *(it + 1);
+    EXPECT_EQ(*(it - 1), std::to_string(64ULL * 1024 * 1024)) << *(it + 1);
+  }
+  EXPECT_EQ(tmpfs, (std::vector<std::string>{"/dev/shm", "/tmp"}));
+  // / and /dev are remounted read-only, / after the last option that creates something in it.
+  std::vector<std::string> ro;
+  auto last_ro_root = end;
+  for (auto it = a.begin(); it != end; ++it) {
+    if (*it == "--remount-ro") {
+      ro.push_back(*(it + 1));
+      if (*(it + 1) == "/") last_ro_root = it;
+    }
+  }
+  EXPECT_EQ(ro, (std::vector<std::string>{"/dev", "/"}));
+  ASSERT_NE(last_ro_root, end);
+  for (auto it = last_ro_root; it != end; ++it) {
+    for (const char* creates :
+         {"--bind", "--ro-bind", "--ro-bind-try", "--bind-fd", "--ro-bind-fd", "--tmpfs",
+          "--symlink", "--ro-bind-data", "--file", "--dir", "--dev", "--proc"}) {
+      EXPECT_NE(*it, creates) << "after --remount-ro /";
+    }
+  }
+}
+
+TEST(SandboxPlan, GivenARequestEnvAndArguments_ThenBwrapsCommandLineHoldsOnlyTheCommand) {
+  auto spec = bundle_spec();
+  spec.env = {{"APP_SECRET", "s3cr3t-value"}};
+  spec.command = {"/bin/sh", "-c", "echo hi"};
+  const auto plan = plan_ok(spec, test_profile(), test_config(), bundle_alloc());
+  EXPECT_EQ(plan.exec_argv, (std::vector<std::string>{"/usr/bin/bwrap", "--args", "7", "--",
+                                                      "/bin/sh", "-c", "echo hi"}));
+  for (const auto& word : plan.exec_argv) {
+    EXPECT_EQ(word.find("s3cr3t"), std::string::npos) << word;
+    EXPECT_EQ(word.find("APP_SECRET"), std::string::npos) << word;
+  }
+  // fd 7 carries every option of the logical argv, NUL-separated, in order.
+  const auto dashdash = std::find(plan.argv.begin(), plan.argv.end(), "--");
+  std::string want;
+  for (auto it = plan.argv.begin() + 1; it != dashdash; ++it) want += *it + std::string(1, '\0');
+  int found = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target != 7) continue;
+    ++found;
+    EXPECT_EQ(f.role, sandbox::FdRole::Data);
+    EXPECT_EQ(f.data, want);
+    EXPECT_NE(f.data.find("s3cr3t-value"), std::string::npos);
+  }
+  EXPECT_EQ(found, 1);
+}
+
+TEST(SandboxPlan, GivenAHelperProgram_ThenItIsCopiedInExecutableAndNotBoundByPath) {
+  auto alloc = test_alloc();
+  alloc.helper_program = std::string(
+      "\x7f"
+      "ELF helper bytes",
+      17);
+  const auto plan = plan_ok(WorkerSpec{}, test_profile(), test_config(), alloc);
+  const std::vector<std::string> want{"--perms", "0555", "--ro-bind-data", "8",
+                                      sandbox::kHelperProgramPath};
+  const auto at = std::search(plan.argv.begin(), plan.argv.end(), want.begin() + 2, want.end());
+  ASSERT_NE(at, plan.argv.end());
+  ASSERT_GE(at - plan.argv.begin(), 2);
+  EXPECT_EQ(*(at - 2), "--perms");
+  EXPECT_EQ(*(at - 1), "0555");
+  int found = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target == 8 && f.role == sandbox::FdRole::Data && f.data == alloc.helper_program) ++found;
+  }
+  EXPECT_EQ(found, 1);
+  // Without one, nothing is planned at fd 8.
+  const auto none = plan_ok(WorkerSpec{}, test_profile(), test_config(), test_alloc());
+  for (const auto& f : none.fds) EXPECT_NE(f.target, 8);
+}
+
+TEST(SandboxPlan, GivenAnEnvValueOfDoubleDash_ThenTheOptionsStillEndAtTheRealSeparator) {
+  auto spec = bundle_spec();
+  spec.env = {{"APP_X", "--"}};
+  spec.command = {"/bin/echo", "--", "x"};
+  const auto plan = plan_ok(spec, test_profile(), test_config(), bundle_alloc());
+  EXPECT_EQ(plan.exec_argv, (std::vector<std::string>{"/usr/bin/bwrap", "--args", "7", "--",
+                                                      "/bin/echo", "--", "x"}));
+  for (const auto& f : plan.fds) {
+    if (f.target != 7) continue;
+    EXPECT_NE(f.data.find(std::string("--setenv\0APP_X\0--\0", 18)), std::string::npos);
+    // The data ends with the last option before the separator (the status fd), not with "--".
+    EXPECT_EQ(f.data.substr(f.data.size() - 19), std::string("--json-status-fd\0"
+                                                             "4\0",
+                                                             19));
+  }
 }
 
 TEST(SandboxPlan, GivenNetworkNone_ThenUnshareNet) {
@@ -206,13 +311,21 @@ TEST(SandboxPlan, GivenADataMount_ThenOnlyThisWorkersDirIsBoundWritable) {
   profile.home = "/data";
   const auto plan = plan_ok(bundle_spec(), profile, test_config(), bundle_alloc());
   EXPECT_EQ(plan.data_dir, "/var/lib/paddock/data/w-1");
-  EXPECT_EQ(after(plan.argv, "--bind", 2),
-            (std::vector<std::string>{"/var/lib/paddock/data/w-1", "/data"}));
+  EXPECT_EQ(after(plan.argv, "--bind-fd", 2), (std::vector<std::string>{"10", "/data"}));
+  int by_fd = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target == 10 && f.role == sandbox::FdRole::PathSource &&
+        f.data == "/var/lib/paddock/data/w-1") {
+      ++by_fd;
+    }
+  }
+  EXPECT_EQ(by_fd, 1);
   EXPECT_EQ(plan.sandbox_env.at("HOME"), "/data");
   // Exactly one writable bind, and it is this worker's.
   int writable = 0;
   for (std::size_t i = 0; i < plan.argv.size(); ++i) {
-    if (plan.argv[i] == "--bind" || plan.argv[i] == "--bind-try") ++writable;
+    if (plan.argv[i] == "--bind" || plan.argv[i] == "--bind-try" || plan.argv[i] == "--bind-fd")
+      ++writable;
   }
   EXPECT_EQ(writable, 1);
 }
@@ -220,15 +333,19 @@ TEST(SandboxPlan, GivenADataMount_ThenOnlyThisWorkersDirIsBoundWritable) {
 TEST(SandboxPlan, GivenABundle_ThenItIsBoundReadOnlyAtAppAndNothingWritableOtherwise) {
   const auto plan = plan_ok(bundle_spec(), test_profile(), test_config(), bundle_alloc());
   EXPECT_EQ(after(plan.argv, "--ro-bind", 2), (std::vector<std::string>{"/usr", "/usr"}));
-  bool found = false;
-  for (const auto& [src, dst] : binds(plan.argv)) {
-    if (dst == "/app") {
-      found = true;
-      EXPECT_EQ(src, "/srv/paddock/bundles/app1");
-    }
+  // Bound by descriptor: fd 9 is the bundle, opened by the spawner without following symlinks.
+  EXPECT_EQ(after(plan.argv, "--ro-bind-fd", 2), (std::vector<std::string>{"9", "/app"}));
+  for (const auto& [src, dst] : binds(plan.argv)) EXPECT_NE(dst, "/app") << src;
+  int found = 0;
+  for (const auto& f : plan.fds) {
+    if (f.target != 9) continue;
+    ++found;
+    EXPECT_EQ(f.role, sandbox::FdRole::PathSource);
+    EXPECT_EQ(f.data, "/srv/paddock/bundles/app1");
   }
-  EXPECT_TRUE(found);
+  EXPECT_EQ(found, 1);
   EXPECT_FALSE(has(plan.argv, "--bind"));
+  EXPECT_FALSE(has(plan.argv, "--bind-fd"));
   EXPECT_TRUE(plan.data_dir.empty());
 }
 

@@ -2,10 +2,13 @@
 // the mistakes that turn a deny into an allow are refused, and the rule semantics (OR on a
 // repeated argument index, masked 32-bit compares) hold when the kernel runs the filter.
 #include <gtest/gtest.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,10 +16,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/seccomp/compile.hpp"
+#include "support/seccomp_sim.hpp"
 
 using namespace paddock;
 
@@ -206,7 +211,7 @@ TEST(SeccompCompile, GivenAMaskedCompare_WhenUpperBitsAreSet_ThenItStillMatches)
 }
 
 TEST(SeccompCompile,
-     GivenTheDefaultProfile_WhenIoctlRequestsAreFiltered_ThenOnlyTiocstiAndTioclinuxFail) {
+     GivenTheDefaultProfile_WhenIoctlRequestsAreFiltered_ThenOnlyTiocstiTioclinuxTiocsetdFail) {
   // The default profile's ioctl rule, lifted onto getpriority's second argument so the kernel
   // can run it here without a terminal.
   auto p = seccomp::load_profile(PADDOCK_SOURCE_DIR "/profiles/seccomp/default.json");
@@ -228,14 +233,125 @@ TEST(SeccompCompile,
   q.syscalls.push_back(exits);
   auto c = seccomp::compile(q);
   ASSERT_TRUE(c.ok()) << c.error().message;
-  for (unsigned long req : {0x5412UL, 0x541cUL, (0x123UL << 32) | 0x5412UL, 0xffffffff0000541cUL}) {
+  for (unsigned long req : {0x5412UL, 0x541cUL, 0x5423UL, (0x123UL << 32) | 0x5412UL,
+                            0xffffffff0000541cUL, (1UL << 32) | 0x5423UL}) {
     EXPECT_EQ(errno_under_filter(c->bpf, PRIO_PROCESS, req), EACCES) << std::hex << req;
   }
   // Everything else passes the filter (getpriority then answers by itself: 0 or EINVAL/ESRCH).
-  for (unsigned long req : {0UL, 0x5401UL, 0x5410UL, 0x5413UL, 0x5414UL, 0x541aUL, 0x541eUL,
-                            0x80045430UL, 0xffffffff80045430UL, 0x1412UL, 0x15412UL}) {
+  for (unsigned long req :
+       {0UL, 0x5401UL, 0x5410UL, 0x5413UL, 0x5414UL, 0x541aUL, 0x541eUL, 0x80045430UL,
+        0xffffffff80045430UL, 0x1412UL, 0x15412UL, 0x5422UL, 0x5424UL, 0x5403UL, 0x5433UL}) {
     EXPECT_NE(errno_under_filter(c->bpf, PRIO_PROCESS, req), EACCES) << std::hex << req;
   }
+}
+
+/// What the shipped profile's filter returns for one call on the native architecture.
+std::uint32_t shipped(const std::string& name, int nr, std::uint64_t a0 = 0, std::uint64_t a1 = 0,
+                      std::uint64_t a2 = 0, std::uint32_t arch = 0) {
+  static std::map<std::string, std::string> compiled;
+  if (compiled.count(name) == 0) {
+    auto p = seccomp::load_profile(PADDOCK_SOURCE_DIR "/profiles/seccomp/" + name + ".json");
+    EXPECT_TRUE(p.ok());
+    if (!p.ok()) return 0;
+    auto c = seccomp::compile(*p);
+    EXPECT_TRUE(c.ok()) << c.error().message;
+    if (!c.ok()) return 0;
+    compiled[name] = c->bpf;
+  }
+  test::SimulatedCall call;
+  call.arch = arch == 0 ? AUDIT_ARCH_X86_64 : arch;
+  call.nr = nr;
+  call.args[0] = a0;
+  call.args[1] = a1;
+  call.args[2] = a2;
+  std::string err;
+  const std::uint32_t r = test::simulate_seccomp(compiled[name], call, &err);
+  EXPECT_EQ(err, "");
+  return r;
+}
+
+constexpr std::uint32_t ret_errno(std::uint32_t e) { return SECCOMP_RET_ERRNO | e; }
+
+TEST(SeccompPolicy,
+     GivenTheShippedProfiles_WhenASyscallIsUnknown_ThenEnosysAndKnownDeniedStayEperm) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the numbers below are x86_64's";
+#endif
+  for (const char* profile : {"default", "strict"}) {
+    SCOPED_TRACE(profile);
+    // Above the highest number libseccomp knows, and a gap below it (335-423 are unused).
+    EXPECT_EQ(shipped(profile, 1000), ret_errno(ENOSYS));
+    EXPECT_EQ(shipped(profile, 4095), ret_errno(ENOSYS));
+    EXPECT_EQ(shipped(profile, 400), ret_errno(ENOSYS));
+    // Known and denied: EPERM; known and allowed: allowed.
+    EXPECT_EQ(shipped(profile, SYS_mount), ret_errno(EPERM));
+    EXPECT_EQ(shipped(profile, SYS_keyctl), ret_errno(EPERM));
+    EXPECT_EQ(shipped(profile, SYS_kexec_load), ret_errno(EPERM));
+    EXPECT_EQ(shipped(profile, SYS_read), static_cast<std::uint32_t>(SECCOMP_RET_ALLOW));
+    // x32 numbers and i386 calls are killed, as before.
+    EXPECT_EQ(shipped(profile, 0x40000000 | SYS_read),
+              static_cast<std::uint32_t>(SECCOMP_RET_KILL_PROCESS));
+    EXPECT_EQ(shipped(profile, 0x40000000 | 1000),
+              static_cast<std::uint32_t>(SECCOMP_RET_KILL_PROCESS));
+    EXPECT_EQ(shipped(profile, 3, 0, 0, 0, AUDIT_ARCH_I386),
+              static_cast<std::uint32_t>(SECCOMP_RET_KILL_PROCESS));
+  }
+}
+
+TEST(SeccompPolicy, GivenTheDefaultProfile_ThenOnlyUnixInetInet6AndNetlinkRouteSocketsAreAllowed) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the numbers below are x86_64's";
+#endif
+  const auto allow = static_cast<std::uint32_t>(SECCOMP_RET_ALLOW);
+  for (int family : {AF_UNIX, AF_INET, AF_INET6}) {
+    EXPECT_EQ(shipped("default", SYS_socket, family, SOCK_STREAM, 0), allow) << family;
+  }
+  EXPECT_EQ(shipped("default", SYS_socket, AF_NETLINK, SOCK_RAW, 0 /* NETLINK_ROUTE */), allow);
+  EXPECT_EQ(shipped("default", SYS_socket, AF_NETLINK, SOCK_RAW, 9 /* NETLINK_AUDIT */),
+            ret_errno(EPERM));
+  for (int family : {AF_TIPC, AF_BLUETOOTH, AF_CAN, AF_PACKET, AF_ALG, AF_VSOCK, AF_UNSPEC, AF_AX25,
+                     AF_X25, AF_RDS, AF_PHONET, AF_CAIF, AF_RXRPC, AF_LLC, AF_KEY, 45, 255}) {
+    EXPECT_EQ(shipped("default", SYS_socket, family, SOCK_DGRAM, 0), ret_errno(EAFNOSUPPORT))
+        << family;
+  }
+  // Upper bits set: not one of the allowed values, so denied.
+  EXPECT_EQ(shipped("default", SYS_socket, (1ULL << 32) | AF_TIPC, SOCK_DGRAM, 0),
+            ret_errno(EAFNOSUPPORT));
+  EXPECT_EQ(shipped("default", SYS_socketpair, AF_UNIX, SOCK_STREAM, 0), allow);
+  EXPECT_EQ(shipped("default", SYS_socketpair, AF_TIPC, SOCK_STREAM, 0), ret_errno(EAFNOSUPPORT));
+  // The strict profile: AF_UNIX only.
+  EXPECT_EQ(shipped("strict", SYS_socket, AF_UNIX, SOCK_STREAM, 0), allow);
+  for (int family : {AF_INET, AF_INET6, AF_NETLINK, AF_TIPC, AF_BLUETOOTH, AF_CAN}) {
+    EXPECT_EQ(shipped("strict", SYS_socket, family, SOCK_DGRAM, 0), ret_errno(EAFNOSUPPORT))
+        << family;
+  }
+}
+
+TEST(SeccompPolicy, GivenTheShippedProfiles_ThenTiocsetdAndTioclinuxAreDeniedOnTheLow32Bits) {
+  for (const char* profile : {"default", "strict"}) {
+    SCOPED_TRACE(profile);
+    for (std::uint64_t req : {0x5412ULL, 0x541cULL, 0x5423ULL, (7ULL << 32) | 0x5423ULL}) {
+      EXPECT_EQ(shipped(profile, SYS_ioctl, 0, req), ret_errno(EPERM)) << std::hex << req;
+    }
+    EXPECT_EQ(shipped(profile, SYS_ioctl, 0, 0x5401 /* TCGETS */),
+              static_cast<std::uint32_t>(SECCOMP_RET_ALLOW));
+  }
+}
+
+TEST(SeccompPolicy, GivenUnknownSyscallErrnoZero_WhenParsed_ThenRefused) {
+  auto p = seccomp::parse_profile(
+      R"({"defaultAction":"SCMP_ACT_ERRNO","paddock":{"unknownSyscallErrnoRet":0}})");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().field, "paddock.unknownSyscallErrnoRet");
+}
+
+TEST(SeccompPolicy, GivenNoUnknownSyscallErrno_WhenCompiled_ThenUnknownNumbersGetTheDefault) {
+  const auto c = compile_ok(R"({"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,
+      "syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]})");
+  test::SimulatedCall call;
+  call.arch = seccomp_arch_native();
+  call.nr = 1000;
+  EXPECT_EQ(test::simulate_seccomp(c.bpf, call), ret_errno(EPERM));
 }
 
 }  // namespace

@@ -161,6 +161,69 @@ TEST_F(SupervisorTest,
   EXPECT_EQ(uids.leased(), 0u);
 }
 
+TEST_F(SupervisorTest, GivenABundleReplacedByASymlinkAfterCreation_WhenRestarted_ThenNotLaunched) {
+  fs.dirs.insert("/etc");
+  auto s = spec();
+  s.bundle = "/srv/bundles/app1";
+  s.restart = sandbox::RestartPolicy::OnFailure;
+  auto w = sup->create(s);
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_EQ(ops.launches.size(), 1u);
+  EXPECT_EQ(ops.launches[0].plan.bundle_path, "/srv/bundles/app1");
+  // The directory becomes a symlink to /etc, then the workload fails and is restarted.
+  fs.dirs.erase("/srv/bundles/app1");
+  fs.links["/srv/bundles/app1"] = "/etc";
+  ops.start(ops.last());
+  ops.exit(ops.last(), 1);
+  sched.advance(60s);
+  for (const auto& l : ops.launches) EXPECT_EQ(l.plan.bundle_path, "/srv/bundles/app1");
+  EXPECT_EQ(ops.launches.size(), 1u);
+  const auto after = sup->get(w->id);
+  EXPECT_EQ(after->state, State::Failed);
+  EXPECT_NE(after->reason.find("changed since the worker was created"), std::string::npos)
+      << after->reason;
+  EXPECT_EQ(uids.leased(), 0u);
+}
+
+TEST_F(SupervisorTest, GivenADataMountWorker_ThenItsDataDirIsRemovedOnceWhenItEndsNotOnRestart) {
+  profiles.profiles["shell"].data_mount = "/data";
+  auto s = spec();
+  s.restart = sandbox::RestartPolicy::OnFailure;
+  auto w = sup->create(s);
+  ASSERT_TRUE(w) << w.error().message;
+  const std::string dir = ops.launches[0].plan.data_dir;
+  EXPECT_EQ(dir, cfg.process.data_root + "/" + w->id);
+  ops.start(ops.last());
+  ops.exit(ops.last(), 1);
+  sched.advance(1s);
+  ASSERT_EQ(ops.launches.size(), 2u);
+  EXPECT_TRUE(ops.removed_data_dirs.empty()) << "removed on a restart";
+  ops.start(ops.last());
+  ASSERT_TRUE(sup->stop(w->id, 1s));
+  ops.exit(ops.last(), 0, SIGTERM);
+  EXPECT_TRUE(is_terminal(state(w->id)));
+  EXPECT_EQ(ops.removed_data_dirs, (std::vector<std::string>{dir}));
+  // A worker without a data mount has nothing to remove.
+  profiles.profiles["shell"].data_mount.clear();
+  auto plain = sup->create(spec());
+  ops.start(ops.last());
+  ops.exit(ops.last(), 0);
+  EXPECT_EQ(ops.removed_data_dirs.size(), 1u);
+}
+
+TEST_F(SupervisorTest, GivenManyWorkers_ThenIdsAreTypePrefixedAnd128RandomBits) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 50; ++i) {
+    auto w = sup->create(spec());
+    ASSERT_TRUE(w);
+    EXPECT_TRUE(ids.insert(w->id).second) << w->id;
+    EXPECT_EQ(w->id.rfind("w-", 0), 0u) << w->id;
+    EXPECT_EQ(w->id.size(), 24u) << w->id;
+    ops.start(ops.last());
+    ops.exit(ops.last(), 0);
+  }
+}
+
 TEST_F(SupervisorTest, GivenStableRunThenFailureCounterResets) {
   auto s = spec();
   s.restart = sandbox::RestartPolicy::Always;

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
+
+#include <vector>
+
 #include <sys/stat.h>
 #include <unistd.h>
+#include <set>
 
 #include <cstdlib>
 #include <filesystem>
@@ -52,6 +56,47 @@ TEST(Crypto, RandomTokensAreLongAndDistinct) {
   EXPECT_TRUE(util::constant_time_equal(a, a));
   EXPECT_FALSE(util::constant_time_equal(a, b));
   EXPECT_FALSE(util::constant_time_equal(a, a.substr(1)));
+}
+
+TEST(Crypto, Base64UrlMatchesRfc4648WithoutPadding) {
+  EXPECT_EQ(util::base64url(""), "");
+  EXPECT_EQ(util::base64url("f"), "Zg");
+  EXPECT_EQ(util::base64url("foob"), "Zm9vYg");
+  EXPECT_EQ(util::base64url("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(util::base64url(std::string("\xfb\xff", 2)), "-_8");
+}
+
+TEST(Crypto, RandomIdsKeepThePrefixAndCarry128UniformBits) {
+  // 22 url-safe characters: 21 carry 6 bits each, the last 2 (its low 4 bits are padding, 0).
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  constexpr int kIds = 4000;
+  std::set<std::string> seen;
+  std::vector<int> ones(128, 0);
+  for (int i = 0; i < kIds; ++i) {
+    const std::string id = util::random_id("w-");
+    ASSERT_EQ(id.size(), 24u) << id;
+    ASSERT_EQ(id.rfind("w-", 0), 0u) << id;
+    EXPECT_TRUE(seen.insert(id).second) << id;
+    int bit = 0;
+    for (std::size_t k = 2; k < id.size(); ++k) {
+      const auto v = alphabet.find(id[k]);
+      ASSERT_NE(v, std::string::npos) << id;
+      for (int b = 5; b >= 0; --b, ++bit) {
+        if (bit < 128) {
+          ones[static_cast<std::size_t>(bit)] += static_cast<int>((v >> b) & 1U);
+        } else {
+          EXPECT_EQ((v >> b) & 1U, 0U) << "padding bit set in " << id;
+        }
+      }
+    }
+  }
+  // Every one of the 128 bits varies and is set about half the time (mean 2000, sd ~32; the
+  // bounds are ~9 sd wide, so a fair source never trips them, a stuck or biased bit does).
+  for (int b = 0; b < 128; ++b) {
+    EXPECT_GT(ones[static_cast<std::size_t>(b)], kIds / 2 - 300) << "bit " << b;
+    EXPECT_LT(ones[static_cast<std::size_t>(b)], kIds / 2 + 300) << "bit " << b;
+  }
+  EXPECT_EQ(util::random_id("r-").rfind("r-", 0), 0u);
 }
 
 TEST(AtomicFile, ReplacesTheFileHonouringTheUmaskUnlessExactAndLeavesNoTemporary) {

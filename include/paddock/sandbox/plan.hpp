@@ -29,7 +29,18 @@ struct Allocation {
   int status_fd = 4;  ///< bwrap --json-status-fd
   int passwd_fd = 5;  ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
   int group_fd = 6;   ///< --ro-bind-data source for /etc/group
+  int args_fd = 7;    ///< --args: bwrap's options, NUL-separated, kept out of its argv
+  int helper_fd = 8;  ///< --ro-bind-data source for helper_program
+  int bundle_fd = 9;  ///< --ro-bind-fd source for the bundle
+  int data_fd = 10;   ///< --bind-fd source for the data directory
+  /// A program the daemon read itself (preflight's paddock-probe), placed in the sandbox at
+  /// kHelperProgramPath, read-only and executable; "" when none. Copied, not bind-mounted, so
+  /// the worker UID needs no permission on the helper's host path, and /tmp cannot hide it.
+  std::string helper_program;
 };
+
+/// Where Allocation::helper_program appears inside the sandbox.
+inline constexpr const char* kHelperProgramPath = "/run/paddock/helper";
 
 /// One resource limit applied in the child before exec (values as for setrlimit).
 struct Rlimit {
@@ -44,6 +55,10 @@ enum class FdRole {
   Seccomp,  ///< the compiled BPF program (the spawner fills it)
   Status,   ///< write end of a pipe for --json-status-fd (the daemon keeps the read end)
   Data,     ///< a file's contents given in `data` (e.g. /etc/passwd)
+  /// A directory opened by the spawner just before the fork, O_PATH, with
+  /// openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) on the host path in `data` (for
+  /// --ro-bind-fd): a path that holds a symlink now fails the spawn.
+  PathSource,
 };
 
 struct PlannedFd {
@@ -56,7 +71,14 @@ struct PlannedFd {
 struct SandboxPlan {
   std::string worker_id;
   std::string bwrap_path;
-  std::vector<std::string> argv;  ///< argv[0] is bwrap_path; ends with "--" and the command
+  /// What bwrap parses: argv[0] is bwrap_path; ends with "--" and the command. Properties of
+  /// the sandbox are asserted on this list.
+  std::vector<std::string> argv;
+  /// What is executed: bwrap_path, "--args", the args_fd number, "--" and the command. The
+  /// options (argv between argv[0] and "--", including every --setenv value) travel in a
+  /// sealed memfd (an FdRole::Data entry at args_fd), so `ps` and /proc/PID/cmdline of bwrap
+  /// and of the sandbox's pid 1 show none of them.
+  std::vector<std::string> exec_argv;
   /// bwrap's own environment: only PATH and LANG (bwrap's environ is readable inside at
   /// /proc/1/environ, so nothing of the daemon's environment may reach it).
   std::vector<std::string> envp;

@@ -70,6 +70,11 @@ struct Profile {
   std::vector<std::pair<std::string, std::vector<std::string>>> arch_map;
   std::vector<SyscallRule> syscalls;
   ArchPolicy arch_policy;
+  /// "paddock": {"unknownSyscallErrnoRet": N}: system calls the compiling libseccomp does not
+  /// know on the native architecture (numbers above the highest it knows, and gaps below it)
+  /// fail with errno N instead of the default action. ENOSYS (38) lets programs that probe
+  /// newer calls fall back. Unset: they get the default action, as in Docker's format.
+  std::optional<std::uint32_t> unknown_syscall_errno;
   /// Things that parsed but are ignored (e.g. "flags"); the compiler adds its own.
   std::vector<std::string> warnings;
 };

@@ -68,4 +68,10 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs);
 /// worker's uid:gid. Does nothing when the plan has none. The parent (data_root) must exist.
 Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan);
 
+/// Deletes a worker's data directory and everything in it, never following a symlink. Each
+/// directory is made the daemon's (chown, then mode 0700) before it is entered, so whatever
+/// owners and modes the worker left behind, CAP_CHOWN is all it takes (the shipped unit has no
+/// CAP_DAC_OVERRIDE or CAP_FOWNER). A missing directory is not an error.
+Result<void> remove_data_dir(const std::string& path);
+
 }  // namespace paddock::spawn

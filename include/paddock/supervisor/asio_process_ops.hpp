@@ -36,6 +36,7 @@ class AsioProcessOps final : public ProcessOps {
   void use_cgroups(std::shared_ptr<cgroup::Manager> cgroups);
   std::optional<cgroup::Controllers> cgroup_of(ProcId proc) const override;
   std::optional<cgroup::Usage> usage(ProcId proc) const override;
+  void remove_data_dir(const std::string& path) override;
 
   /// Figures for /metrics.
   struct CgroupCounters {

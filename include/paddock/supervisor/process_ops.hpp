@@ -72,6 +72,9 @@ class ProcessOps {
   }
   /// What `proc`'s cgroup reports now; nullopt when it has no cgroup or has exited.
   virtual std::optional<cgroup::Usage> usage(ProcId /*proc*/) const { return std::nullopt; }
+  /// Deletes a worker's data directory (`data_root`/<id>) and everything in it, without
+  /// following symlinks; called once, when the worker has finally ended (never on a restart).
+  virtual void remove_data_dir(const std::string& path) = 0;
 };
 
 }  // namespace paddock::supervisor

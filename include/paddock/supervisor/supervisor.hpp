@@ -209,7 +209,6 @@ class Supervisor final : public ProcessSink {
   std::map<std::string, std::unique_ptr<Worker>> workers_;
   std::map<ProcId, std::string> procs_;
   std::vector<std::string> finished_order_;
-  std::uint64_t id_counter_ = 0;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
   Scheduler::TimerId shutdown_timer_ = 0;

@@ -49,4 +49,12 @@ Error errno_error(const std::string& call, int err);
 /// "" when it cannot be opened.
 std::string read_small_file(const std::string& path);
 
+/// Opens `path` (absolute) with openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): no
+/// component may be a symlink, so a link swapped in cannot redirect the open. `flags` as for
+/// open(2); O_CLOEXEC is added. Errors name the call and the errno (ELOOP for a symlink).
+Result<UniqueFd> open_no_symlinks(const std::string& path, int flags);
+
+/// The whole contents of a regular file opened with open_no_symlinks, at most `limit` bytes.
+Result<std::string> read_file_no_symlinks(const std::string& path, std::size_t limit);
+
 }  // namespace paddock::util
