@@ -103,12 +103,7 @@ int run_preflight(const Session& s, bool run_now) {
     print_json(report);
   } else {
     std::cout << preflight_table(report, s.colour());
-    std::cout << "preflight " << preflight_summary(report);
-    if (report.contains("ran_at") && report["ran_at"].is_string()) {
-      const auto t = parse_time(report["ran_at"].get<std::string>());
-      if (t) std::cout << ", ran " << relative_time(*t, Clock::now());
-    }
-    std::cout << "\n";
+    std::cout << "preflight " << preflight_summary(report) << "\n";
   }
   return preflight_failed(report) ? kExitFailure : kExitOk;
 }
