@@ -16,7 +16,7 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
 RUN_DEPS=(bubblewrap ca-certificates curl)
-TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev man-db file)
+TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file)
 FUZZ_DEPS=(clang libclang-rt-dev)
 # Seconds each fuzz target runs in `./dev.sh test` (tests/fuzz/run.sh -t for longer runs).
 FUZZ_SECONDS=${PADDOCK_FUZZ_SECONDS:-60}

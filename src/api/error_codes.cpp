@@ -11,6 +11,7 @@ constexpr std::array kCodes{
     ErrorCode{"bad_target", 400, "the request target cannot be decoded"},
     ErrorCode{"duplicate_field", 400, "a JSON key appears twice in one object"},
     ErrorCode{"env_not_allowed", 400, "an environment variable the daemon does not pass"},
+    ErrorCode{"invalid_base64", 400, "stdin_base64 is not valid base64"},
     ErrorCode{"invalid_bundle", 400, "the bundle is not a directory under [process] bundle_roots"},
     ErrorCode{"invalid_field", 400, "a field has the wrong type or is out of range"},
     ErrorCode{"invalid_header", 400, "a header value is malformed (e.g. Last-Event-ID)"},
