@@ -5,7 +5,7 @@
 //  - what every CLI command prints (tables and --json) matches the API's answer for the same
 //    object, field by field;
 //  - workers are found by name and id prefix, ambiguity is a 409 listing the matches;
-//  - Ctrl-C in `paddock run` stops the run in the daemon and exits 130.
+//  - Ctrl-C (or SIGTERM) in `paddock run` stops the run in the daemon and exits 130.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -168,8 +168,9 @@ class Contract : public ::testing::Test {
     return paddock_cli(args, {}, limit);
   }
   static json api(const std::string& path) { return d_->unix_client().get(path).json(); }
+  /// `paddock --json args...` (before the command, so it is never taken for part of one).
   static json cli_json(std::vector<std::string> args, int expect_code = 0) {
-    args.push_back("--json");
+    args.insert(args.begin(), "--json");
     const auto r = cli(args);
     EXPECT_EQ(r.code, expect_code) << describe(r);
     return json::parse(r.out, nullptr, false);
@@ -218,16 +219,38 @@ TEST_F(Contract, GivenPreflightErrorThenPreflightAndStatusSayFailedWithTheApisCo
 
   EXPECT_EQ(cli_json({"preflight"}, 1), report);
 
+  // --run runs the checks again; what it prints is what the API then holds as the last report.
+  const auto rerun = cli({"preflight", "--run", "--json"});
+  EXPECT_EQ(rerun.code, 1) << describe(rerun);
+  const json rerun_report = json::parse(rerun.out, nullptr, false);
+  EXPECT_EQ(rerun_report, api("/v1/preflight"));
+  EXPECT_EQ(rerun_report.value("has_error", false), true);
+
   const auto status = cli({"status"});
   EXPECT_EQ(status.code, 0) << describe(status);
-  EXPECT_EQ(parse_fields(status.out)["preflight"], summary) << status.out;
+  const json latest = api("/v1/preflight");
+  EXPECT_EQ(parse_fields(status.out)["preflight"], expected_preflight_summary(latest))
+      << status.out;
   const json status_json = cli_json({"status"});
-  EXPECT_EQ(status_json["preflight"], report);
+  EXPECT_EQ(status_json["preflight"], latest);
 }
 
 TEST_F(Contract, GivenWorkersThenPsShowLogsAndStatusMatchTheApiFieldByField) {
   const std::string a = start_worker("contract-a");
-  const std::string b = start_worker("contract-b");
+  // start --json prints the API's new worker; the plain form prints its id.
+  const json started = cli_json({"start", "--name", "contract-b", "--label", "suite=contract", "--",
+                                 "/bin/sh", "-c", "echo out-b; exec sleep 600"});
+  const std::string b = started.value("id", "");
+  const json b_now = WorkerApi(*d_).wait_state(b, {"ready"});
+  for (const char* k : {"id", "name", "kind", "uid", "port", "profile", "labels", "command",
+                        "created_at", "restart", "network", "limits"}) {
+    EXPECT_EQ(started[k], b_now[k]) << k;
+  }
+  const auto plain = cli({"start", "--", "/bin/sleep", "600"});
+  EXPECT_EQ(plain.code, 0) << describe(plain);
+  const std::string c = plain.out.substr(0, plain.out.find('\n'));
+  EXPECT_EQ(api("/v1/workers/" + c).value("id", ""), c) << plain.out;
+  WorkerApi(*d_).wait_state(c, {"ready"});
   const json list = api("/v1/workers");
 
   // ps --json is the API's list; ps's table shows the same ids, names, states, UIDs, ports.
@@ -378,33 +401,38 @@ TEST_F(Contract, GivenNamesAndPrefixesThenApiAndCliFindTheWorkerAndAmbiguityList
   EXPECT_EQ(w.wait_state(id, {"exited"}).value("state", ""), "exited");
 }
 
-TEST_F(Contract, GivenCtrlCDuringRunThenTheRunIsStoppedInTheDaemonAndTheCliExits130) {
-  std::set<std::string> before;
-  for (const auto& e : event_backlog(*d_)) {
-    if (e.value("kind", "") == "run") before.insert(e.value("worker_id", ""));
-  }
-  Proc run(std::vector<std::string>{"--socket", d_->socket_path(), "run", "--", "sleep", "300"});
-  // Wait until the daemon runs it, so the signal reaches the CLI while it waits for the result.
-  std::string run_id;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (run_id.empty() && std::chrono::steady_clock::now() < deadline) {
+TEST_F(Contract, GivenCtrlCOrSigtermDuringRunThenTheRunIsStoppedInTheDaemonAndTheCliExits130) {
+  for (const int sig : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(sig == SIGINT ? "SIGINT" : "SIGTERM");
+    std::set<std::string> before;
     for (const auto& e : event_backlog(*d_)) {
-      if (e.value("kind", "") == "run" && before.count(e.value("worker_id", "")) == 0 &&
-          e.value("to", "") == "running") {
-        run_id = e.value("worker_id", "");
+      if (e.value("kind", "") == "run") before.insert(e.value("worker_id", ""));
+    }
+    Proc run(std::vector<std::string>{"--socket", d_->socket_path(), "run", "--", "/bin/sh", "-c",
+                                      "echo before-stop; exec sleep 300"});
+    // Wait until the daemon runs it, so the signal reaches the CLI while it waits for the result.
+    std::string run_id;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (run_id.empty() && std::chrono::steady_clock::now() < deadline) {
+      for (const auto& e : event_backlog(*d_)) {
+        if (e.value("kind", "") == "run" && before.count(e.value("worker_id", "")) == 0 &&
+            e.value("to", "") == "running") {
+          run_id = e.value("worker_id", "");
+        }
       }
     }
+    ASSERT_FALSE(run_id.empty()) << "the run never reached running";
+    run.send(sig);
+    const auto code = run.wait(30s);
+    ASSERT_TRUE(code.has_value()) << "paddock run did not exit after the signal\n" << run.err();
+    EXPECT_EQ(*code, 130) << run.err();
+    EXPECT_NE(run.err().find("interrupted; the run was stopped"), std::string::npos) << run.err();
+    EXPECT_EQ(run.out(), "before-stop\n");  // what the run printed before it was stopped
+    const json after = api("/v1/runs/" + run_id);
+    EXPECT_EQ(after.value("finished", false), true) << after.dump(2);
+    EXPECT_NE(after.value("reason", "").find("stopped by request"), std::string::npos)
+        << after.dump(2);
   }
-  ASSERT_FALSE(run_id.empty()) << "the run never reached running";
-  run.send(SIGINT);
-  const auto code = run.wait(30s);
-  ASSERT_TRUE(code.has_value()) << "paddock run did not exit after SIGINT\n" << run.err();
-  EXPECT_EQ(*code, 130) << run.err();
-  EXPECT_NE(run.err().find("interrupted; the run was stopped"), std::string::npos) << run.err();
-  const json after = api("/v1/runs/" + run_id);
-  EXPECT_EQ(after.value("finished", false), true) << after.dump(2);
-  EXPECT_NE(after.value("reason", "").find("stopped by request"), std::string::npos)
-      << after.dump(2);
 }
 
 TEST_F(Contract, GivenEveryGetRouteThenEachAnswerMatchesItsSchemaInTheOpenApiDocument) {
