@@ -39,18 +39,22 @@ install_missing() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# build PRESET [TARGET...]: configure once, then build the targets (default: everything).
 build() {
   local preset=${1:-dev}
+  shift || true
   if [[ ! -f build/$preset/build.ninja ]]; then
     cmake --preset "$preset" >/dev/null
   fi
-  log "building ($preset)"
-  cmake --build --preset "$preset" -j "$(nproc)"
+  log "building ($preset${*:+: $*})"
+  cmake --build --preset "$preset" -j "$(nproc)" ${*:+--target "$@"}
 }
 
 cmd_run() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}"
-  build dev
+  # What the dev daemon needs, not the tests and benchmarks: the daemon, the CLI its banner
+  # suggests, the preflight probe helper found next to paddockd, and the compiled seccomp filter.
+  build dev paddockd paddock paddock-probe paddock_seccomp_profiles
   mkdir -p run/bundles run/state run/data run/logs
   chmod 0700 run/state
   if [[ ! -s run/dev-token || ! -s run/tokens ]]; then
