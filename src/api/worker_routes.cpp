@@ -111,6 +111,20 @@ std::variant<std::string, Response> resolve(const Supervisor& sup, const std::st
   return Response::json(409, body);
 }
 
+/// DELETE /v1/workers/{id} and /v1/runs/{id}: SIGTERM, SIGKILL after ?grace_seconds.
+Handler stop_route(Supervisor* sup, Among among) {
+  return [sup, among](const Request& req, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    auto grace = grace_param(req);
+    if (!grace) return error_response(grace.error());
+    auto id = resolve(*sup, p.at("id"), among);
+    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
+    auto s = sup->stop(std::get<std::string>(id), *grace);
+    if (!s) return error_response(s.error());
+    return Response::json(202, to_json(*s));
+  };
+}
+
 }  // namespace
 
 void register_worker_routes(Router& router, const Services& services) {
@@ -172,16 +186,7 @@ void register_worker_routes(Router& router, const Services& services) {
     return Response::json(200, to_json(*sup->get(std::get<std::string>(id))));
   });
 
-  router.add("DELETE", "/v1/workers/{id}", [sup](const Request& req, const PathParams& p) {
-    if (sup == nullptr) return not_available();
-    auto grace = grace_param(req);
-    if (!grace) return error_response(grace.error());
-    auto id = resolve(*sup, p.at("id"), Among::Workers);
-    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
-    auto s = sup->stop(std::get<std::string>(id), *grace);
-    if (!s) return error_response(s.error());
-    return Response::json(202, to_json(*s));
-  });
+  router.add("DELETE", "/v1/workers/{id}", stop_route(sup, Among::Workers));
 
   router.add("POST", "/v1/workers/{id}/restart", [sup](const Request&, const PathParams& p) {
     if (sup == nullptr) return not_available();
@@ -312,16 +317,7 @@ void register_worker_routes(Router& router, const Services& services) {
     return Response::json(200, to_json(*sup->get_run(std::get<std::string>(id))));
   });
 
-  router.add("DELETE", "/v1/runs/{id}", [sup](const Request& req, const PathParams& p) {
-    if (sup == nullptr) return not_available();
-    auto grace = grace_param(req);
-    if (!grace) return error_response(grace.error());
-    auto id = resolve(*sup, p.at("id"), Among::Runs);
-    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
-    auto s = sup->stop(std::get<std::string>(id), *grace, "stopped by request");
-    if (!s) return error_response(s.error());
-    return Response::json(202, to_json(*s));
-  });
+  router.add("DELETE", "/v1/runs/{id}", stop_route(sup, Among::Runs));
 
   router.add("GET", "/v1/events", [events, sched](const Request& req, const PathParams&) {
     if (events == nullptr) return not_available();
