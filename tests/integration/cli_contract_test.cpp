@@ -147,6 +147,10 @@ class Contract : public ::testing::Test {
     metadata_ = new Listener("127.0.0.1");
     TestDaemonOptions o;
     o.set["process.stop_grace_seconds"] = "1";
+    // A UID range of its own: other daemons on the host (tests run in parallel elsewhere) use
+    // the default one, and what they do to their UIDs must not reach these workers.
+    o.set["process.worker_uid_range_start"] = "231000";
+    o.set["process.worker_uid_range_end"] = "231099";
     o.set["preflight.enforce"] = "false";
     o.set["preflight.metadata_endpoint"] = "\"" + metadata_->endpoint() + "\"";
     d_ = new TestDaemon(o);
