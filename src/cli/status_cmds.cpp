@@ -13,7 +13,9 @@ namespace {
 
 constexpr const char* kNoPreflight = "preflight is not available in this daemon build";
 
-void run_status(const Session& s) {
+// Exit 1 when the daemon's preflight reports an error, so scripts that only look at the exit
+// code are not told the host is safe.
+int run_status(const Session& s) {
   const auto version = s.call("GET", "/v1/version");
   const auto workers = s.call("GET", "/v1/workers").value("workers", nlohmann::json::array());
 
@@ -50,7 +52,7 @@ void run_status(const Session& s) {
                  free_uids ? nlohmann::json(static_cast<long long>(*free_uids)) : nlohmann::json()},
                 {"free_ports", free_ports ? nlohmann::json(static_cast<long long>(*free_ports))
                                           : nlohmann::json()}});
-    return;
+    return preflight.is_object() && preflight_failed(preflight) ? kExitFailure : kExitOk;
   }
   auto count = [](const std::optional<double>& v) {
     return v ? std::to_string(static_cast<long long>(*v)) : std::string("?");
@@ -67,6 +69,7 @@ void run_status(const Session& s) {
             << "preflight:  " << paint(preflight_text, pre_colour, c) << "\n"
             << "workers:    " << state_summary(workers) << "\n"
             << "free:       " << count(free_uids) << " UIDs, " << count(free_ports) << " ports\n";
+  return preflight.is_object() && preflight_failed(preflight) ? kExitFailure : kExitOk;
 }
 
 void run_events(const Session& s) {
@@ -112,10 +115,12 @@ int run_preflight(const Session& s, bool run_now) {
 
 void add_status_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
   auto* status = app.add_subcommand(
-      "status", "Daemon version and uptime, preflight summary, workers by state, free UIDs/ports");
+      "status",
+      "Daemon version and uptime, preflight summary, workers by state, free UIDs/ports (exit 1 "
+      "when preflight found an error)");
   status->callback([g] {
     Session s(*g);
-    run_status(s);
+    if (const int code = run_status(s); code != 0) throw CLI::RuntimeError(code);
   });
 
   auto* events = app.add_subcommand(
