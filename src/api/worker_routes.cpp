@@ -102,13 +102,16 @@ std::variant<std::string, Response> resolve(const Supervisor& sup, const std::st
     matches.push_back(
         {{"id", m.id}, {"name", m.name.empty() ? nlohmann::json() : nlohmann::json(m.name)}});
   }
-  Response r = Response::error(409, "ambiguous_id",
-                               "'" + query + "' matches " + std::to_string(found.matches.size()) +
-                                   " " + what + "s: " + listed + "; give more of the id",
-                               "id");
-  auto body = nlohmann::json::parse(r.body);
-  body["error"]["matches"] = std::move(matches);
-  return Response::json(409, body);
+  const char* whats = among == Among::Workers ? "workers"
+                      : among == Among::Runs  ? "runs"
+                                              : "workers or runs";
+  return Response::json(
+      409, {{"error",
+             {{"code", "ambiguous_id"},
+              {"message", "'" + query + "' matches " + std::to_string(found.matches.size()) + " " +
+                              whats + ": " + listed + "; give more of the id"},
+              {"field", "id"},
+              {"matches", std::move(matches)}}}});
 }
 
 /// DELETE /v1/workers/{id} and /v1/runs/{id}: SIGTERM, SIGKILL after ?grace_seconds.

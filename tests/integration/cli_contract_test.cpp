@@ -474,12 +474,24 @@ TEST_F(Contract, GivenEveryGetRouteThenEachAnswerMatchesItsSchemaInTheOpenApiDoc
     cases.push_back({{"route", route}, {"method", "get"}, {"status", r.status}, {"body", body}});
   }
   EXPECT_EQ(routes.size(), 11u) << "GET routes in the document changed: update this test";
-  // Errors too: a 404 and an ambiguous 409 carry the Error schema.
+  // Errors too: a 404 and an ambiguous 409 (with its matches) carry the Error schema.
   const auto missing = d_->unix_client().get("/v1/workers/no-such-worker");
   cases.push_back({{"route", "/v1/workers/{id}"},
                    {"method", "get"},
                    {"status", missing.status},
                    {"body", missing.json()}});
+  for (int i = 0; i < 2; ++i) {
+    const auto dup =
+        w.post("/v1/workers", {{"name", "contract-schema-dup"}, {"command", {"true"}}});
+    ASSERT_EQ(dup.status, 201u) << dup.body;
+    w.wait_state(dup.json().value("id", ""), {"exited"});
+  }
+  const auto ambiguous = d_->unix_client().get("/v1/workers/contract-schema-dup");
+  EXPECT_EQ(ambiguous.status, 409u) << ambiguous.body;
+  cases.push_back({{"route", "/v1/workers/{id}"},
+                   {"method", "get"},
+                   {"status", ambiguous.status},
+                   {"body", ambiguous.json()}});
   for (const auto& e : event_backlog(*d_)) cases.push_back({{"schema", "Event"}, {"body", e}});
 
   char tmpl[] = "/tmp/paddock-contract-XXXXXX";
