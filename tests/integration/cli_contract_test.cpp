@@ -288,8 +288,14 @@ TEST_F(Contract, GivenWorkersThenPsShowLogsAndStatusMatchTheApiFieldByField) {
   EXPECT_EQ(fields.at("state"), api_a.at("state").get<std::string>()) << show.out;
   EXPECT_EQ(fields.at("uid"), text_of(api_a.at("uid"))) << show.out;
 
-  // logs: stdout lines to stdout, stderr lines to stderr, as the API lists them.
-  const json api_logs = api("/v1/workers/" + a + "/logs");
+  // logs: stdout lines to stdout, stderr lines to stderr, as the API lists them. A worker is
+  // ready once its workload started, which can be before its first line is read: wait for both.
+  json api_logs;
+  for (int i = 0; i < 200; ++i) {
+    api_logs = api("/v1/workers/" + a + "/logs");
+    if (api_logs.at("lines").size() >= 2) break;
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_EQ(cli_json({"logs", "contract-a"}), api_logs);
   std::string want_out, want_err;
   for (const auto& l : api_logs.at("lines")) {
@@ -315,8 +321,8 @@ TEST_F(Contract, GivenWorkersThenPsShowLogsAndStatusMatchTheApiFieldByField) {
   }
   ASSERT_GE(api_events.size(), 4u);  // starting, running, ready for each worker at least
   Proc events(std::vector<std::string>{"--socket", d_->socket_path(), "events", "--json"});
-  EXPECT_TRUE(events.wait_for_output("\"ready\"", 10s));
-  std::this_thread::sleep_for(300ms);
+  // The CLI prints each event's data object as the API sent it: wait for the last one.
+  EXPECT_TRUE(events.wait_for_output(event_backlog(*d_).back().dump(), 20s)) << events.out();
   events.send(SIGINT);
   events.wait(10s);
   std::vector<json> cli_events;
