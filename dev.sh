@@ -15,8 +15,8 @@ cd "$(dirname "$(readlink -f "$0")")"
 BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
-RUN_DEPS=(bubblewrap ca-certificates)
-TEST_DEPS=(redis-server iptables iproute2 python3 procps systemd curl dpkg-dev man-db)
+RUN_DEPS=(bubblewrap ca-certificates curl)
+TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file)
 FUZZ_DEPS=(clang libclang-rt-dev)
 # Seconds each fuzz target runs in `./dev.sh test` (tests/fuzz/run.sh -t for longer runs).
 FUZZ_SECONDS=${PADDOCK_FUZZ_SECONDS:-60}
@@ -39,18 +39,22 @@ install_missing() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# build PRESET [TARGET...]: configure once, then build the targets (default: everything).
 build() {
   local preset=${1:-dev}
+  shift || true
   if [[ ! -f build/$preset/build.ninja ]]; then
     cmake --preset "$preset" >/dev/null
   fi
-  log "building ($preset)"
-  cmake --build --preset "$preset" -j "$(nproc)"
+  log "building ($preset${*:+: $*})"
+  cmake --build --preset "$preset" -j "$(nproc)" ${*:+--target "$@"}
 }
 
 cmd_run() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}"
-  build dev
+  # What the dev daemon needs, not the tests and benchmarks: the daemon, the CLI its banner
+  # suggests, the preflight probe helper found next to paddockd, and the compiled seccomp filter.
+  build dev paddockd paddock paddock-probe paddock_seccomp_profiles
   mkdir -p run/bundles run/state run/data run/logs
   chmod 0700 run/state
   if [[ ! -s run/dev-token || ! -s run/tokens ]]; then

@@ -2,7 +2,9 @@
 #include <charconv>
 #include <limits>
 #include <memory>
+#include <variant>
 
+#include "paddock/api/error_codes.hpp"
 #include "paddock/api/json_body.hpp"
 #include "paddock/api/routes.hpp"
 #include "paddock/api/worker_json.hpp"
@@ -13,14 +15,8 @@ namespace paddock::api {
 using supervisor::Supervisor;
 
 unsigned status_for(const Error& e) {
-  const std::string& c = e.code;
-  if (c == "capacity" || c == "uid_exhausted" || c == "port_exhausted" || c == "shutting_down") {
-    return 503;
-  }
-  if (c == "not_found") return 404;
-  if (c == "name_taken" || c == "not_running") return 409;
-  if (c == "spawn_failed" || c == "internal") return 500;
-  return 400;
+  // A code missing from the table is a bug in the daemon, not in the request.
+  return error_status(e.code).value_or(500);
 }
 
 namespace {
@@ -53,6 +49,14 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+/// ?grace_seconds= of the stop routes: nullopt when absent (the configured default applies).
+Result<std::optional<std::chrono::seconds>> grace_param(const Request& req) {
+  if (!req.query_param("grace_seconds")) return std::optional<std::chrono::seconds>{};
+  auto g = query_uint(req, "grace_seconds", 3600);
+  if (!g) return g.error();
+  return std::optional<std::chrono::seconds>(std::chrono::seconds(*g));
+}
+
 bool query_flag(const Request& req, const std::string& name) {
   auto v = req.query_param(name);
   return v && (*v == "1" || *v == "true" || v->empty());
@@ -71,6 +75,64 @@ void keep_alive(supervisor::Scheduler* sched, std::shared_ptr<StreamSink> sink,
     if (tick) tick();
     keep_alive(sched, sink, tick, gone);
   });
+}
+
+enum class Among { Workers, Runs, Both };
+
+/// The id that `query` (an id, a name or a unique id prefix) names, or the 404 / 409 answer.
+std::variant<std::string, Response> resolve(const Supervisor& sup, const std::string& query,
+                                            Among among) {
+  std::vector<supervisor::IdEntry> entries;
+  if (among != Among::Runs) entries = sup.lookup_entries(false);
+  if (among != Among::Workers) {
+    auto runs = sup.lookup_entries(true);
+    entries.insert(entries.end(), runs.begin(), runs.end());
+  }
+  const char* what = among == Among::Workers ? "worker"
+                     : among == Among::Runs  ? "run"
+                                             : "worker or run";
+  const auto found = supervisor::lookup_id(query, entries);
+  switch (found.outcome) {
+    case supervisor::Lookup::Outcome::Found:
+      return found.id;
+    case supervisor::Lookup::Outcome::NotFound:
+      return Response::error(
+          404, "not_found",
+          std::string("no ") + what + " with id, name or id prefix '" + query + "'", "id");
+    case supervisor::Lookup::Outcome::Ambiguous:
+      break;
+  }
+  std::string listed;
+  nlohmann::json matches = nlohmann::json::array();
+  for (const auto& m : found.matches) {
+    listed += (listed.empty() ? "" : ", ") + m.id + (m.name.empty() ? "" : " (" + m.name + ")");
+    matches.push_back(
+        {{"id", m.id}, {"name", m.name.empty() ? nlohmann::json() : nlohmann::json(m.name)}});
+  }
+  const char* whats = among == Among::Workers ? "workers"
+                      : among == Among::Runs  ? "runs"
+                                              : "workers or runs";
+  return Response::json(
+      409, {{"error",
+             {{"code", "ambiguous_id"},
+              {"message", "'" + query + "' matches " + std::to_string(found.matches.size()) + " " +
+                              whats + ": " + listed + "; give more of the id"},
+              {"field", "id"},
+              {"matches", std::move(matches)}}}});
+}
+
+/// DELETE /v1/workers/{id} and /v1/runs/{id}: SIGTERM, SIGKILL after ?grace_seconds.
+Handler stop_route(Supervisor* sup, Among among) {
+  return [sup, among](const Request& req, const PathParams& p) {
+    if (sup == nullptr) return not_available();
+    auto grace = grace_param(req);
+    if (!grace) return error_response(grace.error());
+    auto id = resolve(*sup, p.at("id"), among);
+    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
+    auto s = sup->stop(std::get<std::string>(id), *grace);
+    if (!s) return error_response(s.error());
+    return Response::json(202, to_json(*s));
+  };
 }
 
 }  // namespace
@@ -129,33 +191,18 @@ void register_worker_routes(Router& router, const Services& services) {
 
   router.add("GET", "/v1/workers/{id}", [sup](const Request&, const PathParams& p) {
     if (sup == nullptr) return not_available();
-    auto w = sup->get(p.at("id"));
-    if (!w || w->kind != "worker") {
-      return Response::error(404, "not_found", "no worker with id '" + p.at("id") + "'", "id");
-    }
-    return Response::json(200, to_json(*w));
+    auto id = resolve(*sup, p.at("id"), Among::Workers);
+    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
+    return Response::json(200, to_json(*sup->get(std::get<std::string>(id))));
   });
 
-  router.add("DELETE", "/v1/workers/{id}", [sup](const Request& req, const PathParams& p) {
-    if (sup == nullptr) return not_available();
-    std::optional<std::chrono::seconds> grace;
-    if (req.query_param("grace_seconds")) {
-      auto g = query_uint(req, "grace_seconds", 3600);
-      if (!g) return error_response(g.error());
-      grace = std::chrono::seconds(*g);
-    }
-    auto w = sup->get(p.at("id"));
-    if (!w || w->kind != "worker") {
-      return Response::error(404, "not_found", "no worker with id '" + p.at("id") + "'", "id");
-    }
-    auto s = sup->stop(p.at("id"), grace);
-    if (!s) return error_response(s.error());
-    return Response::json(202, to_json(*s));
-  });
+  router.add("DELETE", "/v1/workers/{id}", stop_route(sup, Among::Workers));
 
   router.add("POST", "/v1/workers/{id}/restart", [sup](const Request&, const PathParams& p) {
     if (sup == nullptr) return not_available();
-    auto s = sup->restart(p.at("id"));
+    auto id = resolve(*sup, p.at("id"), Among::Workers);
+    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
+    auto s = sup->restart(std::get<std::string>(id));
     if (!s) return error_response(s.error());
     return Response::json(202, to_json(*s));
   });
@@ -169,17 +216,18 @@ void register_worker_routes(Router& router, const Services& services) {
     if (auto done = r.finish(); !done) return bad_request(done.error());
     auto sig = parse_signal(*name);
     if (!sig) return bad_request(sig.error());
-    auto w = sup->get(p.at("id"));
-    if (!w || w->kind != "worker") {
-      return Response::error(404, "not_found", "no worker with id '" + p.at("id") + "'", "id");
-    }
-    if (auto s = sup->send_signal(p.at("id"), *sig); !s) return error_response(s.error());
-    return Response::json(202, to_json(*sup->get(p.at("id"))));
+    auto id = resolve(*sup, p.at("id"), Among::Workers);
+    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
+    const auto& worker_id = std::get<std::string>(id);
+    if (auto s = sup->send_signal(worker_id, *sig); !s) return error_response(s.error());
+    return Response::json(202, to_json(*sup->get(worker_id)));
   });
 
   router.add("GET", "/v1/workers/{id}/logs", [sup, sched](const Request& req, const PathParams& p) {
     if (sup == nullptr) return not_available();
-    const std::string id = p.at("id");
+    auto resolved = resolve(*sup, p.at("id"), Among::Both);
+    if (auto* refused = std::get_if<Response>(&resolved)) return std::move(*refused);
+    const std::string id = std::get<std::string>(resolved);
     const auto* ring = sup->logs(id);
     if (ring == nullptr)
       return Response::error(404, "not_found", "no worker or run with id '" + id + "'", "id");
@@ -317,6 +365,8 @@ void register_worker_routes(Router& router, const Services& services) {
                      {"run", id}}}}) +
              "\n";
     };
+    // Where the run can be read or stopped (DELETE) while this answer waits for its end.
+    r.headers.emplace_back("Location", "/v1/runs/" + started->id);
     r.stream = [result, waiting](std::shared_ptr<StreamSink> sink) {
       if (result->has_value()) {
         sink->write(
@@ -332,10 +382,12 @@ void register_worker_routes(Router& router, const Services& services) {
 
   router.add("GET", "/v1/runs/{id}", [sup](const Request&, const PathParams& p) {
     if (sup == nullptr) return not_available();
-    auto r = sup->get_run(p.at("id"));
-    if (!r) return Response::error(404, "not_found", "no run with id '" + p.at("id") + "'", "id");
-    return Response::json(200, to_json(*r));
+    auto id = resolve(*sup, p.at("id"), Among::Runs);
+    if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
+    return Response::json(200, to_json(*sup->get_run(std::get<std::string>(id))));
   });
+
+  router.add("DELETE", "/v1/runs/{id}", stop_route(sup, Among::Runs));
 
   router.add("GET", "/v1/events", [events, sched](const Request& req, const PathParams&) {
     if (events == nullptr) return not_available();

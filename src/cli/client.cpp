@@ -196,7 +196,8 @@ Result<HttpReply> Client::request(const std::string& method, const std::string& 
 }
 
 Result<HttpReply> Client::stream(const std::string& method, const std::string& target,
-                                 const std::string& body, const LineHandler& on_line) const {
+                                 const std::string& body, const LineHandler& on_line,
+                                 const HeadHandler& on_head) const {
   Connection c(timeout_);
   if (auto r = c.connect(socket_path_); !r) return r.error();
   if (auto r = send(c, method, target, body); !r) return r.error();
@@ -209,6 +210,8 @@ Result<HttpReply> Client::stream(const std::string& method, const std::string& t
   HttpReply out;
   out.status = parser.get().result_int();
   out.content_type = std::string(parser.get()[http::field::content_type]);
+  out.location = std::string(parser.get()[http::field::location]);
+  if (on_head) on_head(out);
   const bool deliver = out.status >= 200 && out.status < 300;
 
   std::string pending;

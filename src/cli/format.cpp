@@ -170,12 +170,28 @@ void Table::add_row(std::vector<std::string> cells, std::vector<std::string> col
   rows_.push_back({std::move(cells), std::move(colours)});
 }
 
+namespace {
+
+// A cell's text split at '\n' (a remedy may list several commands, one per line).
+std::vector<std::string> cell_lines(const std::string& cell) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (auto nl = cell.find('\n'); nl != std::string::npos; nl = cell.find('\n', start)) {
+    out.push_back(cell.substr(start, nl - start));
+    start = nl + 1;
+  }
+  out.push_back(cell.substr(start));
+  return out;
+}
+
+}  // namespace
+
 std::string Table::render(bool colour) const {
   std::vector<std::size_t> width(headers_.size(), 0);
   for (std::size_t i = 0; i < headers_.size(); ++i) width[i] = display_width(headers_[i]);
   for (const auto& r : rows_) {
     for (std::size_t i = 0; i < r.cells.size(); ++i) {
-      width[i] = std::max(width[i], display_width(r.cells[i]));
+      for (const auto& l : cell_lines(r.cells[i])) width[i] = std::max(width[i], display_width(l));
     }
   }
   auto line = [&](const std::vector<std::string>& cells, const std::vector<std::string>* colours,
@@ -199,7 +215,21 @@ std::string Table::render(bool colour) const {
     return out + "\n";
   };
   std::string out = line(headers_, nullptr, true);
-  for (const auto& r : rows_) out += line(r.cells, &r.colours, false);
+  for (const auto& r : rows_) {
+    // A multi-line cell continues on the next lines in its own column; the other columns of
+    // those lines are empty, so the first column still starts each row.
+    std::vector<std::vector<std::string>> split;
+    std::size_t height = 1;
+    for (const auto& c : r.cells) {
+      split.push_back(cell_lines(c));
+      height = std::max(height, split.back().size());
+    }
+    for (std::size_t k = 0; k < height; ++k) {
+      std::vector<std::string> cells;
+      for (const auto& lines : split) cells.push_back(k < lines.size() ? lines[k] : "");
+      out += line(cells, &r.colours, false);
+    }
+  }
   return out;
 }
 
@@ -320,10 +350,21 @@ std::string worker_details(const nlohmann::json& w, Clock::time_point now, bool 
   return out;
 }
 
+namespace {
+
+// The `results` array of a PreflightReport, or null when the answer has none.
+const nlohmann::json* preflight_results(const nlohmann::json& report) {
+  if (!report.is_object()) return nullptr;
+  const auto it = report.find("results");
+  return it != report.end() && it->is_array() ? &*it : nullptr;
+}
+
+}  // namespace
+
 std::string preflight_table(const nlohmann::json& report, bool colour) {
   Table t({"CHECK", "SEVERITY", "MESSAGE", "REMEDY"});
-  if (report.contains("checks") && report["checks"].is_array()) {
-    for (const auto& c : report["checks"]) {
+  if (const auto* results = preflight_results(report)) {
+    for (const auto& c : *results) {
       const std::string sev = field(c, "severity");
       t.add_row({field(c, "name"), sev, field(c, "message"), field(c, "remedy")},
                 {"", std::string(state_colour(sev))});
@@ -333,25 +374,26 @@ std::string preflight_table(const nlohmann::json& report, bool colour) {
 }
 
 bool preflight_failed(const nlohmann::json& report) {
-  if (report.contains("passed") && report["passed"].is_boolean() && !report["passed"].get<bool>()) {
-    return true;
-  }
-  if (report.contains("checks") && report["checks"].is_array()) {
-    for (const auto& c : report["checks"]) {
-      if (c.is_object() && c.value("severity", "") == "error") return true;
-    }
+  // Passed only when the daemon says so (has_error false) and no result contradicts it: an
+  // answer this CLI cannot read never reads as a safe host.
+  const auto* results = preflight_results(report);
+  if (results == nullptr) return true;
+  const auto has_error = report.find("has_error");
+  if (has_error == report.end() || !has_error->is_boolean() || has_error->get<bool>()) return true;
+  for (const auto& c : *results) {
+    if (!c.is_object() || c.value("severity", "") == "error") return true;
   }
   return false;
 }
 
 std::string preflight_summary(const nlohmann::json& report) {
+  const auto* results = preflight_results(report);
+  if (results == nullptr) return "failed (unreadable answer: no 'results' array)";
   std::map<std::string, int> by;
   int total = 0;
-  if (report.contains("checks") && report["checks"].is_array()) {
-    for (const auto& c : report["checks"]) {
-      ++by[c.is_object() ? c.value("severity", "unknown") : "unknown"];
-      ++total;
-    }
+  for (const auto& c : *results) {
+    ++by[c.is_object() ? c.value("severity", "unknown") : "unknown"];
+    ++total;
   }
   std::string out = preflight_failed(report) ? "failed" : "passed";
   out += " (" + std::to_string(total) + (total == 1 ? " check" : " checks");

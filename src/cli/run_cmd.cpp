@@ -1,9 +1,15 @@
 // run: a one-shot command in a sandbox; its output and exit code become the CLI's own.
+#include <pthread.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "paddock/cli/commands.hpp"
 #include "paddock/cli/errors.hpp"
@@ -25,6 +31,91 @@ std::string read_all(std::istream& in) {
   return out.str();
 }
 
+/// Ctrl-C (SIGINT) or SIGTERM while `paddock run` waits: a thread takes the signal (it is
+/// blocked everywhere else) and stops the run in the daemon (DELETE /v1/runs/{id}); the waiting
+/// request then receives the run's result and the command exits 130. A second signal exits at
+/// once.
+class RunInterrupt {
+ public:
+  explicit RunInterrupt(Client client) : client_(std::move(client)) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, &old_mask_);
+    waiter_ = std::thread([this] { wait(); });
+  }
+  ~RunInterrupt() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    pthread_kill(waiter_.native_handle(), SIGTERM);
+    waiter_.join();
+    pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
+  RunInterrupt(const RunInterrupt&) = delete;
+  RunInterrupt& operator=(const RunInterrupt&) = delete;
+
+  /// The run's URL path (the Location of POST /v1/runs); stops the run when a signal came first.
+  void started(std::string path) {
+    bool stop_now = false;
+    {
+      std::lock_guard lock(mu_);
+      path_ = std::move(path);
+      stop_now = interrupted_;
+    }
+    if (stop_now) stop();
+  }
+
+  bool interrupted() const {
+    std::lock_guard lock(mu_);
+    return interrupted_;
+  }
+
+ private:
+  void wait() {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals_, &sig) != 0) continue;
+      bool stop_now = false;
+      {
+        std::lock_guard lock(mu_);
+        if (done_) return;
+        if (interrupted_) ::_exit(kExitInterrupted);
+        interrupted_ = true;
+        stop_now = !path_.empty();
+      }
+      static constexpr char kNote[] = "paddock: stopping the run (again to quit at once)\n";
+      [[maybe_unused]] auto n = ::write(STDERR_FILENO, kNote, sizeof kNote - 1);
+      if (stop_now) stop();
+    }
+  }
+
+  void stop() {
+    std::string path;
+    {
+      std::lock_guard lock(mu_);
+      path = path_;
+    }
+    auto r = client_.request("DELETE", path);
+    if (!r) {
+      std::cerr << "paddock: could not stop the run: " << r.error().message << "\n";
+    } else if (r->status >= 300 && r->status != 404) {
+      std::cerr << "paddock: could not stop the run: "
+                << error_line(api_error(r->status, r->body, "permission denied")) << "\n";
+    }
+  }
+
+  Client client_;
+  sigset_t signals_{};
+  sigset_t old_mask_{};
+  mutable std::mutex mu_;
+  std::string path_;
+  bool interrupted_ = false;
+  bool done_ = false;
+  std::thread waiter_;
+};
+
 int run(const Session& s, RunOptions& o) {
   if (!o.stdin_source.empty()) {
     if (o.stdin_source == "-") {
@@ -41,12 +132,20 @@ int run(const Session& s, RunOptions& o) {
   // The daemon answers 200 as soon as the run started and sends the result (one JSON line)
   // when it ends, so there is no client-side time limit here.
   std::string result_text;
-  s.stream("POST", "/v1/runs", body->dump(), [&result_text](std::string_view line) {
-    if (!line.empty()) result_text = line;
-    return true;
-  });
+  RunInterrupt interrupt(s.client());
+  s.stream(
+      "POST", "/v1/runs", body->dump(),
+      [&result_text](std::string_view line) {
+        if (!line.empty()) result_text = line;
+        return true;
+      },
+      [&interrupt](const HttpReply& head) {
+        if (!head.location.empty()) interrupt.started(head.location);
+      });
+  const bool interrupted = interrupt.interrupted();
   const auto result = nlohmann::json::parse(result_text, nullptr, false);
   if (result.is_discarded() || !result.is_object()) {
+    if (interrupted) fail(kExitInterrupted, "interrupted; the run was stopped");
     fail(kExitFailure, "paddockd ended the run without a result (was it stopped?)");
   }
   if (s.json()) {
@@ -63,6 +162,10 @@ int run(const Session& s, RunOptions& o) {
     if (result.value("stderr_truncated", false)) {
       std::cerr << "paddock: the run's stderr was cut short by the daemon's output limit\n";
     }
+  }
+  if (interrupted) {
+    std::cerr << "paddock: interrupted; the run was stopped\n";
+    return kExitInterrupted;
   }
   const int code = run_exit_code(result);
   if (code == kExitTimeout && result.value("timed_out", false)) {

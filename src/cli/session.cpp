@@ -58,8 +58,8 @@ nlohmann::json Session::call(const std::string& method, const std::string& targe
 }
 
 void Session::stream(const std::string& method, const std::string& target, const std::string& body,
-                     const Client::LineHandler& on_line) const {
-  auto r = client_.stream(method, target, body, on_line);
+                     const Client::LineHandler& on_line, const Client::HeadHandler& on_head) const {
+  auto r = client_.stream(method, target, body, on_line, on_head);
   if (!r) fail(r.error());
   if (r->status < 200 || r->status >= 300) fail_reply(*r);
 }

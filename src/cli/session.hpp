@@ -38,7 +38,7 @@ class Session {
   /// Streams a 2xx body line by line to `on_line`; transport errors and non-2xx statuses end
   /// the command.
   void stream(const std::string& method, const std::string& target, const std::string& body,
-              const Client::LineHandler& on_line) const;
+              const Client::LineHandler& on_line, const Client::HeadHandler& on_head = {}) const;
   /// Ends the command with the error a non-2xx reply carries.
   [[noreturn]] void fail_reply(const HttpReply& reply) const;
 

@@ -16,7 +16,9 @@ namespace {
 
 constexpr const char* kNoPreflight = "preflight is not available in this daemon build";
 
-void run_status(const Session& s) {
+// Exit 1 when the daemon's preflight reports an error, so scripts that only look at the exit
+// code are not told the host is safe.
+int run_status(const Session& s) {
   const auto version = s.call("GET", "/v1/version");
   const auto workers = s.call("GET", "/v1/workers").value("workers", nlohmann::json::array());
 
@@ -53,7 +55,7 @@ void run_status(const Session& s) {
                  free_uids ? nlohmann::json(static_cast<long long>(*free_uids)) : nlohmann::json()},
                 {"free_ports", free_ports ? nlohmann::json(static_cast<long long>(*free_ports))
                                           : nlohmann::json()}});
-    return;
+    return preflight.is_object() && preflight_failed(preflight) ? kExitFailure : kExitOk;
   }
   auto count = [](const std::optional<double>& v) {
     return v ? std::to_string(static_cast<long long>(*v)) : std::string("?");
@@ -70,6 +72,7 @@ void run_status(const Session& s) {
             << "preflight:  " << paint(preflight_text, pre_colour, c) << "\n"
             << "workers:    " << state_summary(workers) << "\n"
             << "free:       " << count(free_uids) << " UIDs, " << count(free_ports) << " ports\n";
+  return preflight.is_object() && preflight_failed(preflight) ? kExitFailure : kExitOk;
 }
 
 void stream_events(const Session& s, const std::string& target,
@@ -131,12 +134,7 @@ int run_preflight(const Session& s, bool run_now) {
     print_json(report);
   } else {
     std::cout << preflight_table(report, s.colour());
-    std::cout << "preflight " << preflight_summary(report);
-    if (report.contains("ran_at") && report["ran_at"].is_string()) {
-      const auto t = parse_time(report["ran_at"].get<std::string>());
-      if (t) std::cout << ", ran " << relative_time(*t, Clock::now());
-    }
-    std::cout << "\n";
+    std::cout << "preflight " << preflight_summary(report) << "\n";
   }
   return preflight_failed(report) ? kExitFailure : kExitOk;
 }
@@ -145,10 +143,12 @@ int run_preflight(const Session& s, bool run_now) {
 
 void add_status_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
   auto* status = app.add_subcommand(
-      "status", "Daemon version and uptime, preflight summary, workers by state, free UIDs/ports");
+      "status",
+      "Daemon version and uptime, preflight summary, workers by state, free UIDs/ports (exit 1 "
+      "when preflight found an error)");
   status->callback([g] {
     Session s(*g);
-    run_status(s);
+    if (const int code = run_status(s); code != 0) throw CLI::RuntimeError(code);
   });
 
   auto* events = app.add_subcommand(

@@ -703,6 +703,15 @@ std::optional<RunResult> Supervisor::get_run(const std::string& id) const {
   return r;
 }
 
+std::vector<IdEntry> Supervisor::lookup_entries(bool runs) const {
+  std::vector<IdEntry> out;
+  for (const auto& [id, w] : workers_) {
+    if (w->is_run != runs) continue;
+    out.push_back(IdEntry{id, w->spec.name, !is_terminal(w->state)});
+  }
+  return out;
+}
+
 std::optional<WorkerSnapshot> Supervisor::get(const std::string& id) const {
   const Worker* w = find(id);
   if (w == nullptr) return std::nullopt;

@@ -20,162 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "support/cli_proc.hpp"
 #include "support/daemon.hpp"
-
-extern char** environ;  // NOLINT
 
 using namespace paddock::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-struct ProcOptions {
-  std::string stdin_data;
-  std::optional<uid_t> uid;      ///< run as this uid (and gid 65534, no supplementary groups)
-  std::vector<std::string> env;  ///< extra KEY=VALUE
-};
-
-/// A running `paddock` process with its stdout and stderr collected as they arrive.
-class Proc {
- public:
-  Proc(const std::vector<std::string>& args, const ProcOptions& o = {}) {
-    int in[2], out[2], err[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 ||
-        ::pipe2(err, O_CLOEXEC) != 0) {
-      return;
-    }
-    std::vector<std::string> argv_s{PADDOCK_CLI_PATH};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, "PADDOCK_", 8) == 0 || std::strncmp(*e, "NO_COLOR=", 9) == 0) continue;
-      env_s.emplace_back(*e);
-    }
-    env_s.insert(env_s.end(), o.env.begin(), o.env.end());
-    std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(in[0], 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      if (o.uid) {
-        if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
-            ::setresuid(*o.uid, *o.uid, *o.uid) != 0) {
-          ::_exit(126);
-        }
-      }
-      ::execve(argv[0], argv.data(), envp.data());
-      ::_exit(127);
-    }
-    ::close(in[0]);
-    ::close(out[1]);
-    ::close(err[1]);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-    if (!o.stdin_data.empty()) (void)!::write(in[1], o.stdin_data.data(), o.stdin_data.size());
-    ::close(in[1]);
-  }
-  ~Proc() {
-    if (pid_ > 0 && !status_) {
-      ::kill(pid_, SIGKILL);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-    if (err_fd_ >= 0) ::close(err_fd_);
-  }
-  Proc(const Proc&) = delete;
-  Proc& operator=(const Proc&) = delete;
-
-  /// Reads what is available for up to `slice`; true while either pipe is open.
-  bool pump(std::chrono::milliseconds slice) {
-    std::vector<pollfd> fds;
-    if (out_fd_ >= 0) fds.push_back({out_fd_, POLLIN, 0});
-    if (err_fd_ >= 0) fds.push_back({err_fd_, POLLIN, 0});
-    if (fds.empty()) return false;
-    if (::poll(fds.data(), fds.size(), static_cast<int>(slice.count())) <= 0) return true;
-    for (const auto& p : fds) {
-      if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      char buf[8192];
-      const ssize_t n = ::read(p.fd, buf, sizeof buf);
-      std::string& dst = p.fd == out_fd_ ? out_ : err_;
-      if (n > 0) {
-        dst.append(buf, static_cast<std::size_t>(n));
-      } else {
-        ::close(p.fd);
-        (p.fd == out_fd_ ? out_fd_ : err_fd_) = -1;
-      }
-    }
-    return true;
-  }
-
-  /// Waits (bounded) until stdout contains `text`.
-  bool wait_for_output(const std::string& text, std::chrono::milliseconds limit = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (out_.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      if (!pump(50ms) && out_.find(text) == std::string::npos) return false;
-    }
-    return out_.find(text) != std::string::npos;
-  }
-
-  /// Waits (bounded) for the process to exit; its exit code, 128+N for signal N, or nullopt
-  /// when it was still running at the deadline.
-  std::optional<int> wait(std::chrono::milliseconds limit = 60s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!status_) {
-      pump(20ms);
-      int st = 0;
-      const pid_t r = ::waitpid(pid_, &st, WNOHANG);
-      if (r == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        break;
-      }
-      if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    }
-    while (pump(20ms)) {
-    }
-    return status_;
-  }
-
-  void terminate() {
-    if (pid_ > 0 && !status_) ::kill(pid_, SIGTERM);
-  }
-
-  const std::string& out() const { return out_; }
-  const std::string& err() const { return err_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
-  std::string out_, err_;
-  std::optional<int> status_;
-};
-
-struct Ran {
-  int code = -1;
-  std::string out, err;
-};
-
-Ran paddock_cli(const std::vector<std::string>& args, const ProcOptions& o = {},
-                std::chrono::milliseconds limit = 60s) {
-  Proc p(args, o);
-  Ran r;
-  r.code = p.wait(limit).value_or(-1);
-  r.out = p.out();
-  r.err = p.err();
-  return r;
-}
-
-std::string describe(const Ran& r) {
-  return "exit " + std::to_string(r.code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err;
-}
 
 class Cli : public ::testing::Test {
  protected:
@@ -367,7 +219,8 @@ TEST_F(Cli, GivenWorkersThenStartShowPsRestartKillAndStopWork) {
   // An unknown id: the API's message and field, exit 1.
   auto unknown = cli({"show", "no-such-worker"});
   EXPECT_EQ(unknown.code, 1) << describe(unknown);
-  EXPECT_NE(unknown.err.find("no worker with id 'no-such-worker' (field: id)"), std::string::npos)
+  EXPECT_NE(unknown.err.find("no worker with id, name or id prefix 'no-such-worker' (field: id)"),
+            std::string::npos)
       << describe(unknown);
 }
 
@@ -450,7 +303,8 @@ TEST_F(Cli, GivenPreflightThenTableOrNotAvailableMessage) {
         << describe(pre);
   } else {
     ASSERT_EQ(direct.status, 200u) << direct.body;
-    const bool failed = direct.json()["passed"] == false;
+    ASSERT_TRUE(direct.json().contains("has_error")) << direct.body;
+    const bool failed = direct.json()["has_error"] == true;
     EXPECT_EQ(pre.code, failed ? 1 : 0) << describe(pre);
     EXPECT_EQ(pre.out.rfind("CHECK", 0), 0u) << pre.out;
   }

@@ -1,5 +1,5 @@
 // Unit tests of the routes that need no supervisor, the request pipeline (auth -> router ->
-// audit) and the agreement between the router and docs/openapi.json.
+// audit) and the agreement between the router, docs/openapi.json and docs/api.md.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,8 +7,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
+#include <sstream>
+#include <tuple>
 
+#include "paddock/api/error_codes.hpp"
 #include "paddock/api/openapi.hpp"
 #include "paddock/api/routes.hpp"
 #include "paddock/util/crypto.hpp"
@@ -299,4 +303,57 @@ TEST(ApiRateWindow, GivenEventsAcrossWindows_ThenEachWindowLetsTheLimitThroughAn
   EXPECT_EQ(w.take_suppressed(), 0u);
   EXPECT_TRUE(w.allow(t0 + std::chrono::milliseconds(1000)));  // a new window
   EXPECT_TRUE(w.allow(t0 + std::chrono::milliseconds(1001)));
+}
+
+namespace {
+
+std::string read_doc(const char* relative) {
+  std::ifstream in(std::string(PADDOCK_SOURCE_DIR) + "/" + relative);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST(ApiDocs, GivenApiMd_WhenItsRouteTableIsRead_ThenItListsExactlyTheRoutersRoutes) {
+  Api api;
+  std::set<std::pair<std::string, std::string>> routed;
+  for (const auto& r : api.router.routes()) routed.emplace(r.method, r.pattern);
+  // Rows of the route table: | `GET` | `/v1/workers/{id}` | read | ... |
+  const std::string doc = read_doc("docs/api.md");
+  const std::regex row(R"(\n\| `([A-Z]+)` \| `(/[^`]*)` \|)");
+  std::set<std::pair<std::string, std::string>> listed;
+  for (std::sregex_iterator it(doc.begin(), doc.end(), row), end; it != end; ++it) {
+    EXPECT_TRUE(listed.emplace((*it)[1], (*it)[2]).second)
+        << (*it)[1] << " " << (*it)[2] << " twice";
+  }
+  ASSERT_FALSE(listed.empty()) << "docs/api.md has no route table";
+  for (const auto& r : routed) {
+    EXPECT_TRUE(listed.count(r)) << r.first << " " << r.second
+                                 << " is routed but not in docs/api.md";
+  }
+  for (const auto& l : listed) {
+    EXPECT_TRUE(routed.count(l)) << l.first << " " << l.second
+                                 << " is in docs/api.md but not routed";
+  }
+}
+
+TEST(ApiDocs, GivenApiMd_WhenItsErrorTableIsRead_ThenItIsTheErrorCodeTable) {
+  const std::string doc = read_doc("docs/api.md");
+  const std::regex row(R"(\n\| `([a-z0-9_]+)` \| (\d{3}) \| ([^\n]*) \|)");
+  std::vector<std::tuple<std::string, unsigned, std::string>> listed;
+  for (std::sregex_iterator it(doc.begin(), doc.end(), row), end; it != end; ++it) {
+    listed.emplace_back((*it)[1], static_cast<unsigned>(std::stoul((*it)[2])), (*it)[3]);
+  }
+  ASSERT_EQ(listed.size(), error_codes().size())
+      << "docs/api.md's error table is not the table of "
+         "src/api/error_codes.cpp (run scripts/error_codes.py)";
+  std::size_t i = 0;
+  for (const auto& c : error_codes()) {
+    EXPECT_EQ(std::get<0>(listed[i]), c.code) << i;
+    EXPECT_EQ(std::get<1>(listed[i]), c.status) << c.code;
+    EXPECT_EQ(std::get<2>(listed[i]), c.meaning) << c.code;
+    ++i;
+  }
 }

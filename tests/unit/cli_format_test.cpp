@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "paddock/cli/format.hpp"
+#include "paddock/preflight/result.hpp"
 
 using namespace paddock::cli;
 using nlohmann::json;
@@ -152,25 +153,38 @@ TEST(CliWorkers, GivenStatesThenSummaryCountsInLifecycleOrder) {
   EXPECT_EQ(state_summary(ws), "1 ready, 2 exited (3 total)");
 }
 
-TEST(CliPreflight, GivenReportThenTableSummaryAndFailureFollowSeverities) {
-  const json ok{{"ran_at", "2024-05-01T12:00:00Z"},
-                {"passed", true},
-                {"checks",
-                 {{{"name", "bwrap"}, {"severity", "ok"}, {"message", "found"}},
-                  {{"name", "cgroup"},
-                   {"severity", "warning"},
-                   {"message", "no memory controller"},
-                   {"remedy", "enable cgroup v2"}}}}};
+// The reports come from the daemon's own serialisation (preflight::Report::to_json), so the CLI
+// is tested against what the API sends, not against a hand-written copy of it.
+TEST(CliPreflight, GivenDaemonReportThenTableSummaryAndFailureFollowSeverities) {
+  namespace pf = paddock::preflight;
+  std::vector<pf::CheckResult> results{{"bwrap", pf::Severity::Ok, "found", "", 1, json::object()},
+                                       {"cgroup", pf::Severity::Warning, "no memory controller",
+                                        "enable cgroup v2", 2, json::object()}};
+  const json ok = pf::make_report(results).to_json();
   EXPECT_FALSE(preflight_failed(ok));
   EXPECT_EQ(preflight_summary(ok), "passed (2 checks, 1 warning, 1 ok)");
   EXPECT_EQ(preflight_table(ok, false),
             "CHECK   SEVERITY  MESSAGE               REMEDY\n"
             "bwrap   ok        found                 -\n"
             "cgroup  warning   no memory controller  enable cgroup v2\n");
-  json bad = ok;
-  bad["checks"].push_back({{"name", "metadata"}, {"severity", "error"}, {"message", "reachable"}});
-  EXPECT_TRUE(preflight_failed(bad));  // an error check fails it even when passed says true
+  results.push_back({"metadata", pf::Severity::Error, "reachable", "block it", 3, json::object()});
+  const json bad = pf::make_report(results).to_json();
+  ASSERT_EQ(bad["has_error"], true);
+  EXPECT_TRUE(preflight_failed(bad));
   EXPECT_EQ(preflight_summary(bad), "failed (3 checks, 1 error, 1 warning, 1 ok)");
+  EXPECT_NE(preflight_table(bad, false).find("metadata  error"), std::string::npos);
+}
+
+TEST(CliPreflight, GivenHasErrorOrUnreadableAnswerThenNeverPassed) {
+  // has_error alone fails it, even with no error entry among the results.
+  EXPECT_TRUE(preflight_failed(json{{"results", json::array()}, {"has_error", true}}));
+  // An answer in another shape (no results / no has_error) must not read as a safe host.
+  EXPECT_TRUE(preflight_failed(json{{"checks", json::array()}, {"passed", true}}));
+  EXPECT_TRUE(preflight_failed(json{{"results", json::array()}}));
+  EXPECT_TRUE(preflight_failed(json::object()));
+  EXPECT_EQ(preflight_summary(json{{"checks", json::array()}, {"passed", true}}),
+            "failed (unreadable answer: no 'results' array)");
+  EXPECT_FALSE(preflight_failed(json{{"results", json::array()}, {"has_error", false}}));
 }
 
 TEST(CliMetrics, GivenPrometheusTextThenUnlabelledValueIsFound) {
@@ -214,4 +228,15 @@ TEST(CliEvents, GivenEventObjectThenOneLineWithTransitionAndReason) {
   json no_reason = e;
   no_reason["reason"] = nullptr;
   EXPECT_EQ(event_line(no_reason, false), "2024-05-01T12:00:00.000Z  w-1  running -> exited");
+}
+
+TEST(CliTable, GivenMultiLineCellThenItContinuesInItsColumnWithTheOtherCellsEmpty) {
+  Table t({"CHECK", "SEVERITY", "REMEDY"});
+  t.add_row({"egress", "error", "add these rules:\niptables -A OUTPUT -j REJECT"});
+  t.add_row({"bwrap", "ok", "-"});
+  EXPECT_EQ(t.render(false),
+            "CHECK   SEVERITY  REMEDY\n"
+            "egress  error     add these rules:\n"
+            "                  iptables -A OUTPUT -j REJECT\n"
+            "bwrap   ok        -\n");
 }

@@ -32,6 +32,7 @@ std::string resolve_socket_path(const std::string& flag, const char* env);
 struct HttpReply {
   unsigned status = 0;
   std::string content_type;
+  std::string location;  ///< the Location header, when the answer has one
   std::string body;
 };
 
@@ -67,13 +68,17 @@ class Client {
   /// Called with each line of a streamed body, without its '\n' (a last line without one is
   /// delivered at the end). Return false to stop reading and close the connection.
   using LineHandler = std::function<bool(std::string_view line)>;
+  /// Called once with the status and headers of a streamed answer, before its first line.
+  using HeadHandler = std::function<void(const HttpReply& head)>;
 
   /// Sends the request, then reads the body as it arrives (chunked or not) with no time limit,
   /// delivering complete lines to `on_line` while the status is 2xx. For other statuses the
   /// body is collected into HttpReply::body. Returns when the server ends the body, closes the
-  /// connection, or `on_line` returns false.
+  /// connection, or `on_line` returns false. `on_head`, when set, sees the status and headers
+  /// first.
   Result<HttpReply> stream(const std::string& method, const std::string& target,
-                           const std::string& body, const LineHandler& on_line) const;
+                           const std::string& body, const LineHandler& on_line,
+                           const HeadHandler& on_head = {}) const;
 
  private:
   std::string socket_path_;

@@ -18,6 +18,8 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitUnavailable = 3;
 /// `paddock run`: the run hit its --timeout (as timeout(1) does).
 inline constexpr int kExitTimeout = 124;
+/// `paddock run` stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + SIGINT, as shells report it.
+inline constexpr int kExitInterrupted = 130;
 
 /// The exit code for an error from Client or api_error(): codes "connect", "permission",
 /// "forbidden" and "worker_uid_refused" give kExitUnavailable, everything else kExitFailure.

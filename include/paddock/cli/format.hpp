@@ -53,7 +53,9 @@ std::size_t display_width(std::string_view text);
 std::string truncate_text(std::string_view text, std::size_t width);
 
 /// Rows under a header, columns padded to the widest cell and separated by two spaces; the last
-/// column is not padded. Colour is applied after padding so it does not disturb alignment.
+/// column is not padded. Colour is applied after padding so it does not disturb alignment. A
+/// cell with '\n' continues on the following lines in its own column (the other cells of those
+/// lines are empty).
 class Table {
  public:
   explicit Table(std::vector<std::string> headers);
@@ -86,7 +88,8 @@ std::string worker_details(const nlohmann::json& worker, Clock::time_point now, 
 /// The preflight table (CHECK, SEVERITY, MESSAGE, REMEDY) of a PreflightReport.
 std::string preflight_table(const nlohmann::json& report, bool colour);
 
-/// True when any check of a PreflightReport has severity "error" (or passed is false).
+/// True unless the PreflightReport says `has_error: false` and no entry of `results` has
+/// severity "error"; an answer without `results` or `has_error` counts as failed.
 bool preflight_failed(const nlohmann::json& report);
 
 /// "12 checks: 10 ok, 2 warning" style summary of a PreflightReport.

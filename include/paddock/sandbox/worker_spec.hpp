@@ -41,7 +41,7 @@ struct Limits {
 };
 
 struct WorkerSpec {
-  std::string name;                  ///< label for people; not unique
+  std::string name;                  ///< for people; unique among live workers (name_taken)
   std::string profile;               ///< sandbox profile name; "" means [process] default_profile
   std::vector<std::string> command;  ///< empty: the profile's default command
   std::map<std::string, std::string> env;  ///< checked against the profile's env allowlist

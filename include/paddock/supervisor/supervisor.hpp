@@ -22,6 +22,7 @@
 #include "paddock/sandbox/worker_spec.hpp"
 #include "paddock/supervisor/events.hpp"
 #include "paddock/supervisor/log_ring.hpp"
+#include "paddock/supervisor/lookup.hpp"
 #include "paddock/supervisor/process_ops.hpp"
 #include "paddock/supervisor/restart.hpp"
 #include "paddock/supervisor/scheduler.hpp"
@@ -147,6 +148,9 @@ class Supervisor final : public ProcessSink {
   /// stop_grace_seconds). Idempotent; works while starting. Error not_found.
   Result<WorkerSnapshot> stop(const std::string& id, std::optional<std::chrono::seconds> grace,
                               std::string reason = "stopped by request");
+  /// Every worker (`runs` false) or every run (`runs` true) still known, oldest id first, for
+  /// lookup_id (names and id prefixes).
+  std::vector<IdEntry> lookup_entries(bool runs) const;
   /// Stops the current process and starts a new one with the same id, UID and port.
   Result<WorkerSnapshot> restart(const std::string& id);
   /// Sends a signal to the workload. Errors: not_found, not_running (409).
