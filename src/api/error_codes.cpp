@@ -54,7 +54,7 @@ constexpr std::array kCodes{
               "the connection cap [server] max_connections is reached"},
     ErrorCode{"stream_ended", 503,
               "inside a streamed run answer: the stream ended before the run did (the run goes "
-              "on; read it at GET /v1/runs/{id})"},
+              "on; read it with GET /v1/runs/ and its id)"},
     ErrorCode{"uid_exhausted", 503, "no free worker UID"},
 };
 
