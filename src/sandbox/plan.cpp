@@ -16,6 +16,8 @@ namespace {
 constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 /// bwrap itself and its init process in the new pid namespace count against RLIMIT_NPROC.
 constexpr std::uint32_t kBwrapProcesses = 2;
+/// slirp4netns and the port relay (network "private" / "none").
+constexpr std::uint32_t kNetHelperProcesses = 2;
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 Error internal(const std::string& message) { return make_error("internal", message); }
@@ -102,7 +104,21 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.uid = alloc.uid;
   plan.gid = pc.worker_gid;
   plan.port = alloc.port;
-  plan.network = spec.network;
+  if (spec.network) {
+    plan.network = *spec.network;
+  } else if (auto d = parse_network_mode(pc.default_network); d) {
+    plan.network = *d;
+  } else {
+    return d.error();
+  }
+  if (plan.network == NetworkMode::Host && !pc.allow_host_network) {
+    return make_error("invalid_request",
+                      "network \"host\" is disabled on this daemon (it would let the worker reach "
+                      "the host's loopback services and other workers' ports); use \"private\" "
+                      "(the default) or ask the operator to set [process] allow_host_network",
+                      "network");
+  }
+  plan.slirp4netns_path = pc.slirp4netns_path;
 
   if (!is_valid_worker_id(alloc.worker_id)) {
     return internal("worker id '" + alloc.worker_id + "' must be 1-64 of [A-Za-z0-9_-]");
@@ -200,7 +216,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   auto& a = plan.argv;
   a = {pc.bwrap_path,   "--unshare-user", "--unshare-pid",
        "--unshare-ipc", "--unshare-uts",  "--unshare-cgroup-try"};
-  if (spec.network == NetworkMode::None) a.push_back("--unshare-net");
+  if (plan.network != NetworkMode::Host) a.push_back("--unshare-net");
   a.insert(a.end(), {"--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                      "--hostname", profile.hostname, "--clearenv"});
   for (const auto& [k, v] : plan.sandbox_env) a.insert(a.end(), {"--setenv", k, v});
@@ -231,7 +247,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   a.insert(a.end(), plan.command.begin(), plan.command.end());
 
   // Resource limits applied by the spawner before exec.
-  const std::uint64_t nproc = std::uint64_t{plan.limits.pids} + kBwrapProcesses;
+  // RLIMIT_NPROC counts every process of the uid: the network helpers run as the worker too.
+  const std::uint64_t nproc = std::uint64_t{plan.limits.pids} + kBwrapProcesses +
+                              (plan.network == NetworkMode::Host ? 0 : kNetHelperProcesses);
   plan.rlimits = {
       {RLIMIT_NPROC, nproc, nproc},
       {RLIMIT_NOFILE, plan.limits.nofile, plan.limits.nofile},

@@ -22,11 +22,13 @@
 #include "paddock/preflight/checks.hpp"
 #include "paddock/preflight/preflight.hpp"
 #include "support/preflight_fixtures.hpp"
+#include "support/redis_server.hpp"
 #include "support/spawn_support.hpp"
 
 using namespace paddock;
 using namespace paddock::preflight;
 using namespace std::chrono_literals;
+using paddock::test::RedisServer;
 namespace ts = paddock::testsupport;
 
 namespace {
@@ -105,53 +107,6 @@ class IptablesRule {
   std::string spec_;
   bool added_ = false;
   std::string error_;
-};
-
-/// redis-server on 127.0.0.1, without persistence, killed on destruction.
-class RedisServer {
- public:
-  explicit RedisServer(bool with_password) {
-    port_ = closed_port("127.0.0.1");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      const std::string port = std::to_string(port_);
-      if (with_password) {
-        ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                "--requirepass", "preflight-test-pw", static_cast<char*>(nullptr));
-      } else {
-        ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                static_cast<char*>(nullptr));
-      }
-      ::_exit(127);
-    }
-    // Ready when it accepts connections.
-    for (int i = 0; i < 200; ++i) {
-      if (tcp_connect("127.0.0.1", port_, 200ms).reach == Reach::Reachable) {
-        ready_ = true;
-        break;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool ready() const { return ready_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-  bool ready_ = false;
 };
 
 class PreflightIntegration : public ::testing::Test {

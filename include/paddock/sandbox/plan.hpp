@@ -68,9 +68,11 @@ struct SandboxPlan {
   std::map<std::string, std::string> sandbox_env;  ///< what the workload's environment holds
   std::vector<std::string> command;                ///< the workload's argv
   std::optional<std::uint16_t> port;
-  /// "none": the sandbox has its own empty network namespace (--unshare-net); a port is then
-  /// served by the daemon through a bridge into that namespace.
-  NetworkMode network = NetworkMode::Host;
+  /// "private" and "none": the sandbox has its own network namespace (--unshare-net); a port is
+  /// then served by the daemon through a bridge into that namespace, and "private" gets egress
+  /// through slirp4netns (slirp4netns_path) started as the worker.
+  NetworkMode network = NetworkMode::Private;
+  std::string slirp4netns_path;
   std::string bundle_path;  ///< host path mounted read-only ("" when none)
   std::string data_dir;     ///< host path of the per-worker writable dir ("" when none)
   Limits limits;
