@@ -1,5 +1,6 @@
 #include "paddock/supervisor/asio_process_ops.hpp"
 
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -404,6 +405,17 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
                                    {{"error", r.error().message}}));
     }
+    // The network helpers were just killed with the rest of the UID; reap them before the
+    // worker is reported, so a restart finds its cgroup leaf empty (bounded: SIGKILL is quick).
+    for (const auto& h : p->helpers) {
+      pollfd pfd{h->native_handle(), POLLIN, 0};
+      if (::poll(&pfd, 1, 1000) > 0) {
+        siginfo_t info{};
+        (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(h->native_handle()), &info,
+                       WEXITED | WNOHANG);
+      }
+    }
+    p->helpers.clear();
     p->drain_timer.cancel();
     p->find_timer.cancel();
     boost::system::error_code ec;
