@@ -156,7 +156,7 @@ const char* step_name(Step step) {
     case Step::SetnsNet:
       return "setns(CLONE_NEWNET)";
     case Step::ReportClose:
-      return "close(report pipe)";
+      return "close_range(4, ~0U, 0)";
   }
   return "?";
 }

@@ -436,9 +436,12 @@ int ns_hook(const void* raw, int report_fd, int* step) {
     *step = static_cast<int>(Step::SetnsNet);
     return errno;
   }
-  ::close(net);
-  ::close(user);
-  if (::close(report_fd) != 0) {
+  // The relay never execs, so close-on-exec protects nothing here: close every descriptor it
+  // inherited from the daemon but its socket (the namespace fds and the report pipe included;
+  // closing the report pipe tells the parent the relay is set up).
+  const unsigned first_to_close = static_cast<unsigned>(kHelperRelayFd + 1);
+  if (static_cast<unsigned>(report_fd) < first_to_close) ::close(report_fd);  // parked above
+  if (::syscall(SYS_close_range, first_to_close, ~0U, 0) != 0) {
     *step = static_cast<int>(Step::ReportClose);
     return errno;
   }

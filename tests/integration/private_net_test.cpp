@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 #include "paddock/util/fd.hpp"
@@ -216,6 +217,29 @@ TEST_F(PrivateNet, GivenTheDefaultNetwork_ThenNothingOfTheHostOrOtherWorkersIsRe
   // The published worker still serves the host.
   auto page = HttpClient::tcp("127.0.0.1", other_port).get("/");
   EXPECT_EQ(page.status, 200u) << page.body;
+
+  // Its socket relay (a forked daemon that never execs) runs as the worker and holds nothing of
+  // the daemon's: only stdin, stdout, stderr and its socket.
+  const uid_t uid = api().get_json("/v1/workers/" + other_id)["uid"].get<uid_t>();
+  int relays = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) != 0 || st.st_uid != uid) continue;
+    std::error_code ec2;
+    const auto exe = std::filesystem::read_symlink(e.path() / "exe", ec2);
+    if (ec2 || exe.filename() != "paddockd") continue;
+    ++relays;
+    std::vector<std::string> fds;
+    for (const auto& f : std::filesystem::directory_iterator(e.path() / "fd", ec2)) {
+      fds.push_back(f.path().filename());
+    }
+    std::sort(fds.begin(), fds.end());
+    EXPECT_EQ(fds, (std::vector<std::string>{"0", "1", "2", "3"})) << "relay pid " << name;
+  }
+  EXPECT_EQ(relays, 1) << "one socket relay for the worker with a port";
 }
 
 TEST_F(PrivateNet, GivenAWorkerBindingEveryPortOfTheRange_ThenAnotherStillGetsItsPortAndServes) {
@@ -467,4 +491,18 @@ TEST_F(PrivateNet, GivenARemoteHost_ThenEgressWorksAndOwnerAndCgroupFirewallRule
   EXPECT_NE(blocked["stdout"], "ok\n") << blocked.dump();
   rule.remove();
   EXPECT_EQ(run(fetch)["stdout"], "ok\n");
+}
+
+TEST_F(PrivateNet, GivenAWorkerThatWritesAfterASleep_ThenEveryLineReachesItsLog) {
+  start();
+  auto res =
+      api().post("/v1/workers",
+                 {{"command", {"sh", "-c", "echo first; sleep 1; echo second; echo oops >&2"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  auto done = api().wait_state(id, {"exited", "failed"});
+  EXPECT_EQ(done["state"], "exited") << done.dump();
+  auto logs = api().get("/v1/workers/" + id + "/logs");
+  EXPECT_NE(logs.body.find("second"), std::string::npos) << logs.body << "\n" << d->log();
+  EXPECT_NE(logs.body.find("oops"), std::string::npos) << logs.body;
 }
