@@ -22,6 +22,7 @@
 #include "paddock/cgroup/manager.hpp"
 #include "paddock/util/fd.hpp"
 #include "support/daemon.hpp"
+#include "support/host_sockets.hpp"
 #include "support/http_client.hpp"
 #include "support/worker_api.hpp"
 
@@ -31,15 +32,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-/// The "0::" path of a process, "" when it has none.
-std::string v2_cgroup_of(pid_t pid) {
-  const std::string text = util::read_small_file("/proc/" + std::to_string(pid) + "/cgroup");
-  const auto at = text.find("0::");
-  if (at == std::string::npos || (at != 0 && text[at - 1] != '\n')) return {};
-  const auto end = text.find('\n', at);
-  return text.substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
-}
 
 std::string join(const std::string& base, const std::string& rel) {
   return base == "/" ? "/" + rel : base + "/" + rel;
@@ -57,44 +49,6 @@ std::size_t processes_of(uid_t uid) {
   }
   return n;
 }
-
-/// A TCP listener on 127.0.0.1 (an ephemeral port) that the host owns.
-struct HostListener {
-  util::UniqueFd fd;
-  std::uint16_t port = 0;
-  HostListener() {
-    fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd.get(), 16) != 0 ||
-        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      fd.reset();
-      return;
-    }
-    port = ntohs(a.sin_port);
-  }
-};
-
-/// A listening unix socket in the abstract namespace (tied to the host's network namespace).
-struct AbstractListener {
-  util::UniqueFd fd;
-  std::string name;
-  explicit AbstractListener(std::string n) : name(std::move(n)) {
-    fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    a.sun_path[0] = '\0';
-    std::copy(name.begin(), name.end(), a.sun_path + 1);
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 ||
-        ::listen(fd.get(), 16) != 0) {
-      fd.reset();
-    }
-  }
-};
 
 class Limits : public ::testing::Test {
  protected:

@@ -21,6 +21,7 @@
 
 #include "paddock/preflight/checks.hpp"
 #include "paddock/preflight/preflight.hpp"
+#include "support/host_sockets.hpp"
 #include "support/preflight_fixtures.hpp"
 #include "support/redis_server.hpp"
 #include "support/spawn_support.hpp"
@@ -77,28 +78,16 @@ std::uint16_t closed_port(const std::string& address) {
   return l.port();
 }
 
-int run_command(const std::string& cmd, std::string* out = nullptr) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  std::string text;
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  const int st = ::pclose(p);
-  if (out != nullptr) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /// An iptables OUTPUT rule that exists for the lifetime of this object.
 class IptablesRule {
  public:
   explicit IptablesRule(std::string spec) : spec_(std::move(spec)) {
     std::string out;
-    added_ = run_command("iptables -w -A OUTPUT " + spec_, &out) == 0;
+    added_ = paddock::test::run_shell("iptables -w -A OUTPUT " + spec_, &out) == 0;
     error_ = out;
   }
   ~IptablesRule() {
-    if (added_) run_command("iptables -w -D OUTPUT " + spec_);
+    if (added_) paddock::test::run_shell("iptables -w -D OUTPUT " + spec_);
   }
   bool added() const { return added_; }
   const std::string& error() const { return error_; }
@@ -345,7 +334,9 @@ TEST_F(PreflightIntegration, GivenTheCli_WhenAnErrorIsFound_ThenExit1ElseExit0) 
   const std::string clean = write_cli_config(
       layout_, "clean.toml", "127.0.0.1:" + std::to_string(closed_port("127.0.0.1")));
   std::string out;
-  EXPECT_EQ(run_command(std::string(PADDOCKD_PATH) + " preflight --config " + clean, &out), 0)
+  EXPECT_EQ(
+      paddock::test::run_shell(std::string(PADDOCKD_PATH) + " preflight --config " + clean, &out),
+      0)
       << out;
   EXPECT_NE(out.find("sandbox_canary"), std::string::npos) << out;
   EXPECT_NE(out.find(" 0 error"), std::string::npos) << out;
@@ -354,10 +345,14 @@ TEST_F(PreflightIntegration, GivenTheCli_WhenAnErrorIsFound_ThenExit1ElseExit0) 
   Listener metadata("127.0.0.1");
   ASSERT_TRUE(metadata.ok());
   const std::string bad = write_cli_config(layout_, "bad.toml", metadata.endpoint());
-  EXPECT_EQ(run_command(std::string(PADDOCKD_PATH) + " preflight --config " + bad, &out), 1) << out;
+  EXPECT_EQ(
+      paddock::test::run_shell(std::string(PADDOCKD_PATH) + " preflight --config " + bad, &out), 1)
+      << out;
   EXPECT_NE(out.find("cloud_metadata"), std::string::npos) << out;
 
-  EXPECT_EQ(run_command(std::string(PADDOCKD_PATH) + " preflight --json --config " + bad, &out), 1);
+  EXPECT_EQ(paddock::test::run_shell(
+                std::string(PADDOCKD_PATH) + " preflight --json --config " + bad, &out),
+            1);
   const auto j = nlohmann::json::parse(out.substr(out.find('{')), nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["has_error"], true);

@@ -22,6 +22,7 @@
 
 #include "paddock/util/fd.hpp"
 #include "support/daemon.hpp"
+#include "support/host_sockets.hpp"
 #include "support/http_client.hpp"
 #include "support/redis_server.hpp"
 #include "support/worker_api.hpp"
@@ -32,55 +33,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-/// Runs a shell command, returns its exit status (stdout/stderr into `out` when given).
-int sh(const std::string& cmd, std::string* out = nullptr) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  std::string text;
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  const int st = ::pclose(p);
-  if (out != nullptr) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/// A TCP listener on 127.0.0.1 (an ephemeral port) that the host owns.
-struct HostListener {
-  util::UniqueFd fd;
-  std::uint16_t port = 0;
-  HostListener() {
-    fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd.get(), 16) != 0 ||
-        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      fd.reset();
-      return;
-    }
-    port = ntohs(a.sin_port);
-  }
-};
-
-/// A listening unix socket in the host's abstract namespace.
-struct AbstractListener {
-  util::UniqueFd fd;
-  explicit AbstractListener(const std::string& name) {
-    fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::copy(name.begin(), name.end(), a.sun_path + 1);
-    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), len) != 0 ||
-        ::listen(fd.get(), 16) != 0) {
-      fd.reset();
-    }
-  }
-};
 
 /// Whether the host's 127.0.0.1:port can be bound right now.
 bool host_port_free(std::uint16_t port) {
@@ -322,15 +274,6 @@ TEST_F(PrivateNet, GivenADaemonWithoutCapSysAdmin_ThenAPublishedPortIsServedAcro
 
 namespace {
 
-/// The "0::" path of a process, "" when it has none.
-std::string v2_cgroup_of(pid_t pid) {
-  const std::string text = util::read_small_file("/proc/" + std::to_string(pid) + "/cgroup");
-  const auto at = text.find("0::");
-  if (at == std::string::npos || (at != 0 && text[at - 1] != '\n')) return {};
-  const auto end = text.find('\n', at);
-  return text.substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
-}
-
 /// A "remote" host the test owns: a network namespace holding one end of a veth pair (host side
 /// 10.250.N.1/30, inside 10.250.N.2/30) with python3 -m http.server on 10.250.N.2:8080. Removed,
 /// with the server, on destruction.
@@ -355,7 +298,7 @@ struct RemoteNetns {
           "ip link set " + host_if + " up", "ip -n " + ns + " addr add " + addr + "/30 dev " + peer,
           "ip -n " + ns + " link set " + peer + " up", "ip -n " + ns + " link set lo up"}) {
       std::string out;
-      if (sh(cmd, &out) != 0) {
+      if (run_shell(cmd, &out) != 0) {
         error = cmd + ": " + out;
         return;
       }
@@ -371,7 +314,7 @@ struct RemoteNetns {
       ::_exit(127);
     }
     for (int i = 0; i < 100; ++i) {
-      if (sh("curl -s -o /dev/null -m 1 http://" + addr + ":8080/") == 0) return;
+      if (run_shell("curl -s -o /dev/null -m 1 http://" + addr + ":8080/") == 0) return;
       std::this_thread::sleep_for(100ms);
     }
     error = "the HTTP server in " + ns + " did not answer";
@@ -381,8 +324,8 @@ struct RemoteNetns {
       ::kill(server, SIGKILL);
       ::waitpid(server, nullptr, 0);
     }
-    sh("ip netns del " + ns);
-    sh("ip link del " + host_if);
+    run_shell("ip netns del " + ns);
+    run_shell("ip link del " + host_if);
   }
 };
 
@@ -392,10 +335,10 @@ struct IptablesRule {
   bool added = false;
   std::string error;
   explicit IptablesRule(std::string s) : spec(std::move(s)) {
-    added = sh("iptables -I OUTPUT " + spec, &error) == 0;
+    added = run_shell("iptables -I OUTPUT " + spec, &error) == 0;
   }
   void remove() {
-    if (added) sh("iptables -D OUTPUT " + spec);
+    if (added) run_shell("iptables -D OUTPUT " + spec);
     added = false;
   }
   ~IptablesRule() { remove(); }
