@@ -209,6 +209,12 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     if (p->bridge_listener) start_bridge(p, workload);
   }
 
+  /// Whether the workload has exited already (its pidfd no longer takes signal 0).
+  static bool workload_gone(const std::shared_ptr<Proc>& p) {
+    return p->workload_pidfd.valid() && pidfd_send_signal_(p->workload_pidfd.get(), 0) != 0 &&
+           errno == ESRCH;
+  }
+
   spawn::NetHelper helper_for(const std::shared_ptr<Proc>& p, pid_t workload) const {
     spawn::NetHelper h;
     h.uid = p->uid;
@@ -264,6 +270,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     h.stderr_fd = std::move(err_w);
     auto started = spawn::spawn_net_helper(std::move(h));
     if (!started) {
+      if (workload_gone(p)) return;  // a short run that has already ended needs no network
       log::error("cannot start the worker's network (slirp4netns); it has no egress",
                  fields({{"error", started.error().message}}));
       return;
@@ -319,6 +326,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     h.relay = std::move(pair->second);
     auto started = spawn::spawn_net_helper(std::move(h));
     if (!started) {
+      if (workload_gone(p)) return;
       log::error("cannot bridge the worker's port: its socket relay did not start",
                  log::worker_fields(p->worker_id, static_cast<long>(p->uid), workload,
                                     {{"error", started.error().message}}));

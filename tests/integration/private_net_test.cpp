@@ -91,6 +91,11 @@ class PrivateNet : public ::testing::Test {
     ensure_tun_usable();
   }
   void start(TestDaemonOptions o = {}) {
+    // UIDs of this test process's own (other test programs on the host may run daemons with
+    // the default range at the same time, and a worker's UID is what kill-by-UID reaches).
+    const std::uint32_t first = 300000 + static_cast<std::uint32_t>(::getpid() % 5000) * 20;
+    o.set["process.worker_uid_range_start"] = std::to_string(first);
+    o.set["process.worker_uid_range_end"] = std::to_string(first + 19);
     o.set["process.stop_grace_seconds"] = "1";
     o.set["process.readiness_timeout_seconds"] = "20";
     d = std::make_unique<TestDaemon>(o);
@@ -197,7 +202,8 @@ TEST_F(PrivateNet, GivenTheDefaultNetwork_ThenNothingOfTheHostOrOtherWorkersIsRe
 TEST_F(PrivateNet, GivenAWorkerBindingEveryPortOfTheRange_ThenAnotherStillGetsItsPortAndServes) {
   TestDaemonOptions o;
   // A small range: the squatter can try every port of it.
-  const std::uint16_t base = static_cast<std::uint16_t>(31000 + (::getpid() % 500) * 10);
+  // Below the ephemeral range (32768-60999), where outgoing connections could hold a port.
+  const std::uint16_t base = static_cast<std::uint16_t>(24000 + (::getpid() % 500) * 10);
   o.set["process.port_range_start"] = std::to_string(base);
   o.set["process.port_range_end"] = std::to_string(base + 4);
   start(o);
