@@ -95,6 +95,26 @@ std::vector<std::string> sensitive_paths(const config::Config& cfg) {
   return {out.begin(), out.end()};
 }
 
+Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
+                                    const config::ProcessConfig& pc) {
+  NetworkMode mode = NetworkMode::Private;
+  if (requested) {
+    mode = *requested;
+  } else if (auto d = parse_network_mode(pc.default_network); d) {
+    mode = *d;
+  } else {
+    return d.error();
+  }
+  if (mode == NetworkMode::Host && !pc.allow_host_network) {
+    return make_error("invalid_request",
+                      "network \"host\" is disabled on this daemon (it would let the worker reach "
+                      "the host's loopback services and other workers' ports); use \"private\" "
+                      "(the default) or ask the operator to set [process] allow_host_network",
+                      "network");
+  }
+  return mode;
+}
+
 Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& profile,
                               const config::Config& cfg, const Allocation& alloc) {
   const auto& pc = cfg.process;
@@ -104,20 +124,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.uid = alloc.uid;
   plan.gid = pc.worker_gid;
   plan.port = alloc.port;
-  if (spec.network) {
-    plan.network = *spec.network;
-  } else if (auto d = parse_network_mode(pc.default_network); d) {
-    plan.network = *d;
-  } else {
-    return d.error();
-  }
-  if (plan.network == NetworkMode::Host && !pc.allow_host_network) {
-    return make_error("invalid_request",
-                      "network \"host\" is disabled on this daemon (it would let the worker reach "
-                      "the host's loopback services and other workers' ports); use \"private\" "
-                      "(the default) or ask the operator to set [process] allow_host_network",
-                      "network");
-  }
+  auto network = resolve_network(spec.network, pc);
+  if (!network) return network.error();
+  plan.network = *network;
   plan.slirp4netns_path = pc.slirp4netns_path;
 
   if (!is_valid_worker_id(alloc.worker_id)) {

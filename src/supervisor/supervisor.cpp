@@ -219,16 +219,9 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   }
   auto limits = sandbox::resolve_limits(spec.limits, cfg_.limits);
   if (!limits) return limits.error();
-  auto network = spec.network ? Result<sandbox::NetworkMode>(*spec.network)
-                              : sandbox::parse_network_mode(cfg_.process.default_network);
+  // Checked before anything is allocated, so a refused request leaves nothing behind.
+  auto network = sandbox::resolve_network(spec.network, cfg_.process);
   if (!network) return network.error();
-  if (*network == sandbox::NetworkMode::Host && !cfg_.process.allow_host_network) {
-    return make_error("invalid_request",
-                      "network \"host\" is disabled on this daemon (it would let the worker reach "
-                      "the host's loopback services and other workers' ports); use \"private\" "
-                      "(the default) or ask the operator to set [process] allow_host_network",
-                      "network");
-  }
   std::string bundle;
   if (!spec.bundle.empty()) {
     auto resolved = sandbox::resolve_bundle_path(spec.bundle, cfg_.process.bundle_roots, fs_);

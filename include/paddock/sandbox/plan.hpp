@@ -83,6 +83,11 @@ struct SandboxPlan {
 /// (other workers' dirs), the audit log's directory and worker_log_dir.
 std::vector<std::string> sensitive_paths(const config::Config& cfg);
 
+/// The network a worker gets: the requested one, else [process] default_network. "host" is an
+/// error (code "invalid_request", field "network") unless allow_host_network is set. Pure.
+Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
+                                    const config::ProcessConfig& pc);
+
 /// Builds the plan. Pure: no syscalls, no filesystem access. Fails (codes "invalid_request",
 /// "env_not_allowed", "invalid_bundle", "limit_too_high", "invalid_profile") when the spec or
 /// the profile would break a rule: env outside the allowlist, a bind of /, a bind touching a
