@@ -15,13 +15,24 @@ cd "$(dirname "$(readlink -f "$0")")"
 BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
-RUN_DEPS=(bubblewrap ca-certificates curl)
+RUN_DEPS=(bubblewrap slirp4netns ca-certificates curl)
 TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file)
 FUZZ_DEPS=(clang libclang-rt-dev)
 # Seconds each fuzz target runs in `./dev.sh test` (tests/fuzz/run.sh -t for longer runs).
 FUZZ_SECONDS=${PADDOCK_FUZZ_SECONDS:-60}
 
 log() { printf '\033[1mdev.sh:\033[0m %s\n' "$*" >&2; }
+
+# slirp4netns (network "private", the default) opens /dev/net/tun as the worker's UID. Debian and
+# Ubuntu ship the device mode 0666; hosts that tightened it get that default back, said aloud.
+tun_default() {
+  local mode
+  mode=$(stat -c %a /dev/net/tun 2>/dev/null) || return 0
+  if [ "$mode" != 666 ]; then
+    log "/dev/net/tun is mode $mode; setting the Debian/Ubuntu default 0666 (chmod 0666 /dev/net/tun) so slirp4netns can run as worker UIDs"
+    chmod 0666 /dev/net/tun
+  fi
+}
 
 install_missing() {
   local missing=() p
@@ -79,12 +90,14 @@ cmd_run() {
   Ctrl-C stops the daemon.
 
 MSG
+  tun_default
   exec build/dev/src/paddockd --config config/paddock.dev.toml
 }
 
 cmd_test() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}" "${FUZZ_DEPS[@]}"
   build dev
+  tun_default
   log "1/3: the whole suite (dev build)"
   ctest --preset dev --no-tests=error -j1
   asan_suite 2/3
@@ -101,6 +114,7 @@ asan_suite() {
 
 cmd_test_asan() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
+  tun_default
   asan_suite asan
 }
 

@@ -2,7 +2,8 @@
 # Runs a command under an approximation of paddockd.service's sandbox, for hosts where systemd is
 # not PID 1 (containers, CI) and for checking that a change still works under the unit:
 #   ProtectSystem=strict (every mount read-only but /proc, /sys, /dev, and the paths given in
-#   $RW), ProtectHome=read-only, PrivateTmp=yes, PrivateDevices=yes, NoNewPrivileges=yes and
+#   $RW), ProtectHome=read-only, PrivateTmp=yes, PrivateDevices=yes (plus BindPaths=/dev/net/tun),
+#   NoNewPrivileges=yes and
 #   CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_CHOWN.
 # The new root is moved onto / (as systemd does) so the process is not "chrooted" in the
 # kernel's eyes, which would forbid the user namespaces bwrap creates.
@@ -30,6 +31,12 @@ for d in null zero full random urandom tty; do
   touch "$R/dev/$d"
   mount --bind "/dev/$d" "$R/dev/$d"
 done
+# BindPaths=-/dev/net/tun (slirp4netns for network "private" workers).
+if [ -c /dev/net/tun ]; then
+  mkdir -p "$R/dev/net"
+  touch "$R/dev/net/tun"
+  mount --bind /dev/net/tun "$R/dev/net/tun"
+fi
 mkdir -p "$R/dev/pts" "$R/dev/shm" "$R/dev/mqueue"
 mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
 ln -s pts/ptmx "$R/dev/ptmx"

@@ -449,6 +449,17 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   if (p.cgroup != "auto" && p.cgroup != "off") {
     err("process.cgroup", "process.cgroup '" + p.cgroup + "' must be \"auto\" or \"off\"");
   }
+  if (p.default_network != "private" && p.default_network != "none" &&
+      p.default_network != "host") {
+    err("process.default_network",
+        "default_network '" + p.default_network + "' must be \"private\", \"none\" or \"host\"");
+  } else if (p.default_network == "host" && !p.allow_host_network) {
+    err("process.default_network",
+        "default_network is \"host\" but allow_host_network is false; set "
+        "allow_host_network = true to let workers use the host's network, or choose "
+        "\"private\"");
+  }
+  check_abs("process.slirp4netns_path", p.slirp4netns_path, false);
   if (p.default_profile.empty() || p.default_profile.find('/') != std::string::npos) {
     err("process.default_profile", "default_profile must be a profile name such as 'shell'");
   }

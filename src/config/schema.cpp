@@ -92,6 +92,9 @@ std::vector<KeySpec> build() {
       boolean("server", "metrics_require_token", sv, &S::metrics_require_token),
 
       str("process", "bwrap_path", pr, &P::bwrap_path),
+      str("process", "slirp4netns_path", pr, &P::slirp4netns_path),
+      str("process", "default_network", pr, &P::default_network),
+      boolean("process", "allow_host_network", pr, &P::allow_host_network),
       path("process", "seccomp_profile", pr, &P::seccomp_profile),
       path("process", "sandbox_profiles_dir", pr, &P::sandbox_profiles_dir),
       str("process", "default_profile", pr, &P::default_profile),

@@ -29,7 +29,6 @@
 #include "paddock/daemon/notify.hpp"
 #include "paddock/daemon/reload.hpp"
 #include "paddock/log/log.hpp"
-#include "paddock/net/netns.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/process_table.hpp"
 #include "paddock/pool/uid_pool.hpp"
@@ -326,12 +325,6 @@ int run(const config::Config& start_config, const std::string& config_path) {
       "paddock_spawn_latency_seconds", "Time from launching bwrap to the workload running.",
       {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
   sup_options.on_spawn_latency = [&spawn_latency](double s) { spawn_latency.observe(s); };
-  sup_options.can_bridge_ports = net::can_enter_netns();
-  if (!sup_options.can_bridge_ports) {
-    log::info(
-        "no CAP_SYS_ADMIN: network \"none\" workers that ask for a port are refused (their "
-        "port is served from inside their network namespace)");
-  }
   supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events,
                              sup_options);
   register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);

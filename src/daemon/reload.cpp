@@ -50,6 +50,9 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(server, metrics_require_token, Restart),
       // Read each time a worker is planned.
       PADDOCK_KEY(process, bwrap_path, Live),
+      PADDOCK_KEY(process, slirp4netns_path, Live),
+      PADDOCK_KEY(process, default_network, Live),
+      PADDOCK_KEY(process, allow_host_network, Live),
       // The filter is loaded once and handed to every spawn; the profile directory is scanned
       // at start.
       PADDOCK_KEY(process, seccomp_profile, Restart),

@@ -10,7 +10,6 @@
 #include <set>
 
 #include "paddock/log/log.hpp"
-#include "paddock/net/netns.hpp"
 
 namespace paddock::net {
 
@@ -81,7 +80,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
 struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
   asio::io_context& ioc;
   tcp::acceptor acceptor;
-  util::UniqueFd netns;
+  PortBridge::InnerSocket inner_socket;
   std::uint16_t port;
   std::string worker_id;
   long uid;
@@ -90,10 +89,10 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
   std::uint64_t accepted = 0;
   bool closed = false;
 
-  Impl(asio::io_context& i, util::UniqueFd ns, std::uint16_t p, std::string id, long u)
+  Impl(asio::io_context& i, PortBridge::InnerSocket inner, std::uint16_t p, std::string id, long u)
       : ioc(i),
         acceptor(i),
-        netns(std::move(ns)),
+        inner_socket(std::move(inner)),
         port(p),
         worker_id(std::move(id)),
         uid(u),
@@ -109,7 +108,7 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
 
   /// A TCP socket in the worker's namespace, opened on an asio socket.
   Result<void> open_inner(tcp::socket& s) {
-    auto fd = socket_in_netns(netns.get(), AF_INET, SOCK_STREAM);
+    auto fd = inner_socket();
     if (!fd) return fd.error();
     boost::system::error_code ec;
     s.assign(tcp::v4(), fd->get(), ec);
@@ -219,9 +218,9 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
 };
 
 std::unique_ptr<PortBridge> PortBridge::start(asio::io_context& ioc, util::UniqueFd listener,
-                                              util::UniqueFd netns, std::uint16_t port,
+                                              InnerSocket inner, std::uint16_t port,
                                               std::string worker_id, long uid) {
-  auto impl = std::make_shared<Impl>(ioc, std::move(netns), port, std::move(worker_id), uid);
+  auto impl = std::make_shared<Impl>(ioc, std::move(inner), port, std::move(worker_id), uid);
   // The lease listens with a backlog of 1 (it only reserves the port); raise it.
   ::listen(listener.get(), kBacklog);
   boost::system::error_code ec;

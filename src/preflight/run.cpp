@@ -36,6 +36,7 @@ const std::vector<CheckSpec>& specs() {
       {"cloud_metadata", &check_cloud_metadata, 1},
       {"redis_auth", &check_redis_auth, 1},
       {"cgroup_delegation", &check_cgroup_delegation, 1},
+      {"worker_network", &check_worker_network, 1},
       {"worker_egress", &check_worker_egress, 2},
       {"sandbox_canary", &check_sandbox_canary, 2},
   };

@@ -175,7 +175,13 @@ Result<void> start_worker(const config::Config& cfg, UidSource& uids, const std:
   alloc.worker_id = "preflight-" + purpose + "-" + std::to_string(::getpid()) + "-" +
                     std::to_string(g_counter.fetch_add(1));
   alloc.uid = *uid;
-  auto plan = sandbox::make_plan(spec, *profile, cfg, alloc);
+  // Probes keep the host's network namespace whatever default_network says: worker_egress then
+  // connects from where slirp4netns makes a "private" worker's connections (the host's
+  // namespace, the worker's UID/GID), so the operator's owner rules match it the same way.
+  spec.network = sandbox::NetworkMode::Host;
+  config::Config probe_cfg = cfg;
+  probe_cfg.process.allow_host_network = true;
+  auto plan = sandbox::make_plan(spec, *profile, probe_cfg, alloc);
   if (!plan) return make_error(plan.error().code, "make_plan: " + plan.error().message);
   spawn::SpawnInputs in;
   in.seccomp_bpf = bpf;

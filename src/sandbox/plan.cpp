@@ -16,6 +16,8 @@ namespace {
 constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 /// bwrap itself and its init process in the new pid namespace count against RLIMIT_NPROC.
 constexpr std::uint32_t kBwrapProcesses = 2;
+/// slirp4netns and the port relay (network "private" / "none").
+constexpr std::uint32_t kNetHelperProcesses = 2;
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
 
 Error internal(const std::string& message) { return make_error("internal", message); }
@@ -93,6 +95,26 @@ std::vector<std::string> sensitive_paths(const config::Config& cfg) {
   return {out.begin(), out.end()};
 }
 
+Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
+                                    const config::ProcessConfig& pc) {
+  NetworkMode mode = NetworkMode::Private;
+  if (requested) {
+    mode = *requested;
+  } else if (auto d = parse_network_mode(pc.default_network); d) {
+    mode = *d;
+  } else {
+    return d.error();
+  }
+  if (mode == NetworkMode::Host && !pc.allow_host_network) {
+    return make_error("invalid_request",
+                      "network \"host\" is disabled on this daemon (it would let the worker reach "
+                      "the host's loopback services and other workers' ports); use \"private\" "
+                      "(the default) or ask the operator to set [process] allow_host_network",
+                      "network");
+  }
+  return mode;
+}
+
 Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& profile,
                               const config::Config& cfg, const Allocation& alloc) {
   const auto& pc = cfg.process;
@@ -102,7 +124,10 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.uid = alloc.uid;
   plan.gid = pc.worker_gid;
   plan.port = alloc.port;
-  plan.network = spec.network;
+  auto network = resolve_network(spec.network, pc);
+  if (!network) return network.error();
+  plan.network = *network;
+  plan.slirp4netns_path = pc.slirp4netns_path;
 
   if (!is_valid_worker_id(alloc.worker_id)) {
     return internal("worker id '" + alloc.worker_id + "' must be 1-64 of [A-Za-z0-9_-]");
@@ -201,7 +226,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   auto& a = plan.argv;
   a = {pc.bwrap_path,   "--unshare-user", "--unshare-pid",
        "--unshare-ipc", "--unshare-uts",  "--unshare-cgroup-try"};
-  if (spec.network == NetworkMode::None) a.push_back("--unshare-net");
+  if (plan.network != NetworkMode::Host) a.push_back("--unshare-net");
   a.insert(a.end(), {"--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                      "--hostname", profile.hostname, "--clearenv"});
   for (const auto& [k, v] : plan.sandbox_env) a.insert(a.end(), {"--setenv", k, v});
@@ -262,7 +287,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.exec_argv.insert(plan.exec_argv.end(), dashdash, a.end());
 
   // Resource limits applied by the spawner before exec.
-  const std::uint64_t nproc = std::uint64_t{plan.limits.pids} + kBwrapProcesses;
+  // RLIMIT_NPROC counts every process of the uid: the network helpers run as the worker too.
+  const std::uint64_t nproc = std::uint64_t{plan.limits.pids} + kBwrapProcesses +
+                              (plan.network == NetworkMode::Host ? 0 : kNetHelperProcesses);
   plan.rlimits = {
       {RLIMIT_NPROC, nproc, nproc},
       {RLIMIT_NOFILE, plan.limits.nofile, plan.limits.nofile},

@@ -26,11 +26,23 @@ std::string_view to_string(RestartPolicy policy) {
 Result<NetworkMode> parse_network_mode(std::string_view text) {
   if (text == "host") return NetworkMode::Host;
   if (text == "none") return NetworkMode::None;
+  if (text == "private") return NetworkMode::Private;
   return make_error("invalid_request",
-                    "network '" + std::string(text) + "' must be \"host\" or \"none\"", "network");
+                    "network '" + std::string(text) + "' must be \"private\", \"none\" or \"host\"",
+                    "network");
 }
 
-std::string_view to_string(NetworkMode mode) { return mode == NetworkMode::None ? "none" : "host"; }
+std::string_view to_string(NetworkMode mode) {
+  switch (mode) {
+    case NetworkMode::None:
+      return "none";
+    case NetworkMode::Private:
+      return "private";
+    case NetworkMode::Host:
+      break;
+  }
+  return "host";
+}
 
 namespace {
 

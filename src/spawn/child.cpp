@@ -119,6 +119,13 @@ void child_main(const ChildSetup& s) {
     }
   }
 
+  if (s.hook != nullptr) {
+    int step = 0;
+    if (const int err = s.hook(s.hook_arg, moved.report_fd, &step); err != 0) {
+      fail(moved, static_cast<Step>(step), 0, err);
+    }
+  }
+
   ::execve(s.path, s.argv, s.envp);
   fail(moved, Step::Execve, 0, errno);
 }
@@ -153,6 +160,16 @@ const char* step_name(Step step) {
       return "setrlimit";
     case Step::Execve:
       return "execve";
+    case Step::OpenNetns:
+      return "open(/proc/<workload>/ns/net)";
+    case Step::NsGetUserns:
+      return "ioctl(NS_GET_USERNS)";
+    case Step::SetnsUser:
+      return "setns(CLONE_NEWUSER)";
+    case Step::SetnsNet:
+      return "setns(CLONE_NEWNET)";
+    case Step::ReportClose:
+      return "close_range(4, ~0U, 0)";
   }
   return "?";
 }

@@ -23,6 +23,11 @@ enum class Step : int {
   Pdeathsig,
   Setrlimit,
   Execve,
+  OpenNetns,    ///< open(/proc/<pid>/ns/net) as the worker's uid (network helpers)
+  NsGetUserns,  ///< ioctl(NS_GET_USERNS) on it
+  SetnsUser,    ///< setns(CLONE_NEWUSER) into the namespace's owner
+  SetnsNet,     ///< setns(CLONE_NEWNET)
+  ReportClose,  ///< closing the report pipe (a helper that does not exec)
 };
 
 /// What the child writes to the report pipe when a step fails.
@@ -55,6 +60,12 @@ struct ChildSetup {
   /// has moved it into its cgroup) before doing anything else, and exits on EOF.
   int go_fd = -1;
   int go_write_fd = -1;  ///< the parent's end, closed in the child first
+  /// When set: runs after the uid drop and the rlimits, instead of going straight to execve;
+  /// `report_fd` is where failures go. Returns 0 to go on to execve, or an errno with `*step`
+  /// set; a hook that never returns (a helper that does not exec) closes `report_fd` itself
+  /// once it is set up. Async-signal-safe code only.
+  int (*hook)(const void* arg, int report_fd, int* step) = nullptr;
+  const void* hook_arg = nullptr;
 };
 
 /// Runs in the child; never returns (execve or _exit(127) after reporting).

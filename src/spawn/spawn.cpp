@@ -2,10 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,10 +16,12 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "child.hpp"
+#include "paddock/spawn/net_helper.hpp"
 
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
@@ -150,6 +155,131 @@ Error report_error(const sandbox::SandboxPlan& plan, const ChildReport& r) {
   return e;
 }
 
+/// A child cloned by start_child(), past its exec (or its hook's setup).
+struct Started {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  CgroupPlacement placement = CgroupPlacement::None;
+};
+
+/// Clones a child that runs child_main(setup), inside the cgroup leaf open as `cgroup_fd` when
+/// it is >= 0 (CLONE_INTO_CGROUP, else through cgroup.procs before the child goes on), closes
+/// the child's descriptors here and waits on the report pipe: EOF means the child exec'd (or its
+/// hook closed the pipe). `describe` turns a failure report into an Error.
+Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side, int cgroup_fd,
+                            bool via_procs,
+                            const std::function<Error(const ChildReport&)>& describe) {
+  Started out;
+  auto report = make_pipe();
+  if (!report) return report.error();
+  // Placement pipe for the fallback path (child waits until the parent moved it).
+  UniqueFd go_read;
+  UniqueFd go_write;
+  if (cgroup_fd >= 0) {
+    auto go = make_pipe();
+    if (!go) return go.error();
+    go_read = std::move(go->first);
+    go_write = std::move(go->second);
+  }
+
+  setup.report_fd = report->second.get();
+  setup.parent = ::getpid();
+
+  // Block every signal so no handler of the daemon runs in the child before it resets them.
+  sigset_t all;
+  sigset_t old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+
+  int pidfd = -1;
+  CloneArgs args;
+  args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = -1;
+  int into_cgroup_errno = 0;
+  if (cgroup_fd >= 0 && !via_procs) {
+    CloneArgs in_leaf = args;
+    in_leaf.flags |= CLONE_INTO_CGROUP;
+    in_leaf.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+    pid = ::syscall(SYS_clone3, &in_leaf, sizeof in_leaf);
+    if (pid == 0) detail::child_main(setup);
+    if (pid > 0) {
+      out.placement = CgroupPlacement::Clone3;
+    } else {
+      into_cgroup_errno = errno;
+    }
+  }
+  bool forked = false;
+  if (pid < 0) {
+    if (cgroup_fd >= 0) {
+      setup.go_fd = go_read.get();
+      setup.go_write_fd = go_write.get();
+    }
+    pid = ::syscall(SYS_clone3, &args, kCloneArgsSizeVer0);
+    if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
+      // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
+      // cannot be reaped by anyone else in between, so the pidfd names the right process.
+      pid = ::fork();
+      forked = true;
+    }
+    if (pid == 0) detail::child_main(setup);
+  }
+  const int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return sys_error(forked ? "fork" : "clone3(CLONE_PIDFD)", clone_errno);
+
+  out.pid = static_cast<pid_t>(pid);
+  auto abandon = [&out](Error e) -> Result<Started> {
+    ::kill(out.pid, SIGKILL);
+    while (::waitpid(out.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return e;
+  };
+  if (forked) {
+    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
+    if (pidfd < 0) {
+      // Not fatal for the exec itself, but the supervisor relies on it; report it.
+      return abandon(sys_error("pidfd_open(" + std::to_string(out.pid) + ")", errno));
+    }
+  }
+  out.pidfd.reset(pidfd);
+  if (cgroup_fd >= 0 && out.placement == CgroupPlacement::None) {
+    if (auto moved = write_cgroup_procs(cgroup_fd, out.pid); !moved) {
+      Error e = moved.error();
+      e.message = "cannot place the worker in its cgroup: " + e.message;
+      if (into_cgroup_errno != 0) {
+        e.message +=
+            " (after " + util::syscall_error("clone3(CLONE_INTO_CGROUP)", into_cgroup_errno) + ")";
+      }
+      return abandon(e);
+    }
+    const char go = 'g';
+    if (::write(go_write.get(), &go, 1) != 1) {
+      return abandon(sys_error("write(placement pipe)", errno));
+    }
+    out.placement = CgroupPlacement::ProcsFile;
+  }
+  go_write.reset();
+  go_read.reset();
+  child_side.clear();
+  report->second.reset();
+
+  ChildReport r;
+  ssize_t n;
+  do {
+    n = ::read(report->first.get(), &r, sizeof r);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return out;  // EOF: execve succeeded and closed the report pipe
+
+  int status = 0;
+  while (::waitpid(out.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof r)) return describe(r);
+  return make_error("spawn_failed", "the child exited before exec without saying why (status " +
+                                        std::to_string(status) + ")");
+}
+
 }  // namespace
 
 Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
@@ -243,18 +373,6 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
       }
     }
   }
-  auto report = make_pipe();
-  if (!report) return report.error();
-  // Placement pipe for the fallback path (child waits until the parent moved it).
-  UniqueFd go_read;
-  UniqueFd go_write;
-  if (inputs.cgroup_fd >= 0) {
-    auto go = make_pipe();
-    if (!go) return go.error();
-    go_read = std::move(go->first);
-    go_write = std::move(go->second);
-  }
-
   setup.path = plan.bwrap_path.c_str();
   setup.argv = argv.data();
   setup.envp = envp.data();
@@ -266,104 +384,15 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
     setup.limits[setup.nlimits].rlim_max = l.hard;
     ++setup.nlimits;
   }
-  setup.report_fd = report->second.get();
-  setup.parent = ::getpid();
-
-  // Block every signal so no handler of the daemon runs in the child before it resets them.
-  sigset_t all;
-  sigset_t old;
-  ::sigfillset(&all);
-  ::pthread_sigmask(SIG_SETMASK, &all, &old);
-
-  int pidfd = -1;
-  CloneArgs args;
-  args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
-  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  long pid = -1;
-  int into_cgroup_errno = 0;
-  if (inputs.cgroup_fd >= 0 && !inputs.cgroup_via_procs) {
-    CloneArgs in_leaf = args;
-    in_leaf.flags |= CLONE_INTO_CGROUP;
-    in_leaf.cgroup = static_cast<std::uint64_t>(inputs.cgroup_fd);
-    pid = ::syscall(SYS_clone3, &in_leaf, sizeof in_leaf);
-    if (pid == 0) detail::child_main(setup);
-    if (pid > 0) {
-      out.cgroup_placement = CgroupPlacement::Clone3;
-    } else {
-      into_cgroup_errno = errno;
-    }
-  }
-  bool forked = false;
-  if (pid < 0) {
-    if (inputs.cgroup_fd >= 0) {
-      setup.go_fd = go_read.get();
-      setup.go_write_fd = go_write.get();
-    }
-    pid = ::syscall(SYS_clone3, &args, kCloneArgsSizeVer0);
-    if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
-      // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
-      // cannot be reaped by anyone else in between, so the pidfd names the right process.
-      pid = ::fork();
-      forked = true;
-    }
-    if (pid == 0) detail::child_main(setup);
-  }
-  const int clone_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) return sys_error(forked ? "fork" : "clone3(CLONE_PIDFD)", clone_errno);
-
-  out.pid = static_cast<pid_t>(pid);
-  auto abandon = [&out](Error e) -> Result<Spawned> {
-    ::kill(out.pid, SIGKILL);
-    while (::waitpid(out.pid, nullptr, 0) < 0 && errno == EINTR) {
-    }
-    return e;
-  };
-  if (forked) {
-    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, out.pid, 0));
-    if (pidfd < 0) {
-      // Not fatal for the exec itself, but the supervisor relies on it; report it.
-      return abandon(sys_error("pidfd_open(" + std::to_string(out.pid) + ")", errno));
-    }
-  }
-  out.pidfd.reset(pidfd);
-  if (inputs.cgroup_fd >= 0 && out.cgroup_placement == CgroupPlacement::None) {
-    if (auto moved = write_cgroup_procs(inputs.cgroup_fd, out.pid); !moved) {
-      Error e = moved.error();
-      e.message = "cannot place the worker in its cgroup: " + e.message;
-      if (into_cgroup_errno != 0) {
-        e.message +=
-            " (after " + util::syscall_error("clone3(CLONE_INTO_CGROUP)", into_cgroup_errno) + ")";
-      }
-      return abandon(e);
-    }
-    const char go = 'g';
-    if (::write(go_write.get(), &go, 1) != 1) {
-      return abandon(sys_error("write(placement pipe)", errno));
-    }
-    out.cgroup_placement = CgroupPlacement::ProcsFile;
-  }
-  go_write.reset();
-  go_read.reset();
-  // The port is released for the workload: the child's copy closes at execve.
+  auto started = start_child(setup, child_side, inputs.cgroup_fd, inputs.cgroup_via_procs,
+                             [&plan](const ChildReport& r) { return report_error(plan, r); });
+  // The port is released for the workload: the child's copy closed at execve.
   inputs.port_listener.reset();
-  child_side.clear();
-  report->second.reset();
-
-  ChildReport r;
-  ssize_t n;
-  do {
-    n = ::read(report->first.get(), &r, sizeof r);
-  } while (n < 0 && errno == EINTR);
-  if (n == 0) return out;  // EOF: execve succeeded and closed the report pipe
-
-  int status = 0;
-  while (::waitpid(out.pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (n == static_cast<ssize_t>(sizeof r)) return report_error(plan, r);
-  return make_error("spawn_failed", "the child exited before exec without saying why (status " +
-                                        std::to_string(status) + ")");
+  if (!started) return started.error();
+  out.pid = started->pid;
+  out.pidfd = std::move(started->pidfd);
+  out.cgroup_placement = started->placement;
+  return out;
 }
 
 Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {
@@ -441,6 +470,102 @@ Result<void> remove_entry(int parent, const std::string& name, const std::string
   return {};
 }
 
+/// What a network helper's hook needs, in plain memory prepared before clone.
+struct NsHookArg {
+  char netns_path[64] = {};
+  bool relay = false;
+};
+
+/// After the uid drop: opens the worker's network namespace and its owning user namespace (the
+/// parent of the one bwrap's workload shows) as fds 3 and 4 (exec mode), or enters both and
+/// serves sockets made inside on fd 3 (relay mode, never returns).
+int ns_hook(const void* raw, int report_fd, int* step) {
+  const auto* arg = static_cast<const NsHookArg*>(raw);
+  const int net = ::open(arg->netns_path, O_RDONLY | O_CLOEXEC);
+  if (net < 0) {
+    *step = static_cast<int>(Step::OpenNetns);
+    return errno;
+  }
+  const int user = ::ioctl(net, NS_GET_USERNS);
+  if (user < 0) {
+    *step = static_cast<int>(Step::NsGetUserns);
+    return errno;
+  }
+  if (!arg->relay) {
+    // dup2 leaves the copies without FD_CLOEXEC: they survive execve as /proc/self/fd/3 and 4.
+    if (::dup2(net, kHelperNetnsFd) < 0 || ::dup2(user, kHelperUsernsFd) < 0) {
+      *step = static_cast<int>(Step::Dup2);
+      return errno;
+    }
+    // dup2 onto itself keeps FD_CLOEXEC; these two must survive execve.
+    if (::fcntl(kHelperNetnsFd, F_SETFD, 0) != 0 || ::fcntl(kHelperUsernsFd, F_SETFD, 0) != 0) {
+      *step = static_cast<int>(Step::ClearCloexec);
+      return errno;
+    }
+    return 0;
+  }
+  if (::setns(user, CLONE_NEWUSER) != 0) {
+    *step = static_cast<int>(Step::SetnsUser);
+    return errno;
+  }
+  if (::setns(net, CLONE_NEWNET) != 0) {
+    *step = static_cast<int>(Step::SetnsNet);
+    return errno;
+  }
+  // The relay never execs, so close-on-exec protects nothing here: close every descriptor it
+  // inherited from the daemon but its socket (the namespace fds and the report pipe included;
+  // closing the report pipe tells the parent the relay is set up).
+  const unsigned first_to_close = static_cast<unsigned>(kHelperRelayFd + 1);
+  if (static_cast<unsigned>(report_fd) < first_to_close) ::close(report_fd);  // parked above
+  if (::syscall(SYS_close_range, first_to_close, ~0U, 0) != 0) {
+    *step = static_cast<int>(Step::ReportClose);
+    return errno;
+  }
+  // One request byte in, one TCP socket (made in this namespace) out; an errno instead when
+  // socket() fails. Ends when the daemon closes its end (or dies: PDEATHSIG).
+  for (;;) {
+    char want = 0;
+    const ssize_t n = ::read(kHelperRelayFd, &want, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ::_exit(0);
+    const int family = want == '6' ? AF_INET6 : AF_INET;
+    const int sock = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int err = sock < 0 ? errno : 0;
+    struct iovec iov {};
+    iov.iov_base = &err;
+    iov.iov_len = sizeof err;
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr msg {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (sock >= 0) {
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      __builtin_memcpy(CMSG_DATA(c), &sock, sizeof sock);
+    }
+    const ssize_t sent = ::sendmsg(kHelperRelayFd, &msg, MSG_NOSIGNAL);
+    if (sock >= 0) ::close(sock);
+    if (sent < 0 && errno != EINTR) ::_exit(0);
+  }
+}
+
+Error helper_error(const NetHelper& h, const ChildReport& r) {
+  const auto step = static_cast<Step>(r.step);
+  std::string call = detail::step_name(step);
+  if (step == Step::Setresuid || step == Step::Setresgid) call += "(" + std::to_string(r.arg) + ")";
+  if (step == Step::Execve) call += "(" + h.path + ")";
+  if (step == Step::OpenNetns) call = "open(/proc/" + std::to_string(h.target) + "/ns/net)";
+  Error e = sys_error(call, r.err);
+  if (step == Step::Execve && r.err == ENOENT) {
+    e.message += "; install " + h.path + " (Debian package slirp4netns)";
+  }
+  return e;
+}
+
 }  // namespace
 
 Result<void> remove_data_dir(const std::string& path) {
@@ -455,6 +580,62 @@ Result<void> remove_data_dir(const std::string& path) {
     return sys_error("open(" + parent_path + ")", errno);
   }
   return remove_entry(parent.get(), path.substr(slash + 1), path, 0);
+}
+
+Result<SpawnedHelper> spawn_net_helper(NetHelper helper) {
+  if (helper.uid == 0 || helper.gid == 0) {
+    return make_error("spawn_failed", "refusing to run a network helper as uid or gid 0");
+  }
+  const bool relay = helper.relay.valid();
+  if (!relay && (helper.argv.empty() || helper.path.empty())) {
+    return make_error("spawn_failed", "a network helper needs a program or a relay socket");
+  }
+  NsHookArg arg;
+  std::snprintf(arg.netns_path, sizeof arg.netns_path, "/proc/%d/ns/net",
+                static_cast<int>(helper.target));
+  arg.relay = relay;
+
+  std::vector<char*> argv;
+  for (const auto& a : helper.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  static char* const kEmptyEnv[] = {const_cast<char*>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+                                    nullptr};
+
+  ChildSetup setup;
+  std::vector<UniqueFd> child_side;
+  auto pass = [&](UniqueFd fd, int target) {
+    setup.sources[setup.nfds] = fd.get();
+    setup.targets[setup.nfds] = target;
+    ++setup.nfds;
+    child_side.push_back(std::move(fd));
+  };
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null) return sys_error("open(/dev/null)", errno);
+  for (int target : {0, 1}) {
+    UniqueFd copy(::fcntl(null.get(), F_DUPFD_CLOEXEC, 3));
+    if (!copy) return sys_error("fcntl(F_DUPFD_CLOEXEC)", errno);
+    pass(std::move(copy), target);
+  }
+  pass(helper.stderr_fd ? std::move(helper.stderr_fd) : std::move(null), 2);
+  if (relay) pass(std::move(helper.relay), kHelperRelayFd);
+  if (helper.ready_fd) pass(std::move(helper.ready_fd), kHelperReadyFd);
+  // Above the fixed numbers the hook and the helper's argv use.
+  setup.first_free = kHelperReadyFd + 1;
+
+  setup.path = relay ? "/" : helper.path.c_str();
+  setup.argv = argv.data();
+  setup.envp = kEmptyEnv;
+  setup.uid = helper.uid;
+  setup.gid = helper.gid;
+  setup.hook = ns_hook;
+  setup.hook_arg = &arg;
+  auto started = start_child(setup, child_side, helper.cgroup_fd, false,
+                             [&helper](const ChildReport& r) { return helper_error(helper, r); });
+  if (!started) return started.error();
+  SpawnedHelper out;
+  out.pid = started->pid;
+  out.pidfd = std::move(started->pidfd);
+  return out;
 }
 
 }  // namespace paddock::spawn

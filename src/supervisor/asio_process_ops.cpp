@@ -1,5 +1,6 @@
 #include "paddock/supervisor/asio_process_ops.hpp"
 
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,8 +20,9 @@
 #include <sstream>
 
 #include "paddock/log/log.hpp"
-#include "paddock/net/netns.hpp"
 #include "paddock/net/port_bridge.hpp"
+#include "paddock/net/relay.hpp"
+#include "paddock/spawn/net_helper.hpp"
 #include "paddock/spawn/reaper.hpp"
 #include "paddock/spawn/spawn.hpp"
 #include "paddock/spawn/status.hpp"
@@ -41,6 +43,10 @@ int pidfd_send_signal_(int pidfd, int sig) {
 
 /// How old the cgroup usage in a worker object or on /metrics may be.
 constexpr auto kUsageMaxAge = std::chrono::seconds(1);
+
+/// Processes a worker with a network namespace of its own runs beside its sandbox: slirp4netns
+/// and the port relay.
+constexpr std::uint32_t kNetHelpers = 2;
 
 /// Bytes read from a worker's stdout or stderr per read.
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
@@ -79,8 +85,19 @@ struct AsioProcessOps::Proc {
   std::optional<int> status_exit_code;
   std::optional<cgroup::Controllers> cgroup;  // set when placed in <workers>/<worker_id>
   std::optional<std::uint16_t> port;
-  util::UniqueFd bridge_listener;  // network "none": served by the daemon once the netns exists
+  // network "private"/"none": the port is served by the daemon once the netns exists.
+  util::UniqueFd bridge_listener;
   std::unique_ptr<net::PortBridge> bridge;
+  sandbox::NetworkMode network = sandbox::NetworkMode::Private;
+  std::string slirp4netns_path;
+  gid_t gid = 0;
+  util::UniqueFd cgroup_dir;  // the leaf, where the network helpers are started too
+  std::vector<std::unique_ptr<stream_descriptor>> helpers;  // pidfds of the network helpers
+  std::unique_ptr<stream_descriptor> net_ready;             // slirp4netns --ready-fd
+  std::unique_ptr<stream_descriptor> net_stderr;            // slirp4netns's stderr
+  std::string net_stderr_text;
+  bool net_up = false;
+  std::array<char, 256> buf_net;
   bool reaped = false;
   bool out_eof = false;
   bool err_eof = false;
@@ -167,7 +184,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
       p->workload_pidfd.reset(pidfd_open_(*found));
       for (int sig : p->pending_signals) deliver(p, sig);
       p->pending_signals.clear();
-      if (p->bridge_listener) start_bridge(p, *found);
+      start_network(p, *found);
       p->sink->on_started(p->id, *found);
       return;
     }
@@ -185,18 +202,141 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  /// network "none" with a port: serve the host's 127.0.0.1:port from inside the workload's
-  /// network namespace.
-  void start_bridge(const std::shared_ptr<Proc>& p, pid_t workload) {
-    auto ns = net::open_netns(workload);
-    if (!ns) {
-      log::error("cannot bridge the worker's port: its network namespace is not reachable",
-                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), workload,
-                                    {{"error", ns.error().message}}));
+  /// network "private": egress through slirp4netns; "private"/"none" with a port: the host's
+  /// 127.0.0.1:port bridged into the namespace. Both helpers run as the worker, in its leaf.
+  void start_network(const std::shared_ptr<Proc>& p, pid_t workload) {
+    if (p->network == sandbox::NetworkMode::Private) start_slirp(p, workload);
+    if (p->bridge_listener) start_bridge(p, workload);
+  }
+
+  /// Whether the workload has exited already (its pidfd no longer takes signal 0).
+  static bool workload_gone(const std::shared_ptr<Proc>& p) {
+    return p->workload_pidfd.valid() && pidfd_send_signal_(p->workload_pidfd.get(), 0) != 0 &&
+           errno == ESRCH;
+  }
+
+  spawn::NetHelper helper_for(const std::shared_ptr<Proc>& p, pid_t workload) const {
+    spawn::NetHelper h;
+    h.uid = p->uid;
+    h.gid = p->gid;
+    h.target = workload;
+    h.cgroup_fd = p->cgroup_dir ? p->cgroup_dir.get() : -1;
+    return h;
+  }
+
+  /// Reaps a helper when it exits (the daemon's orphan reaper may get there first; then
+  /// waitid fails with ECHILD, which is fine).
+  void watch_helper(const std::shared_ptr<Proc>& p, util::UniqueFd pidfd) {
+    auto sd = std::make_unique<stream_descriptor>(ioc, pidfd.release());
+    stream_descriptor* raw = sd.get();
+    p->helpers.push_back(std::move(sd));
+    raw->async_wait(stream_descriptor::wait_read, [p, raw](boost::system::error_code ec) {
+      if (ec) return;
+      siginfo_t info{};
+      (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(raw->native_handle()), &info,
+                     WEXITED | WNOHANG);
+      for (auto it = p->helpers.begin(); it != p->helpers.end(); ++it) {
+        if (it->get() == raw) {
+          p->helpers.erase(it);
+          break;
+        }
+      }
+    });
+  }
+
+  void start_slirp(const std::shared_ptr<Proc>& p, pid_t workload) {
+    const auto fields = [&](log::Fields extra) {
+      return log::worker_fields(p->worker_id, static_cast<long>(p->uid), workload,
+                                std::move(extra));
+    };
+    int ready[2];
+    int err[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) {
+      log::error("cannot start the worker's network", fields({{"error", "pipe2 failed"}}));
       return;
     }
-    p->bridge = net::PortBridge::start(ioc, std::move(p->bridge_listener), std::move(*ns), *p->port,
-                                       p->worker_id, static_cast<long>(p->uid));
+    util::UniqueFd ready_r(ready[0]);
+    util::UniqueFd ready_w(ready[1]);
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+      log::error("cannot start the worker's network", fields({{"error", "pipe2 failed"}}));
+      return;
+    }
+    util::UniqueFd err_r(err[0]);
+    util::UniqueFd err_w(err[1]);
+    auto h = helper_for(p, workload);
+    h.path = p->slirp4netns_path;
+    h.argv = net::slirp4netns_argv(p->slirp4netns_path);
+    h.ready_fd = std::move(ready_w);
+    h.stderr_fd = std::move(err_w);
+    auto started = spawn::spawn_net_helper(std::move(h));
+    if (!started) {
+      if (workload_gone(p)) return;  // a short run that has already ended needs no network
+      log::error("cannot start the worker's network (slirp4netns); it has no egress",
+                 fields({{"error", started.error().message}}));
+      return;
+    }
+    watch_helper(p, std::move(started->pidfd));
+    p->net_ready = std::make_unique<stream_descriptor>(ioc, ready_r.release());
+    p->net_stderr = std::make_unique<stream_descriptor>(ioc, err_r.release());
+    p->net_ready->async_read_some(
+        asio::buffer(p->buf_net.data(), 1), [p](boost::system::error_code ec, std::size_t n) {
+          if (ec || n == 0 || p->reported) return;
+          p->net_up = true;
+          log::debug("worker network up (slirp4netns)",
+                     log::worker_fields(p->worker_id, static_cast<long>(p->uid), -1, {}));
+        });
+    read_slirp_stderr(p);
+  }
+
+  /// Keeps the first 4 KiB slirp4netns writes; when it ends while the worker still runs, says
+  /// why in the log.
+  void read_slirp_stderr(const std::shared_ptr<Proc>& p) {
+    p->net_stderr->async_read_some(
+        asio::buffer(p->buf_net.data() + 1, p->buf_net.size() - 1),
+        [self = weak_from_this(), p](boost::system::error_code ec, std::size_t n) {
+          auto impl = self.lock();
+          if (!impl) return;
+          if (n > 0 && p->net_stderr_text.size() < 4096) {
+            p->net_stderr_text.append(p->buf_net.data() + 1, n);
+          }
+          if (!ec) {
+            impl->read_slirp_stderr(p);
+            return;
+          }
+          if (p->reported) return;
+          const auto why = net::explain_slirp4netns_failure(p->net_stderr_text);
+          log::error(
+              p->net_up ? "slirp4netns exited; the worker has lost its egress"
+                        : "slirp4netns failed; the worker has no egress",
+              log::worker_fields(p->worker_id, static_cast<long>(p->uid), -1, {{"error", why}}));
+        });
+  }
+
+  /// Serves the host's 127.0.0.1:port from inside the workload's network namespace, with
+  /// sockets made there by a relay that runs as the worker.
+  void start_bridge(const std::shared_ptr<Proc>& p, pid_t workload) {
+    auto pair = net::relay_pair();
+    if (!pair) {
+      log::error("cannot bridge the worker's port",
+                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), workload,
+                                    {{"error", pair.error().message}}));
+      return;
+    }
+    auto h = helper_for(p, workload);
+    h.relay = std::move(pair->second);
+    auto started = spawn::spawn_net_helper(std::move(h));
+    if (!started) {
+      if (workload_gone(p)) return;
+      log::error("cannot bridge the worker's port: its socket relay did not start",
+                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), workload,
+                                    {{"error", started.error().message}}));
+      return;
+    }
+    watch_helper(p, std::move(started->pidfd));
+    auto ctl = std::make_shared<util::UniqueFd>(std::move(pair->first));
+    p->bridge = net::PortBridge::start(
+        ioc, std::move(p->bridge_listener), [ctl] { return net::relay_socket(ctl->get()); },
+        *p->port, p->worker_id, static_cast<long>(p->uid));
   }
 
   /// Removes a tree's cgroup leaf, retrying while the kernel still counts processes in it.
@@ -273,10 +413,22 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
                                    {{"error", r.error().message}}));
     }
+    // The network helpers were just killed with the rest of the UID; reap them before the
+    // worker is reported, so a restart finds its cgroup leaf empty (bounded: SIGKILL is quick).
+    for (const auto& h : p->helpers) {
+      pollfd pfd{h->native_handle(), POLLIN, 0};
+      if (::poll(&pfd, 1, 1000) > 0) {
+        siginfo_t info{};
+        (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(h->native_handle()), &info,
+                       WEXITED | WNOHANG);
+      }
+    }
+    p->helpers.clear();
     p->drain_timer.cancel();
     p->find_timer.cancel();
     boost::system::error_code ec;
-    for (auto* sd : {&p->out, &p->err, &p->status, &p->in, &p->pidfd}) {
+    for (auto* sd :
+         {&p->out, &p->err, &p->status, &p->in, &p->pidfd, &p->net_ready, &p->net_stderr}) {
       if (*sd) (*sd)->close(ec);
     }
     if (p->bridge) {
@@ -323,17 +475,20 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   spawn::SpawnInputs inputs;
   inputs.seccomp_bpf = impl_->bpf;
   inputs.stdin_pipe = request.stdin_data.has_value();
-  // network "none": the workload binds the port in its own namespace; the daemon keeps the
-  // host's side and bridges it.
+  // network "private"/"none": the workload binds the port in its own namespace; the daemon
+  // keeps the host's side and bridges it.
   util::UniqueFd bridge_listener;
-  if (plan.network == sandbox::NetworkMode::None && plan.port && request.port_listener) {
+  if (plan.network != sandbox::NetworkMode::Host && plan.port && request.port_listener) {
     bridge_listener = std::move(request.port_listener);
   } else {
     inputs.port_listener = std::move(request.port_listener);
   }
   std::optional<cgroup::Leaf> leaf;
   if (impl_->cgroups) {
-    auto created = impl_->cgroups->create_leaf(plan.worker_id, plan.limits);
+    // The network helpers (slirp4netns, the socket relay) live in the leaf too.
+    auto leaf_limits = plan.limits;
+    if (plan.network != sandbox::NetworkMode::Host) leaf_limits.pids += kNetHelpers;
+    auto created = impl_->cgroups->create_leaf(plan.worker_id, leaf_limits);
     if (!created) {
       Error e = created.error();
       e.code = "spawn_failed";
@@ -357,6 +512,10 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   p->uid = request.plan.uid;
   p->port = plan.port;
   p->bridge_listener = std::move(bridge_listener);
+  p->network = plan.network;
+  p->slirp4netns_path = plan.slirp4netns_path;
+  p->gid = plan.gid;
+  if (leaf) p->cgroup_dir = std::move(leaf->dir);
   if (p->bridge_listener) impl_->bridged_ports[*p->port] = p->id;
   if (leaf) {
     p->cgroup = leaf->controllers;

@@ -219,15 +219,9 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   }
   auto limits = sandbox::resolve_limits(spec.limits, cfg_.limits);
   if (!limits) return limits.error();
-  if (spec.network == sandbox::NetworkMode::None && spec.port && !options_.can_bridge_ports) {
-    return make_error(
-        "unsupported",
-        "a network \"none\" worker's port is served by the daemon from inside the worker's "
-        "network namespace, which needs CAP_SYS_ADMIN, and this daemon runs without it (the "
-        "shipped systemd unit drops it); ask for network \"host\" or no port, or add "
-        "CAP_SYS_ADMIN to the unit's CapabilityBoundingSet (see the operator guide)",
-        "network");
-  }
+  // Checked before anything is allocated, so a refused request leaves nothing behind.
+  auto network = sandbox::resolve_network(spec.network, cfg_.process);
+  if (!network) return network.error();
   std::string bundle;
   if (!spec.bundle.empty()) {
     auto resolved = sandbox::resolve_bundle_path(spec.bundle, cfg_.process.bundle_roots, fs_);
@@ -250,6 +244,7 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
     w->port_listener = std::move(lease->listener);
   }
   w->spec = spec;
+  w->spec.network = *network;
   w->spec.profile = profile_name;
   w->profile = std::move(*profile);
   w->limits = *limits;
@@ -331,7 +326,7 @@ Result<void> Supervisor::launch(Worker& w) {
   if (!plan) return plan.error();
   LaunchRequest req;
   req.plan = std::move(*plan);
-  if (spec.network == sandbox::NetworkMode::None && w.port_listener) {
+  if (spec.network != sandbox::NetworkMode::Host && w.port_listener) {
     // The daemon serves this port itself for the worker's whole life (bridged into its
     // network namespace); each launch gets a duplicate, the reservation stays here.
     req.port_listener.reset(::fcntl(w.port_listener.get(), F_DUPFD_CLOEXEC, 3));
@@ -760,7 +755,7 @@ WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
   s.labels = w.spec.labels;
   s.limits = w.limits;
   s.restart = w.spec.restart;
-  s.network = w.spec.network;
+  s.network = w.spec.network.value_or(sandbox::NetworkMode::Private);
   s.dropped_log_bytes = w.ring.dropped_bytes() + w.log_file_dropped;
   s.enforcement = cgroup::enforcement_for(w.cgroup, w.profile.rlimit_as_mb.has_value());
   if (w.proc && w.cgroup) s.usage = ops_.usage(*w.proc);

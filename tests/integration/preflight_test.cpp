@@ -22,12 +22,15 @@
 #include "paddock/preflight/checks.hpp"
 #include "paddock/preflight/preflight.hpp"
 #include "support/listener.hpp"
+#include "support/host_sockets.hpp"
 #include "support/preflight_fixtures.hpp"
+#include "support/redis_server.hpp"
 #include "support/spawn_support.hpp"
 
 using namespace paddock;
 using namespace paddock::preflight;
 using namespace std::chrono_literals;
+using paddock::test::RedisServer;
 namespace ts = paddock::testsupport;
 using paddock::test::Listener;
 
@@ -42,28 +45,16 @@ std::uint16_t closed_port(const std::string& address) {
   return l.port();
 }
 
-int run_command(const std::string& cmd, std::string* out = nullptr) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  std::string text;
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  const int st = ::pclose(p);
-  if (out != nullptr) *out = text;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /// An iptables OUTPUT rule that exists for the lifetime of this object.
 class IptablesRule {
  public:
   explicit IptablesRule(std::string spec) : spec_(std::move(spec)) {
     std::string out;
-    added_ = run_command("iptables -w -A OUTPUT " + spec_, &out) == 0;
+    added_ = paddock::test::run_shell("iptables -w -A OUTPUT " + spec_, &out) == 0;
     error_ = out;
   }
   ~IptablesRule() {
-    if (added_) run_command("iptables -w -D OUTPUT " + spec_);
+    if (added_) paddock::test::run_shell("iptables -w -D OUTPUT " + spec_);
   }
   bool added() const { return added_; }
   const std::string& error() const { return error_; }
@@ -72,53 +63,6 @@ class IptablesRule {
   std::string spec_;
   bool added_ = false;
   std::string error_;
-};
-
-/// redis-server on 127.0.0.1, without persistence, killed on destruction.
-class RedisServer {
- public:
-  explicit RedisServer(bool with_password) {
-    port_ = closed_port("127.0.0.1");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      const std::string port = std::to_string(port_);
-      if (with_password) {
-        ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                "--requirepass", "preflight-test-pw", static_cast<char*>(nullptr));
-      } else {
-        ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
-                "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                static_cast<char*>(nullptr));
-      }
-      ::_exit(127);
-    }
-    // Ready when it accepts connections.
-    for (int i = 0; i < 200; ++i) {
-      if (tcp_connect("127.0.0.1", port_, 200ms).reach == Reach::Reachable) {
-        ready_ = true;
-        break;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  bool ready() const { return ready_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-  bool ready_ = false;
 };
 
 class PreflightIntegration : public ::testing::Test {
@@ -357,7 +301,9 @@ TEST_F(PreflightIntegration, GivenTheCli_WhenAnErrorIsFound_ThenExit1ElseExit0) 
   const std::string clean = write_cli_config(
       layout_, "clean.toml", "127.0.0.1:" + std::to_string(closed_port("127.0.0.1")));
   std::string out;
-  EXPECT_EQ(run_command(std::string(PADDOCKD_PATH) + " preflight --config " + clean, &out), 0)
+  EXPECT_EQ(
+      paddock::test::run_shell(std::string(PADDOCKD_PATH) + " preflight --config " + clean, &out),
+      0)
       << out;
   EXPECT_NE(out.find("sandbox_canary"), std::string::npos) << out;
   EXPECT_NE(out.find(" 0 error"), std::string::npos) << out;
@@ -366,10 +312,14 @@ TEST_F(PreflightIntegration, GivenTheCli_WhenAnErrorIsFound_ThenExit1ElseExit0) 
   Listener metadata("127.0.0.1");
   ASSERT_TRUE(metadata.ok());
   const std::string bad = write_cli_config(layout_, "bad.toml", metadata.endpoint());
-  EXPECT_EQ(run_command(std::string(PADDOCKD_PATH) + " preflight --config " + bad, &out), 1) << out;
+  EXPECT_EQ(
+      paddock::test::run_shell(std::string(PADDOCKD_PATH) + " preflight --config " + bad, &out), 1)
+      << out;
   EXPECT_NE(out.find("cloud_metadata"), std::string::npos) << out;
 
-  EXPECT_EQ(run_command(std::string(PADDOCKD_PATH) + " preflight --json --config " + bad, &out), 1);
+  EXPECT_EQ(paddock::test::run_shell(
+                std::string(PADDOCKD_PATH) + " preflight --json --config " + bad, &out),
+            1);
   const auto j = nlohmann::json::parse(out.substr(out.find('{')), nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << out;
   EXPECT_EQ(j["has_error"], true);

@@ -126,7 +126,10 @@ TEST(SandboxPlan, GivenAnyWorker_ThenTheAlwaysPresentFlagsAreThere) {
   // The command follows "--" and nothing after it is read as a bwrap option.
   EXPECT_EQ(after(a, "--", 1), (std::vector<std::string>{"/bin/sh"}));
   EXPECT_EQ(a.back(), "/bin/sh");
-  EXPECT_FALSE(has(a, "--unshare-net"));
+  // The default network is "private": a namespace of its own.
+  EXPECT_EQ(plan.network, sandbox::NetworkMode::Private);
+  EXPECT_TRUE(has(a, "--unshare-net"));
+  EXPECT_EQ(plan.slirp4netns_path, "/usr/bin/slirp4netns");
   EXPECT_FALSE(has(a, "--cap-add"));
   // The seccomp and status fds are planned with their roles.
   auto role_at = [&](int target) {
@@ -242,6 +245,28 @@ TEST(SandboxPlan, GivenAnEnvValueOfDoubleDash_ThenTheOptionsStillEndAtTheRealSep
                                                              "4\0",
                                                              19));
   }
+}
+
+TEST(SandboxPlan, GivenNetworkHost_ThenRefusedUnlessAllowedAndNoUnshareNetWhenAllowed) {
+  WorkerSpec spec = bundle_spec();
+  spec.network = sandbox::NetworkMode::Host;
+  auto cfg = test_config();
+  auto refused = sandbox::make_plan(spec, test_profile(), cfg, bundle_alloc());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().field, "network");
+  EXPECT_NE(refused.error().message.find("allow_host_network"), std::string::npos);
+  cfg.process.allow_host_network = true;
+  const auto plan = plan_ok(spec, test_profile(), cfg, bundle_alloc());
+  EXPECT_FALSE(has(plan.argv, "--unshare-net"));
+  EXPECT_EQ(plan.network, sandbox::NetworkMode::Host);
+}
+
+TEST(SandboxPlan, GivenNoNetworkInTheSpec_ThenTheConfiguredDefaultApplies) {
+  auto cfg = test_config();
+  cfg.process.default_network = "none";
+  const auto plan = plan_ok(bundle_spec(), test_profile(), cfg, bundle_alloc());
+  EXPECT_EQ(plan.network, sandbox::NetworkMode::None);
+  EXPECT_TRUE(has(plan.argv, "--unshare-net"));
 }
 
 TEST(SandboxPlan, GivenNetworkNone_ThenUnshareNet) {
@@ -404,7 +429,7 @@ TEST(SandboxPlan, GivenAPort_ThenPortIsSetAlsoWithNetworkNone) {
   const auto plan = plan_ok(spec, test_profile(), test_config(), alloc);
   EXPECT_EQ(plan.sandbox_env.at("PORT"), "20007");
   EXPECT_EQ(plan.port, 20007);
-  EXPECT_EQ(plan.network, sandbox::NetworkMode::Host);
+  EXPECT_EQ(plan.network, sandbox::NetworkMode::Private);
   // network "none" with a port: the workload binds PORT in its own namespace; the daemon
   // bridges the host's side.
   spec.network = sandbox::NetworkMode::None;
@@ -442,7 +467,15 @@ TEST(SandboxPlan, GivenLimits_ThenRlimitsFollowThemAndCoreIsZero) {
     return {-1, 0, 0};
   };
   EXPECT_EQ(find(RLIMIT_NOFILE), (sandbox::Rlimit{RLIMIT_NOFILE, 256, 256}));
-  EXPECT_EQ(find(RLIMIT_NPROC), (sandbox::Rlimit{RLIMIT_NPROC, 52, 52}));
+  // pids + bwrap and the sandbox's init + slirp4netns and the port relay (network "private").
+  EXPECT_EQ(find(RLIMIT_NPROC), (sandbox::Rlimit{RLIMIT_NPROC, 54, 54}));
+  spec.network = sandbox::NetworkMode::Host;
+  auto host_cfg = test_config();
+  host_cfg.process.allow_host_network = true;
+  const auto host = plan_ok(spec, profile, host_cfg, bundle_alloc());
+  EXPECT_EQ(
+      std::count(host.rlimits.begin(), host.rlimits.end(), sandbox::Rlimit{RLIMIT_NPROC, 52, 52}),
+      1);
   EXPECT_EQ(find(RLIMIT_CORE), (sandbox::Rlimit{RLIMIT_CORE, 0, 0}));
   EXPECT_EQ(find(RLIMIT_FSIZE).hard, 64ULL * 1024 * 1024);
   EXPECT_EQ(find(RLIMIT_AS).hard, 2048ULL * 1024 * 1024);

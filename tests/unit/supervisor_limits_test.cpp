@@ -146,32 +146,53 @@ TEST_F(SupervisorLimits, GivenNetworkNoneWithPort_ThenEveryLaunchGetsTheListener
   EXPECT_TRUE(ports.is_leased(*w->port));
 }
 
-TEST_F(SupervisorLimits, GivenNoWayToBridgePorts_ThenNetworkNoneWithPortIsRefusedUpFront) {
-  SupervisorOptions o;
-  o.can_bridge_ports = false;  // a daemon without CAP_SYS_ADMIN
-  sup = std::make_unique<Supervisor>(cfg, ops, sched, uids, ports, profiles, fs, events, o);
+TEST_F(SupervisorLimits, GivenHostNetworkNotAllowed_ThenItIsRefusedUpFrontNamingTheField) {
+  cfg.process.allow_host_network = false;
+  sup = std::make_unique<Supervisor>(cfg, ops, sched, uids, ports, profiles, fs, events,
+                                     SupervisorOptions{});
   auto s = spec();
   s.port = true;
-  s.network = sandbox::NetworkMode::None;
+  s.network = sandbox::NetworkMode::Host;
   auto refused = sup->create(s);
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code, "unsupported");
   EXPECT_EQ(refused.error().field, "network");
-  EXPECT_NE(refused.error().message.find("CAP_SYS_ADMIN"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("allow_host_network"), std::string::npos);
   EXPECT_EQ(api::status_for(refused.error()), 400u);
   EXPECT_TRUE(ops.launches.empty()) << "nothing may be started";
   EXPECT_TRUE(sup->list().empty()) << "nothing may be left behind";
-  // Without a port, or with host networking, nothing needs the bridge.
-  s.port = false;
-  EXPECT_TRUE(sup->create(s)) << "network none without a port";
+  // The default network (private) and "none" need no permission; both get the port bridged.
+  s.network.reset();
+  auto w = sup->create(s);
+  ASSERT_TRUE(w) << w.error().message;
+  EXPECT_EQ(w->network, sandbox::NetworkMode::Private);
+  ASSERT_EQ(ops.launches.size(), 1u);
+  EXPECT_EQ(ops.launches[0].plan.network, sandbox::NetworkMode::Private);
+  EXPECT_TRUE(ops.launches[0].had_port_listener);
+  s.network = sandbox::NetworkMode::None;
+  EXPECT_TRUE(sup->create(s)) << "network none with a port";
+}
+
+TEST_F(SupervisorLimits, GivenNetworkPrivateWithPort_ThenEveryLaunchGetsTheListener) {
+  auto s = spec();
   s.port = true;
-  s.network = sandbox::NetworkMode::Host;
-  EXPECT_TRUE(sup->create(s)) << "host network with a port";
+  s.restart = sandbox::RestartPolicy::Always;
+  auto w = sup->create(s);
+  ASSERT_TRUE(w) << w.error().message;
+  ops.start(0);
+  ops.exit(0, 1);
+  sched.advance(5s);
+  ASSERT_EQ(ops.launches.size(), 2u);
+  EXPECT_TRUE(ops.launches[1].had_port_listener) << "the bridge needs the port on every launch";
+  EXPECT_TRUE(ports.is_leased(*w->port));
 }
 
 TEST_F(SupervisorLimits, GivenNetworkHostWithPort_ThenOnlyTheFirstLaunchGetsTheListener) {
+  cfg.process.allow_host_network = true;
+  sup = std::make_unique<Supervisor>(cfg, ops, sched, uids, ports, profiles, fs, events,
+                                     SupervisorOptions{});
   auto s = spec();
   s.port = true;
+  s.network = sandbox::NetworkMode::Host;
   s.restart = sandbox::RestartPolicy::Always;
   auto w = sup->create(s);
   ASSERT_TRUE(w) << w.error().message;

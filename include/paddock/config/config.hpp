@@ -52,6 +52,13 @@ struct ServerConfig {
 
 struct ProcessConfig {
   std::string bwrap_path = "/usr/bin/bwrap";
+  /// User-mode networking for network "private" workers (Debian package slirp4netns).
+  std::string slirp4netns_path = "/usr/bin/slirp4netns";
+  /// The network of a worker whose request names none: "private" | "none" | "host".
+  std::string default_network = "private";
+  /// Whether a worker may have network "host" (the host's loopback, its abstract unix sockets
+  /// and every other worker's port are then reachable from it).
+  bool allow_host_network = false;
   std::string seccomp_profile = PADDOCK_DATADIR "/seccomp/default.bpf";
   std::string sandbox_profiles_dir = PADDOCK_DATADIR "/sandbox";
   std::string default_profile = "shell";

@@ -1,9 +1,11 @@
 #pragma once
-/// PortBridge: serves a network = "none" worker's port. The daemon listens on the host's
-/// 127.0.0.1:<port> and, for each accepted connection, opens one from inside the worker's
-/// network namespace to 127.0.0.1:<port> there, then copies bytes both ways until both sides
-/// are done (a half-close is passed on). Runs on the io thread; nothing blocks it except the
-/// microseconds of socket_in_netns().
+/// PortBridge: serves the port of a worker with a network namespace of its own (network
+/// "private" or "none"). The daemon listens on the host's 127.0.0.1:<port> for the worker's
+/// whole life (restarts included), so nothing else can take that port, and, for each accepted
+/// connection, connects a socket made inside the worker's namespace (by its socket relay) to
+/// 127.0.0.1:<port> there, then copies bytes both ways until both sides are done (a half-close
+/// is passed on). Runs on the io thread; nothing blocks it except the microseconds the relay
+/// takes to answer.
 
 #include <boost/asio/io_context.hpp>
 #include <cstdint>
@@ -11,17 +13,22 @@
 #include <memory>
 #include <string>
 
+#include "paddock/util/result.hpp"
+
 #include "paddock/util/fd.hpp"
 
 namespace paddock::net {
 
 class PortBridge {
  public:
+  /// Makes one TCP socket (AF_INET) inside the worker's network namespace.
+  using InnerSocket = std::function<Result<util::UniqueFd>()>;
+
   /// Starts accepting on `listener` (a listening TCP socket bound on the host; its backlog is
-  /// raised to 128) and bridging into `netns` (an open /proc/<pid>/ns/net). `worker_id` and
+  /// raised to 128) and bridging into the worker's namespace through `inner`. `worker_id` and
   /// `uid` label log lines.
   static std::unique_ptr<PortBridge> start(boost::asio::io_context& ioc, util::UniqueFd listener,
-                                           util::UniqueFd netns, std::uint16_t port,
+                                           InnerSocket inner, std::uint16_t port,
                                            std::string worker_id, long uid);
   /// Closes (see close()).
   ~PortBridge();

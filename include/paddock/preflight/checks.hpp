@@ -181,6 +181,26 @@ std::string workers_cgroup_path(const CgroupFacts& facts);
 CheckResult evaluate_cgroup(const CgroupFacts& facts, gid_t worker_gid);
 CheckResult check_cgroup_delegation(const Context& ctx);
 
+// ---- worker_network ---------------------------------------------------------------------------
+
+struct WorkerNetworkFacts {
+  std::string default_network;  ///< [process] default_network
+  bool allow_host_network = false;
+  std::string slirp4netns_path;
+  bool slirp4netns_runs = false;     ///< `slirp4netns --version` exited 0
+  std::string slirp4netns_version;   ///< its first line
+  std::string slirp4netns_error;     ///< why it could not be run
+  std::optional<unsigned> tun_mode;  ///< st_mode & 07777 of /dev/net/tun; nullopt when absent
+  bool userns_ok = true;             ///< the user_namespaces sysctls allow unprivileged ones
+};
+
+/// What network "private" needs (slirp4netns runnable, /dev/net/tun open to other UIDs: mode
+/// o+rw, unprivileged user namespaces): each missing piece -> error when default_network is
+/// "private", else warning, with the remedy. allow_host_network -> at least a warning saying
+/// what a worker can then reach. Else ok.
+CheckResult evaluate_worker_network(const WorkerNetworkFacts& facts);
+CheckResult check_worker_network(const Context& ctx);
+
 // ---- worker_egress ----------------------------------------------------------------------------
 
 /// An endpoint a worker should not reach.

@@ -21,7 +21,8 @@
 namespace paddock::preflight {
 
 /// Every check, in report order: bwrap_available, user_namespaces, seccomp_profile, uid_range,
-/// bwrap_host_uid_mapping, cloud_metadata, redis_auth, cgroup_delegation, worker_egress,
+/// bwrap_host_uid_mapping, cloud_metadata, redis_auth, cgroup_delegation, worker_network,
+/// worker_egress,
 /// sandbox_canary.
 const std::vector<std::string>& check_names();
 

@@ -90,9 +90,11 @@ struct SandboxPlan {
   std::map<std::string, std::string> sandbox_env;  ///< what the workload's environment holds
   std::vector<std::string> command;                ///< the workload's argv
   std::optional<std::uint16_t> port;
-  /// "none": the sandbox has its own empty network namespace (--unshare-net); a port is then
-  /// served by the daemon through a bridge into that namespace.
-  NetworkMode network = NetworkMode::Host;
+  /// "private" and "none": the sandbox has its own network namespace (--unshare-net); a port is
+  /// then served by the daemon through a bridge into that namespace, and "private" gets egress
+  /// through slirp4netns (slirp4netns_path) started as the worker.
+  NetworkMode network = NetworkMode::Private;
+  std::string slirp4netns_path;
   std::string bundle_path;  ///< host path mounted read-only ("" when none)
   std::string data_dir;     ///< host path of the per-worker writable dir ("" when none)
   Limits limits;
@@ -102,6 +104,11 @@ struct SandboxPlan {
 /// the config file's directory, state_dir, the socket's directory, the token file, data_root
 /// (other workers' dirs), the audit log's directory and worker_log_dir.
 std::vector<std::string> sensitive_paths(const config::Config& cfg);
+
+/// The network a worker gets: the requested one, else [process] default_network. "host" is an
+/// error (code "invalid_request", field "network") unless allow_host_network is set. Pure.
+Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
+                                    const config::ProcessConfig& pc);
 
 /// Builds the plan. Pure: no syscalls, no filesystem access. Fails (codes "invalid_request",
 /// "env_not_allowed", "invalid_bundle", "limit_too_high", "invalid_profile") when the spec or

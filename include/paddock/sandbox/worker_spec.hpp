@@ -16,8 +16,11 @@ namespace paddock::sandbox {
 /// When the supervisor starts a worker again after it exited.
 enum class RestartPolicy { Never, OnFailure, Always };
 
-/// The worker's network: the host's (loopback and all) or none at all (bwrap --unshare-net).
-enum class NetworkMode { Host, None };
+/// The worker's network. Private: a network namespace of its own (own loopback, one interface)
+/// with egress through slirp4netns running as the worker; None: its own namespace with only a
+/// loopback (no egress); Host: the host's network, loopback and all (only when the config sets
+/// allow_host_network).
+enum class NetworkMode { Host, None, Private };
 
 /// Limits a request may set; unset ones take the [limits] value of the config.
 struct LimitsRequest {
@@ -52,14 +55,15 @@ struct WorkerSpec {
   std::uint32_t idle_timeout_seconds = 0;  ///< 0: none
   std::uint32_t max_lifetime_seconds = 0;  ///< 0: none
   std::map<std::string, std::string> labels;
-  NetworkMode network = NetworkMode::Host;
+  /// Unset: [process] default_network.
+  std::optional<NetworkMode> network;
 };
 
 /// "never" | "on-failure" | "always"; anything else is an error naming the field "restart".
 Result<RestartPolicy> parse_restart_policy(std::string_view text);
 std::string_view to_string(RestartPolicy policy);
 
-/// "host" | "none"; anything else is an error naming the field "network".
+/// "private" | "none" | "host"; anything else is an error naming the field "network".
 Result<NetworkMode> parse_network_mode(std::string_view text);
 std::string_view to_string(NetworkMode mode);
 

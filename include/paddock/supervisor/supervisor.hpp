@@ -72,7 +72,7 @@ struct WorkerSnapshot {
   std::map<std::string, std::string> labels;
   sandbox::Limits limits;
   sandbox::RestartPolicy restart = sandbox::RestartPolicy::Never;
-  sandbox::NetworkMode network = sandbox::NetworkMode::Host;
+  sandbox::NetworkMode network = sandbox::NetworkMode::Private;
   std::uint64_t dropped_log_bytes = 0;
   /// Which mechanism enforces each limit (for the current or last launch).
   cgroup::Enforcement enforcement;
@@ -122,10 +122,6 @@ struct SupervisorOptions {
   std::size_t keep_finished = 1000;
   /// Called with the seconds from launch to a running workload, for each spawn (metrics).
   std::function<void(double)> on_spawn_latency;
-  /// Whether the process layer can serve a network "none" worker's port (it needs to enter the
-  /// worker's network namespace: CAP_SYS_ADMIN). When false such requests are refused up front
-  /// ("unsupported", field "network") instead of starting a worker that can never be ready.
-  bool can_bridge_ports = true;
 };
 
 class Supervisor final : public ProcessSink {
