@@ -133,7 +133,13 @@ Upload& Upload::operator=(Upload&& other) noexcept {
 
 Upload::~Upload() {
   if (ctx_ != nullptr) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+  discard();
+}
+
+void Upload::discard() {
   if (!path_.empty()) ::unlink(path_.c_str());
+  path_.clear();
+  fd_.reset();
 }
 
 Result<void> Upload::write(std::string_view bytes) {

@@ -17,6 +17,7 @@
 #include "paddock/bundles/archive.hpp"
 #include "paddock/bundles/store.hpp"
 #include "paddock/util/crypto.hpp"
+#include "support/archives.hpp"
 
 // Entries are written as brace lists that name only the leading fields they need.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -27,17 +28,8 @@ using namespace paddock::bundles;
 
 namespace {
 
-enum class Fmt { TarGz, TarZst, Zip };
-
-struct Entry {
-  std::string path;
-  mode_t type = AE_IFREG;
-  std::string content;
-  std::string link;  // symlink target, or hardlink target when hardlink is true
-  bool hardlink = false;
-  mode_t perm = 0644;
-  std::uint64_t zeros = 0;  // write this many zero bytes instead of content
-};
+using Fmt = paddock::test::ArchiveFormat;
+using Entry = paddock::test::ArchiveEntry;
 
 class TempDir {
  public:
@@ -58,50 +50,7 @@ class TempDir {
 
 /// Writes the entries as an archive to `file`.
 void write_archive(const std::string& file, Fmt fmt, const std::vector<Entry>& entries) {
-  archive* a = archive_write_new();
-  if (fmt == Fmt::Zip) {
-    archive_write_set_format_zip(a);
-  } else {
-    archive_write_set_format_pax_restricted(a);
-    if (fmt == Fmt::TarGz) archive_write_add_filter_gzip(a);
-    if (fmt == Fmt::TarZst) archive_write_add_filter_zstd(a);
-  }
-  ASSERT_EQ(archive_write_open_filename(a, file.c_str()), ARCHIVE_OK) << archive_error_string(a);
-  std::string zeros(1 << 20, '\0');
-  for (const auto& e : entries) {
-    archive_entry* ae = archive_entry_new();
-    archive_entry_set_pathname(ae, e.path.c_str());
-    archive_entry_set_perm(ae, e.perm);
-    archive_entry_set_uid(ae, 1234);
-    archive_entry_set_gid(ae, 1234);
-    if (e.hardlink) {
-      archive_entry_set_hardlink(ae, e.link.c_str());
-      archive_entry_set_filetype(ae, AE_IFREG);
-      archive_entry_set_size(ae, 0);
-    } else {
-      archive_entry_set_filetype(ae, e.type);
-      if (e.type == AE_IFLNK) archive_entry_set_symlink(ae, e.link.c_str());
-      if (e.type == AE_IFCHR) archive_entry_set_rdev(ae, makedev(1, 3));
-      archive_entry_set_size(ae, e.type == AE_IFREG
-                                     ? static_cast<la_int64_t>(e.zeros ? e.zeros : e.content.size())
-                                     : 0);
-    }
-    ASSERT_EQ(archive_write_header(a, ae), ARCHIVE_OK) << archive_error_string(a);
-    if (!e.hardlink && e.type == AE_IFREG) {
-      if (e.zeros) {
-        for (std::uint64_t left = e.zeros; left > 0;) {
-          std::size_t n = std::min<std::uint64_t>(left, zeros.size());
-          ASSERT_EQ(archive_write_data(a, zeros.data(), n), static_cast<la_ssize_t>(n));
-          left -= n;
-        }
-      } else if (!e.content.empty()) {
-        archive_write_data(a, e.content.data(), e.content.size());
-      }
-    }
-    archive_entry_free(ae);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
+  std::ofstream(file, std::ios::binary) << paddock::test::make_archive(fmt, entries);
 }
 
 std::string read_file(const std::string& p) {

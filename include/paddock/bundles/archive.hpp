@@ -50,6 +50,8 @@ class Upload {
   Result<void> write(std::string_view bytes);
   /// Ends the body: the lower-case hex sha256 of everything written.
   Result<std::string> finish();
+  /// Removes the temporary file now (the destructor does it otherwise).
+  void discard();
   /// Bytes written so far.
   std::uint64_t size() const { return size_; }
   /// The temporary file, open for reading and writing.

@@ -62,6 +62,7 @@ struct WorkerSnapshot {
   std::optional<std::uint16_t> port;
   std::string profile;
   std::vector<std::string> command;
+  std::string bundle;  ///< as given in the spec: a host path or an uploaded bundle id
   WallTime created_at;
   std::optional<WallTime> started_at;
   std::optional<WallTime> exited_at;
@@ -125,6 +126,9 @@ struct SupervisorOptions {
   /// worker's network namespace: CAP_SYS_ADMIN). When false such requests are refused up front
   /// ("unsupported", field "network") instead of starting a worker that can never be ready.
   bool can_bridge_ports = true;
+  /// Resolves an uploaded bundle id ("b-...") to the directory to mount; "" when there is no
+  /// such bundle. Unset: only host paths under bundle_roots are accepted.
+  std::function<std::string(const std::string& id)> uploaded_bundle_path;
 };
 
 class Supervisor final : public ProcessSink {
@@ -171,6 +175,8 @@ class Supervisor final : public ProcessSink {
 
   SupervisorStats stats() const;
   std::size_t live_count() const;
+  /// Ids of the live workers and runs started with `bundle` (as given in their spec).
+  std::vector<std::string> bundle_users(const std::string& bundle) const;
 
   // ProcessSink
   void on_started(ProcId proc, pid_t workload_pid) override;
@@ -192,6 +198,9 @@ class Supervisor final : public ProcessSink {
   void check_shutdown_done();
   Worker* find(const std::string& id);
   const Worker* find(const std::string& id) const;
+  /// The directory to mount for a spec's bundle: a host path under bundle_roots, resolved and
+  /// checked, or an uploaded bundle's content directory.
+  Result<std::string> resolve_bundle(const std::string& bundle) const;
   Worker* by_proc(ProcId proc);
   WorkerSnapshot snapshot(const Worker& w) const;
   std::string new_id(const char* prefix);
