@@ -518,10 +518,10 @@ int run(const config::Config& start_config, const std::string& config_path) {
   services.supervisor = &sup;
   services.events = &events;
   services.scheduler = &scheduler;
+  services.bundles = {&store, [&sup](const std::string& id) { return sup.bundle_users(id); },
+                      audit};
   auto router = std::make_shared<api::Router>();
   api::register_routes(*router, services);
-  api::register_bundle_routes(
-      *router, {&store, [&sup](const std::string& id) { return sup.bundle_users(id); }, audit});
   metrics->gauge_collector(
       "paddock_bundle_store_bytes", "Extracted bytes of the bundles in the bundle store.", {},
       [&store] {
