@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "paddock/bundles/archive.hpp"
+#include "paddock/bundles/pack.hpp"
 #include "paddock/bundles/store.hpp"
 #include "paddock/util/crypto.hpp"
 #include "support/archives.hpp"
@@ -387,4 +388,30 @@ TEST(BundlesStore, RefusesUnsearchableParent) {
   EXPECT_EQ(store.error().field, "bundles.dir");
   EXPECT_NE(store.error().message.find(parent), std::string::npos) << store.error().message;
   EXPECT_NE(store.error().message.find("searchable"), std::string::npos);
+}
+
+TEST(BundlesPack, PackedDirectoryExtractsToTheSameTreeWithLinksKept) {
+  TempDir tmp;
+  const std::string src = tmp.path() + "/src";
+  fs::create_directories(src + "/www");
+  std::ofstream(src + "/www/index.html") << "<h1>hi</h1>";
+  std::ofstream(src + "/run.sh") << "echo";
+  fs::permissions(src + "/run.sh", fs::perms::owner_exec, fs::perm_options::add);
+  fs::create_symlink("www/index.html", src + "/index");
+  auto packed = pack_directory(src);
+  ASSERT_TRUE(packed.ok()) << packed.error().message;
+  const std::string file = tmp.path() + "/packed.tar.gz";
+  std::ofstream(file, std::ios::binary) << *packed;
+  fs::create_directory(tmp.path() + "/out");
+  util::UniqueFd afd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  util::UniqueFd dfd(::open((tmp.path() + "/out").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto r = extract_archive(afd.get(), dfd.get(), {});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->files, 3u);
+  EXPECT_EQ(read_file(tmp.path() + "/out/www/index.html"), "<h1>hi</h1>");
+  EXPECT_EQ(fs::read_symlink(tmp.path() + "/out/index").string(), "www/index.html");
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp.path() + "/out/run.sh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  EXPECT_EQ(pack_directory(tmp.path() + "/missing").error().field, "dir");
 }
