@@ -15,6 +15,7 @@
 #include "support/archives.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
+#include "support/proc_probe.hpp"
 
 // Entries are written as brace lists that name only the leading fields they need.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -65,15 +66,6 @@ class ApiBundles : public ::testing::Test {
 
   std::unique_ptr<TestDaemon> d;
 };
-
-long status_kib(pid_t pid, const std::string& key) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
-  }
-  return -1;
-}
 
 }  // namespace
 
@@ -199,9 +191,10 @@ TEST_F(ApiBundles, GivenDecompressionBombThenItStopsAtTheLimitAndMemoryStaysFlat
   const std::string archive = make_archive(ArchiveFormat::TarZst, {bomb});
   std::printf("bomb: %zu compressed bytes for %llu bytes of zeros\n", archive.size(),
               static_cast<unsigned long long>(bomb.zeros));
-  const long before = status_kib(d->pid(), "VmRSS");
+  const long before = proc_status_kb(d->pid(), "VmRSS").value_or(-1);
   auto r = upload(archive);
-  const long after = status_kib(d->pid(), "VmHWM");  // the peak, so growth during the upload counts
+  const long after = proc_status_kb(d->pid(), "VmHWM")
+                         .value_or(-1);  // the peak, so growth during the upload counts
   ASSERT_EQ(r.status, 400u) << r.body;
   EXPECT_EQ(r.json()["error"]["code"], "limit_exceeded");
   EXPECT_EQ(r.json()["error"]["field"], "zeros.bin");
