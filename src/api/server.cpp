@@ -260,7 +260,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // Content-Length is checked against this when the header completes; the real limit of the
     // route is applied in on_header.
     parser_->body_limit(std::max(state_->options.max_body_bytes, state_->max_streamed_bytes));
-    body_limit_ = state_->options.max_body_bytes;
+    body_limit_ = 0;  // decided in on_header (or on_error, for a Content-Length over both)
     consumer_.reset();
     parser_->header_limit(state_->options.max_header_bytes);
     // One deadline for the whole header: a client that trickles bytes cannot extend it.
@@ -366,9 +366,21 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                           });
   }
 
+  /// The body limit of the request whose header was parsed: the body route's, or max_body_bytes.
+  std::uint64_t route_body_limit() const {
+    if (state_->body_route) {
+      Request req = request_from(parser_->get());
+      if (parse_target(req.target, req.path, req.query)) {
+        if (auto streamed = state_->body_route(req)) return streamed->max_bytes;
+      }
+    }
+    return state_->options.max_body_bytes;
+  }
+
   void on_error(beast::error_code ec) {
     if (is_disconnect(ec) || stopping_) return close();
     if (ec == http::error::body_limit) {
+      if (body_limit_ == 0) body_limit_ = route_body_limit();
       return reject(Response::error(
           413, "body_too_large", "request body exceeds " + std::to_string(body_limit_) + " bytes",
           "body"));

@@ -34,6 +34,8 @@ class ApiBundles : public ::testing::Test {
     TestDaemonOptions o;
     o.set["process.stop_grace_seconds"] = "1";
     o.set["bundles.max_extracted_bytes"] = std::to_string(64 << 20);
+    o.set["bundles.max_archive_bytes"] = std::to_string(1 << 20);
+    o.set["server.max_body_bytes"] = std::to_string(64 << 10);
     d = std::make_unique<TestDaemon>(o);
     ASSERT_TRUE(d->started()) << d->start_error();
   }
@@ -206,4 +208,30 @@ TEST_F(ApiBundles, GivenDecompressionBombThenItStopsAtTheLimitAndMemoryStaysFlat
   } else {
     EXPECT_LT(after - before, 32 * 1024);
   }
+}
+
+TEST_F(ApiBundles, GivenOversizedOrUnauthenticatedUploadThenRefusedAndNoTemporaryFileIsLeft) {
+  // Above [bundles] max_archive_bytes (1 MiB here): 413 from the Content-Length alone.
+  auto big = upload(std::string((1 << 20) + 1, 'x'));
+  EXPECT_EQ(big.status, 413u) << big.body;
+  EXPECT_NE(big.body.find("1048576"), std::string::npos) << big.body;
+  // Larger than [server] max_body_bytes (64 KiB here) is fine for this route only.
+  std::string noise(300 * 1024, '\0');
+  std::uint32_t x = 2463534242u;
+  for (auto& c : noise) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  const std::string archive = make_archive(ArchiveFormat::TarGz, {{"noise.bin", AE_IFREG, noise}});
+  ASSERT_GT(archive.size(), 64u << 10);
+  auto ok = upload(archive);
+  EXPECT_EQ(ok.status, 201u) << ok.body;
+  auto other =
+      d->tcp().request("POST", "/v1/runs", std::string(100 << 10, ' '), {bearer(d->write_token())});
+  EXPECT_EQ(other.status, 413u) << "other routes keep max_body_bytes: " << other.body;
+  auto anon = d->tcp().request("POST", "/v1/bundles", archive, {});
+  EXPECT_EQ(anon.status, 401u) << anon.body;
+  EXPECT_EQ(store_counts().second, 0u) << listing();
 }
