@@ -14,7 +14,7 @@ cd "$(dirname "$(readlink -f "$0")")"
 
 BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
-  libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev)
+  libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev libarchive-dev)
 RUN_DEPS=(bubblewrap slirp4netns ca-certificates curl)
 TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file)
 FUZZ_DEPS=(clang libclang-rt-dev)

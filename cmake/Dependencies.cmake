@@ -9,6 +9,7 @@ find_package(CLI11 2 REQUIRED)
 find_package(OpenSSL 3 REQUIRED)             # libcrypto: sha256 for tokens and profile digests
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp>=2.5)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive>=3.6)   # bundle archive intake
 if(PADDOCK_BUILD_TESTS)
   find_package(GTest REQUIRED)
   include(GoogleTest)

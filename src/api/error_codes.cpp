@@ -13,6 +13,9 @@ constexpr std::array kCodes{
     ErrorCode{"env_not_allowed", 400, "an environment variable the daemon does not pass"},
     ErrorCode{"invalid_base64", 400, "stdin_base64 is not valid base64"},
     ErrorCode{"invalid_bundle", 400, "the bundle is not a directory under [process] bundle_roots"},
+    ErrorCode{"invalid_archive", 400, "the body is not a tar.gz, tar.zst or zip archive"},
+    ErrorCode{"invalid_entry", 400,
+              "an archive entry is refused (path, link or type; error.field names it)"},
     ErrorCode{"invalid_field", 400, "a field has the wrong type or is out of range"},
     ErrorCode{"invalid_header", 400, "a header value is malformed (e.g. Last-Event-ID)"},
     ErrorCode{"invalid_json", 400, "the body is not valid JSON"},
@@ -21,6 +24,8 @@ constexpr std::array kCodes{
     ErrorCode{"invalid_query", 400, "a query parameter is malformed or out of range"},
     ErrorCode{"invalid_utf8", 400, "the body is not valid UTF-8"},
     ErrorCode{"invalid_request", 400, "the command, environment or worker spec cannot be run"},
+    ErrorCode{"limit_exceeded", 400,
+              "an archive passes a [bundles] limit (entries, size, path length or depth)"},
     ErrorCode{"limit_too_high", 400, "a requested limit is above the daemon's [limits] ceiling"},
     ErrorCode{"missing_field", 400, "a required field is absent"},
     ErrorCode{"not_an_object", 400, "the body (or a field that must be) is not a JSON object"},
@@ -36,10 +41,12 @@ constexpr std::array kCodes{
     ErrorCode{"method_not_allowed", 405, "the route exists, the method does not (see Allow)"},
     ErrorCode{"ambiguous_id", 409,
               "the id prefix or name matches several workers or runs (listed in matches)"},
+    ErrorCode{"bundle_in_use", 409, "a live worker or run uses the bundle (listed in the message)"},
     ErrorCode{"name_taken", 409, "a live worker already has this name"},
     ErrorCode{"not_running", 409, "the worker has no running process"},
     ErrorCode{"preflight_running", 409, "preflight checks are already running"},
     ErrorCode{"body_too_large", 413, "the body is above [server] max_body_bytes"},
+    ErrorCode{"too_large", 413, "the archive is above [bundles] max_archive_bytes"},
     ErrorCode{"headers_too_large", 431, "request line and headers above [server] max_header_bytes"},
     ErrorCode{"internal", 500, "a bug or an unexpected host failure (see the daemon's log)"},
     ErrorCode{"invalid_config", 500, "the daemon's configuration does not allow this request"},
@@ -56,6 +63,7 @@ constexpr std::array kCodes{
               "inside a streamed run answer: the stream ended before the run did (the run goes "
               "on; read it with GET /v1/runs/ and its id)"},
     ErrorCode{"uid_exhausted", 503, "no free worker UID"},
+    ErrorCode{"no_space", 507, "the bundle store would pass [bundles] max_total_bytes"},
 };
 
 }  // namespace

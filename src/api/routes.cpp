@@ -69,6 +69,7 @@ void register_routes(Router& router, const Services& services) {
              });
 
   register_worker_routes(router, services);
+  register_bundle_routes(router, services.bundles);
 }
 
 ApiMetrics register_api_metrics(MetricsRegistry& registry, const std::string& version) {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -59,6 +60,8 @@ struct HttpServer::State {
   RequestHandler handler;
   ResponseObserver observer;
   HeaderCheck header_check;
+  BodyRoute body_route;
+  std::uint64_t max_streamed_bytes = 0;
   RejectObserver reject_observer;
   std::shared_ptr<ServerStats> stats = std::make_shared<ServerStats>();
   std::atomic<std::size_t> connections{0};  // every session, refused ones too (for draining)
@@ -254,7 +257,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     phase_ = Phase::Header;
     evictable = !let_through_;
     parser_.emplace();
-    parser_->body_limit(state_->options.max_body_bytes);
+    // Content-Length is checked against this when the header completes; the real limit of the
+    // route is applied in on_header.
+    parser_->body_limit(std::max(state_->options.max_body_bytes, state_->max_streamed_bytes));
+    body_limit_ = 0;  // decided in on_header (or on_error, for a Content-Length over both)
+    consumer_.reset();
     parser_->header_limit(state_->options.max_header_bytes);
     // One deadline for the whole header: a client that trickles bytes cannot extend it.
     stream_.expires_after(std::chrono::seconds(state_->options.header_timeout_seconds));
@@ -274,6 +281,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (msg.count(http::field::authorization) > 1) {
       return reject(Response::error(400, "bad_request", "more than one Authorization header",
                                     "authorization"));
+    }
+    std::optional<StreamedBody> streamed;
+    if (state_->body_route) {
+      Request req = request_from(msg);
+      if (parse_target(req.target, req.path, req.query)) streamed = state_->body_route(req);
+    }
+    body_limit_ = streamed ? streamed->max_bytes : state_->options.max_body_bytes;
+    if (const auto len = parser_->content_length(); len && *len > body_limit_) {
+      return on_error(http::error::body_limit);
     }
     if (state_->header_check) {
       Request req = request_from(msg);
@@ -300,6 +316,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       }
       let_through_ = true;
     }
+    parser_->body_limit(body_limit_);
+    if (streamed) {
+      consumer_ = streamed->open ? streamed->open() : nullptr;
+      if (!consumer_) {
+        return reject(
+            Response::error(500, "internal", "cannot store the request body; see the daemon log"));
+      }
+    }
     if (parser_->is_done()) return on_message();
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
     const auto expect = msg[http::field::expect];
@@ -317,6 +341,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void read_body() {
+    if (consumer_) return read_body_piece();
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        if (ec) return self->on_error(ec);
@@ -324,12 +349,40 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                      });
   }
 
+  /// A streamed body: each piece read goes to the consumer and is dropped from memory (the
+  /// string body is emptied after each piece; Beast appends at its current size).
+  void read_body_piece() {
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                            auto& body = self->parser_->get().body();
+                            if (!body.empty()) {
+                              auto stop = self->consumer_->write(body);
+                              body.clear();
+                              if (stop) return self->reject(std::move(*stop));
+                            }
+                            if (ec) return self->on_error(ec);
+                            if (self->parser_->is_done()) return self->on_message();
+                            self->read_body_piece();
+                          });
+  }
+
+  /// The body limit of the request whose header was parsed: the body route's, or max_body_bytes.
+  std::uint64_t route_body_limit() const {
+    if (state_->body_route) {
+      Request req = request_from(parser_->get());
+      if (parse_target(req.target, req.path, req.query)) {
+        if (auto streamed = state_->body_route(req)) return streamed->max_bytes;
+      }
+    }
+    return state_->options.max_body_bytes;
+  }
+
   void on_error(beast::error_code ec) {
     if (is_disconnect(ec) || stopping_) return close();
     if (ec == http::error::body_limit) {
+      if (body_limit_ == 0) body_limit_ = route_body_limit();
       return reject(Response::error(
-          413, "body_too_large",
-          "request body exceeds " + std::to_string(state_->options.max_body_bytes) + " bytes",
+          413, "body_too_large", "request body exceeds " + std::to_string(body_limit_) + " bytes",
           "body"));
     }
     if (ec == http::error::header_limit) {
@@ -373,6 +426,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     Request req = request_from(msg);
     const bool duplicate_auth = msg.count(http::field::authorization) > 1;
     req.body = std::move(msg.body());
+    req.body_consumer = std::move(consumer_);
     Response res;
     if (duplicate_auth) {
       res = Response::error(400, "bad_request", "more than one Authorization header",
@@ -670,7 +724,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::array<char, 4096> drain_buf_{};
   std::string refusal_;
   std::string address_;
-  bool let_through_ = false;  // a request of this connection passed the header check
+  std::uint64_t body_limit_ = 0;            // of the request being read
+  std::shared_ptr<BodyConsumer> consumer_;  // its streamed body, if any
+  bool let_through_ = false;                // a request of this connection passed the header check
   std::weak_ptr<Sink> sink_;
   std::deque<Chunk> chunks_;
   std::atomic<std::uint64_t> queued_{0};
@@ -807,6 +863,11 @@ HttpServer::~HttpServer() { stop(); }
 void HttpServer::on_response(ResponseObserver observer) { state_->observer = std::move(observer); }
 
 void HttpServer::on_headers(HeaderCheck check) { state_->header_check = std::move(check); }
+
+void HttpServer::on_body_route(BodyRoute route, std::uint64_t max_streamed_bytes) {
+  state_->body_route = std::move(route);
+  state_->max_streamed_bytes = max_streamed_bytes;
+}
 
 void HttpServer::on_reject(RejectObserver observer) {
   state_->reject_observer = std::move(observer);

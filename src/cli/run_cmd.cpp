@@ -193,8 +193,10 @@ void add_run_command(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
       "Run a command to completion in a sandbox: paddock run [OPTIONS] -- CMD ARGS...; exits "
       "with its exit code (128+N if signal N killed it, 124 on timeout)");
   run_cmd->add_option("--profile", o->args.profile, "Sandbox profile (default: the daemon's)");
-  run_cmd->add_option("--bundle", o->args.bundle,
-                      "Directory under one of [process] bundle_roots to mount as the code");
+  run_cmd->add_option(
+      "--bundle", o->args.bundle,
+      "Uploaded bundle id (b-..., see bundle push) or a directory under one of [process] "
+      "bundle_roots, mounted read-only as the code");
   run_cmd
       ->add_option("--timeout", o->args.timeout_seconds,
                    "Kill the run after this many seconds (exit code 124)")

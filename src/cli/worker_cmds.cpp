@@ -141,8 +141,10 @@ void add_worker_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> g) 
       app.add_subcommand("start", "Start a worker: paddock start [OPTIONS] -- CMD ARGS...");
   start->add_option("--name", start_args->name, "A name for people (need not be unique)");
   start->add_option("--profile", start_args->profile, "Sandbox profile (default: the daemon's)");
-  start->add_option("--bundle", start_args->bundle,
-                    "Directory under one of [process] bundle_roots to mount as the code");
+  start->add_option(
+      "--bundle", start_args->bundle,
+      "Uploaded bundle id (b-..., see bundle push) or a directory under one of [process] "
+      "bundle_roots, mounted read-only as the code");
   start->add_flag("--port", start_args->port, "Allocate a TCP port, passed to the worker as PORT");
   start->add_option("--restart", start_args->restart, "Restart policy: never, on-failure, always");
   start->add_option("--env", start_args->env, "Environment KEY=VALUE (repeatable)")

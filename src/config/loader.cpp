@@ -432,6 +432,7 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   check_abs("process.sandbox_profiles_dir", p.sandbox_profiles_dir, false);
   check_abs("process.state_dir", p.state_dir, false);
   check_abs("process.data_root", p.data_root, false);
+  check_abs("bundles.dir", cfg.bundles.dir, false);
   check_abs("server.socket", cfg.server.socket, true);
   check_abs("server.token_file", cfg.server.token_file, false);
   check_abs("log.audit_log", cfg.log.audit_log, true);

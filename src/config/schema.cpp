@@ -63,11 +63,13 @@ std::vector<KeySpec> build() {
   using F = PreflightConfig;
   using L = LogConfig;
   using M = LimitsConfig;
+  using B = BundlesConfig;
   auto sv = &Config::server;
   auto pr = &Config::process;
   auto pf = &Config::preflight;
   auto lg = &Config::log;
   auto li = &Config::limits;
+  auto bu = &Config::bundles;
   std::vector<KeySpec> v{
       strings("server", "listen", sv, &S::listen),
       path("server", "socket", sv, &S::socket),
@@ -133,6 +135,14 @@ std::vector<KeySpec> build() {
       integer("limits", "nofile", li, &M::nofile, 16, 1 << 20),
       integer("limits", "tmp_mb", li, &M::tmp_mb, 1, 1 << 20),
       integer("limits", "wall_seconds", li, &M::wall_seconds, 0, kU32),
+
+      path("bundles", "dir", bu, &B::dir),
+      integer("bundles", "max_total_bytes", bu, &B::max_total_bytes, 1024, 1LL << 50),
+      integer("bundles", "max_archive_bytes", bu, &B::max_archive_bytes, 1024, 1LL << 40),
+      integer("bundles", "max_extracted_bytes", bu, &B::max_extracted_bytes, 1024, 1LL << 50),
+      integer("bundles", "max_entries", bu, &B::max_entries, 1, 100000000),
+      integer("bundles", "max_path_length", bu, &B::max_path_length, 16, 4096),
+      integer("bundles", "max_depth", bu, &B::max_depth, 1, 1024),
   };
   return v;
 }

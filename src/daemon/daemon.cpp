@@ -20,11 +20,13 @@
 
 #include "paddock/api/audit.hpp"
 #include "paddock/api/auth.hpp"
+#include "paddock/api/bundle_routes.hpp"
 #include "paddock/api/metrics.hpp"
 #include "paddock/api/readiness.hpp"
 #include "paddock/api/router.hpp"
 #include "paddock/api/routes.hpp"
 #include "paddock/api/server.hpp"
+#include "paddock/bundles/store.hpp"
 #include "paddock/cgroup/startup.hpp"
 #include "paddock/daemon/notify.hpp"
 #include "paddock/daemon/reload.hpp"
@@ -272,6 +274,21 @@ int run(const config::Config& start_config, const std::string& config_path) {
       return 1;
     }
   }
+  bundles::StoreConfig store_cfg;
+  store_cfg.dir = cfg.bundles.dir;
+  store_cfg.max_total_bytes = cfg.bundles.max_total_bytes;
+  store_cfg.limits.max_compressed_bytes = cfg.bundles.max_archive_bytes;
+  store_cfg.limits.max_extracted_bytes = cfg.bundles.max_extracted_bytes;
+  store_cfg.limits.max_entries = cfg.bundles.max_entries;
+  store_cfg.limits.max_path_length = cfg.bundles.max_path_length;
+  store_cfg.limits.max_depth = cfg.bundles.max_depth;
+  auto bundle_store = bundles::Store::open(store_cfg);
+  if (!bundle_store) {
+    log::critical("refusing to start: the bundle store cannot be used: " +
+                  bundle_store.error().message);
+    return 1;
+  }
+  bundles::Store& store = **bundle_store;
   if (auto r = spawn::become_subreaper(); !r) {
     log::warn("cannot become a child subreaper; orphaned sandbox processes are reaped by pid 1",
               {{"error", r.error().message}});
@@ -325,6 +342,9 @@ int run(const config::Config& start_config, const std::string& config_path) {
       "paddock_spawn_latency_seconds", "Time from launching bwrap to the workload running.",
       {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5});
   sup_options.on_spawn_latency = [&spawn_latency](double s) { spawn_latency.observe(s); };
+  sup_options.uploaded_bundle_path = [&store](const std::string& id) {
+    return store.content_path(id);
+  };
   supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events,
                              sup_options);
   register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);
@@ -491,8 +511,18 @@ int run(const config::Config& start_config, const std::string& config_path) {
   services.supervisor = &sup;
   services.events = &events;
   services.scheduler = &scheduler;
+  services.bundles = {&store, [&sup](const std::string& id) { return sup.bundle_users(id); },
+                      audit};
   auto router = std::make_shared<api::Router>();
   api::register_routes(*router, services);
+  metrics->gauge_collector(
+      "paddock_bundle_store_bytes", "Extracted bytes of the bundles in the bundle store.", {},
+      [&store] {
+        return std::vector<api::CollectedSample>{{{}, static_cast<double>(store.total_bytes())}};
+      });
+  metrics->gauge_collector("paddock_bundles", "Bundles in the bundle store.", {}, [&store] {
+    return std::vector<api::CollectedSample>{{{}, static_cast<double>(store.list().size())}};
+  });
   auto handler = std::make_shared<api::ApiHandler>(router, auth, audit);
 
   api::HttpServer server(ioc, server_options(cfg),
@@ -501,6 +531,9 @@ int run(const config::Config& start_config, const std::string& config_path) {
     requests->inc({std::to_string(status)});
   });
   server.on_headers([handler](const api::Request& r) { return handler->check_headers(r); });
+  server.on_body_route(
+      [&store](const api::Request& r) { return api::bundle_body_route(r, &store); },
+      cfg.bundles.max_archive_bytes);
   server.on_reject([audit](const api::Request& r, unsigned status, const std::string& code) {
     audit->reject("anonymous", r.method, r.path.empty() ? r.target : r.path, status, code,
                   r.peer.address);

@@ -95,6 +95,14 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(limits, nofile, Live),
       PADDOCK_KEY(limits, tmp_mb, Live),
       PADDOCK_KEY(limits, wall_seconds, Live),
+      // The bundle store is opened once at start.
+      PADDOCK_KEY(bundles, dir, Restart),
+      PADDOCK_KEY(bundles, max_total_bytes, Restart),
+      PADDOCK_KEY(bundles, max_archive_bytes, Restart),
+      PADDOCK_KEY(bundles, max_extracted_bytes, Restart),
+      PADDOCK_KEY(bundles, max_entries, Restart),
+      PADDOCK_KEY(bundles, max_path_length, Restart),
+      PADDOCK_KEY(bundles, max_depth, Restart),
   };
   return r;
 }

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   paddock::cli::add_status_commands(app, global);
   paddock::cli::add_worker_commands(app, global);
   paddock::cli::add_run_command(app, global);
+  paddock::cli::add_bundle_commands(app, global);
   paddock::cli::add_config_commands(app);
   paddock::cli::add_token_commands(app);
   paddock::cli::add_seccomp_commands(app);

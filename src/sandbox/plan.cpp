@@ -187,8 +187,11 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
     if (!r) return r.error();
   }
   if (!spec.bundle.empty()) {
-    auto lexical = check_bundle_path_lexical(spec.bundle, pc.bundle_roots);
-    if (!lexical) return lexical.error();
+    if (spec.bundle.front() == '/') {
+      // A host path; anything else is an uploaded bundle's id, resolved by the store.
+      auto lexical = check_bundle_path_lexical(spec.bundle, pc.bundle_roots);
+      if (!lexical) return lexical.error();
+    }
     if (alloc.bundle_path.empty()) {
       return internal("the bundle was not resolved (call resolve_bundle_path first)");
     }

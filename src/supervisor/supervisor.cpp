@@ -161,6 +161,30 @@ std::size_t Supervisor::live_count() const {
   return n;
 }
 
+std::vector<std::string> Supervisor::bundle_users(const std::string& bundle) const {
+  std::vector<std::string> out;
+  for (const auto& [id, w] : workers_) {
+    if (!is_terminal(w->state) && w->spec.bundle == bundle) out.push_back(id);
+  }
+  return out;
+}
+
+Result<std::string> Supervisor::resolve_bundle(const std::string& bundle) const {
+  if (!bundle.empty() && bundle.front() != '/') {
+    // An uploaded bundle: its id, resolved by the bundle store.
+    std::string path = options_.uploaded_bundle_path ? options_.uploaded_bundle_path(bundle) : "";
+    if (path.empty()) {
+      return make_error("invalid_bundle",
+                        "bundle '" + bundle +
+                            "' is neither an absolute host path nor the id of an uploaded bundle "
+                            "(GET /v1/bundles lists them)",
+                        "bundle");
+    }
+    return path;
+  }
+  return sandbox::resolve_bundle_path(bundle, cfg_.process.bundle_roots, fs_);
+}
+
 void Supervisor::transition(Worker& w, State to, std::string reason) {
   const State from = w.state;
   if (from != to && !transition_allowed(from, to)) {
@@ -224,7 +248,7 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   if (!network) return network.error();
   std::string bundle;
   if (!spec.bundle.empty()) {
-    auto resolved = sandbox::resolve_bundle_path(spec.bundle, cfg_.process.bundle_roots, fs_);
+    auto resolved = resolve_bundle(spec.bundle);
     if (!resolved) return resolved.error();
     bundle = *resolved;
   }
@@ -307,7 +331,7 @@ Result<void> Supervisor::launch(Worker& w) {
   if (!w.bundle_path.empty()) {
     // Every start (restarts too) resolves the bundle again: a directory replaced by a symlink
     // after the worker was created must not redirect the mount.
-    auto again = sandbox::resolve_bundle_path(w.spec.bundle, cfg_.process.bundle_roots, fs_);
+    auto again = resolve_bundle(w.spec.bundle);
     if (!again || *again != w.bundle_path) {
       ++counters_.spawns_failed;
       const std::string why = again ? "now resolves to '" + *again + "'" : again.error().message;
@@ -739,6 +763,7 @@ WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
   s.id = w.id;
   s.kind = w.is_run ? "run" : "worker";
   s.name = w.spec.name;
+  s.bundle = w.spec.bundle;
   s.state = w.state;
   s.reason = w.reason;
   s.uid = w.uid;  // while live the UID it holds; afterwards the UID it ran under

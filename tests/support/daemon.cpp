@@ -131,6 +131,8 @@ std::string TestDaemon::write_config(const TestDaemonOptions& options) {
                       {"bundle_roots", "[" + toml_string(dir_ + "/bundles") + "]"}});
   // Preflight runs at every start; its metadata checks go to a closed loopback port.
   sections.emplace_back("preflight", Keys{{"metadata_endpoint", toml_string("127.0.0.1:9")}});
+  // Beside dir_, not in it: dir_ holds the config file, which no mount may contain.
+  sections.emplace_back("bundles", Keys{{"dir", toml_string(bundle_store_dir())}});
   sections.emplace_back("log", Keys{{"level", toml_string("debug")},
                                     {"format", toml_string("json")},
                                     {"audit_log", toml_string(dir_ + "/log/audit.log")}});
@@ -279,6 +281,7 @@ TestDaemon::~TestDaemon() {
   if (!dir_.empty() && std::getenv("PADDOCK_TEST_KEEP") == nullptr) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+    std::filesystem::remove_all(bundle_store_dir(), ec);
   }
 }
 

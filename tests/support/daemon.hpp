@@ -63,6 +63,8 @@ class TestDaemon {
   const std::string& start_error() const { return error_; }
 
   const std::string& dir() const { return dir_; }
+  /// The daemon's [bundles] dir (beside dir(); removed with it).
+  std::string bundle_store_dir() const { return dir_ + ".bundles"; }
   const std::string& config_path() const { return config_path_; }
   std::uint16_t port() const { return port_; }
   const std::string& socket_path() const { return socket_path_; }

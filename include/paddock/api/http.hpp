@@ -23,6 +23,8 @@ struct Peer {
   std::string address;  ///< "ip:port" on TCP, "unix:pid=<n>" on the socket
 };
 
+class BodyConsumer;
+
 struct Request {
   std::string method;  ///< "GET", "POST", ...
   std::string target;  ///< as sent: path plus query
@@ -30,6 +32,9 @@ struct Request {
   std::multimap<std::string, std::string> query;
   std::map<std::string, std::string> headers;  ///< names lower-cased
   std::string body;
+  /// Set instead of `body` for the routes whose body is taken as it arrives (see
+  /// HttpServer::on_body_route): the consumer that received it.
+  std::shared_ptr<BodyConsumer> body_consumer;
   Peer peer;
 
   std::optional<std::string> header(const std::string& lower_name) const;
@@ -96,6 +101,16 @@ struct Response {
                         std::string field = {});
   /// The `error.code` of an error response made by error(); "" for any other body.
   std::string error_code() const;
+};
+
+/// Takes a request body piece by piece as it arrives (a large upload written to disk) instead
+/// of it being collected into Request::body.
+class BodyConsumer {
+ public:
+  virtual ~BodyConsumer() = default;
+  /// The next piece of the body. A response stops the reading: it is sent instead and the
+  /// connection closes.
+  virtual std::optional<Response> write(std::string_view piece) = 0;
 };
 
 /// Splits a request target into a decoded path and query parameters. Returns false for a

@@ -13,6 +13,7 @@
 
 #include "paddock/api/audit.hpp"
 #include "paddock/api/auth.hpp"
+#include "paddock/api/bundle_routes.hpp"
 #include "paddock/api/http.hpp"
 #include "paddock/api/metrics.hpp"
 #include "paddock/api/readiness.hpp"
@@ -39,6 +40,8 @@ struct Services {
   supervisor::Supervisor* supervisor = nullptr;
   supervisor::EventBus* events = nullptr;
   supervisor::Scheduler* scheduler = nullptr;
+  /// The bundle routes; with a null store they answer 501.
+  BundleServices bundles;
 };
 
 /// Registers the worker, run, log and event routes (called by register_routes).

@@ -4,7 +4,8 @@
 ///  - the request line and headers must arrive within header_timeout_seconds (slowloris; also
 ///    the idle timeout between keep-alive requests) and fit max_header_bytes (else 431);
 ///  - a Content-Length above max_body_bytes gets 413 before any of the body is read; a chunked
-///    body is cut off with 413 as soon as it passes the limit;
+///    body is cut off with 413 as soon as it passes the limit; routes chosen by the body route
+///    (bundle uploads) have their own limit and get their body piece by piece, never in memory;
 ///  - the body must arrive, and the response be written, within request_timeout_seconds;
 ///  - the request's headers are shown to the header check (authentication and scope) before any
 ///    of the body is read, and `100 Continue` is sent only when it lets the request through;
@@ -59,6 +60,17 @@ using RequestHandler = std::function<Response(const Request&)>;
 /// Sees each request once its headers have arrived (body empty, not read yet). Returns the
 /// response to send instead (e.g. 401/403), or nullopt to read the body and handle it.
 using HeaderCheck = std::function<std::optional<Response>(const Request&)>;
+/// A body taken as it arrives: its own size limit (instead of max_body_bytes) and the consumer
+/// that receives it, made once the request has passed the header check.
+struct StreamedBody {
+  std::uint64_t max_bytes = 0;
+  /// Makes the consumer; null means it cannot be made (the request gets 500).
+  std::function<std::shared_ptr<BodyConsumer>()> open;
+};
+/// Decides from a request's headers (before authentication and before any of the body is read)
+/// whether its body is streamed to a consumer; nullopt keeps the in-memory body bounded by
+/// max_body_bytes. Must be cheap and free of side effects.
+using BodyRoute = std::function<std::optional<StreamedBody>(const Request&)>;
 /// Called for each request the server itself rejects before routing (400, 413, 431, 503), with
 /// what is known of it (method and target may be empty), the status and the error code.
 using RejectObserver =
@@ -91,6 +103,9 @@ class HttpServer {
   void on_response(ResponseObserver observer);
   /// Installs the header check (set before listening).
   void on_headers(HeaderCheck check);
+  /// Installs the body route (set before listening); `max_streamed_bytes` is the largest
+  /// max_bytes it ever returns.
+  void on_body_route(BodyRoute route, std::uint64_t max_streamed_bytes);
   /// Installs the observer of the server's own rejects (set before listening).
   void on_reject(RejectObserver observer);
   /// The server's counters; they stay valid after the server is gone.

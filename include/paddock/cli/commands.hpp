@@ -31,6 +31,9 @@ void add_worker_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> glo
 /// `run [--profile P] [--timeout S] [--stdin FILE|-] -- CMD ARGS...`.
 void add_run_command(CLI::App& app, std::shared_ptr<const GlobalOptions> global);
 
+/// bundle push|ls|rm: upload (a directory is packed into a .tar.gz), list and delete bundles.
+void add_bundle_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> global);
+
 /// `config check [FILE]`.
 void add_config_commands(CLI::App& app);
 

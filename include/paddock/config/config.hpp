@@ -110,12 +110,26 @@ struct LimitsConfig {
   std::uint32_t wall_seconds = 0;  ///< 0: no wall-clock limit
 };
 
+/// The store of uploaded bundles (POST /v1/bundles) and the limits on one archive.
+struct BundlesConfig {
+  /// The store directory. It and every parent must be searchable (o+x) by the worker UIDs,
+  /// because bwrap opens a bound bundle as the worker: keep it out of state_dir (0700).
+  std::string dir = "/var/lib/paddock-bundles";
+  std::uint64_t max_total_bytes = 8ULL << 30;      ///< extracted bytes of all bundles
+  std::uint64_t max_archive_bytes = 256ULL << 20;  ///< one uploaded archive
+  std::uint64_t max_extracted_bytes = 1ULL << 30;  ///< one archive's extracted files
+  std::uint64_t max_entries = 100000;              ///< entries in one archive
+  std::uint32_t max_path_length = 1024;            ///< bytes of one entry's path
+  std::uint32_t max_depth = 64;                    ///< components of one entry's path
+};
+
 struct Config {
   ServerConfig server;
   ProcessConfig process;
   PreflightConfig preflight;
   LogConfig log;
   LimitsConfig limits;
+  BundlesConfig bundles;
   /// The file the config was read from ("" when built from defaults only).
   std::string source_file;
   /// "section.key" -> where its value came from; absent keys kept their defaults.

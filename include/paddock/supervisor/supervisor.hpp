@@ -63,6 +63,7 @@ struct WorkerSnapshot {
   std::optional<std::uint16_t> port;
   std::string profile;
   std::vector<std::string> command;
+  std::string bundle;  ///< as given in the spec: a host path or an uploaded bundle id
   WallTime created_at;
   std::optional<WallTime> started_at;
   std::optional<WallTime> exited_at;
@@ -122,6 +123,9 @@ struct SupervisorOptions {
   std::size_t keep_finished = 1000;
   /// Called with the seconds from launch to a running workload, for each spawn (metrics).
   std::function<void(double)> on_spawn_latency;
+  /// Resolves an uploaded bundle id ("b-...") to the directory to mount; "" when there is no
+  /// such bundle. Unset: only host paths under bundle_roots are accepted.
+  std::function<std::string(const std::string& id)> uploaded_bundle_path;
 };
 
 class Supervisor final : public ProcessSink {
@@ -171,6 +175,8 @@ class Supervisor final : public ProcessSink {
 
   SupervisorStats stats() const;
   std::size_t live_count() const;
+  /// Ids of the live workers and runs started with `bundle` (as given in their spec).
+  std::vector<std::string> bundle_users(const std::string& bundle) const;
 
   // ProcessSink
   void on_started(ProcId proc, pid_t workload_pid) override;
@@ -192,6 +198,9 @@ class Supervisor final : public ProcessSink {
   void check_shutdown_done();
   Worker* find(const std::string& id);
   const Worker* find(const std::string& id) const;
+  /// The directory to mount for a spec's bundle: a host path under bundle_roots, resolved and
+  /// checked, or an uploaded bundle's content directory.
+  Result<std::string> resolve_bundle(const std::string& bundle) const;
   Worker* by_proc(ProcId proc);
   WorkerSnapshot snapshot(const Worker& w) const;
   std::string new_id(const char* prefix);
