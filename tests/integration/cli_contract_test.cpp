@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "paddock/bundles/pack.hpp"
 #include "support/cli_proc.hpp"
 #include "support/daemon.hpp"
 #include "support/listener.hpp"
@@ -462,6 +464,20 @@ TEST_F(Contract, GivenEveryGetRouteThenEachAnswerMatchesItsSchemaInTheOpenApiDoc
     std::this_thread::sleep_for(50ms);
   }
 
+  // An uploaded bundle for the bundle routes.
+  std::string bundle;
+  {
+    char dir_tmpl[] = "/tmp/paddock-contract-bundle-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_tmpl), nullptr);
+    std::ofstream(std::string(dir_tmpl) + "/hello.txt") << "hello\n";
+    auto archive = paddock::bundles::pack_directory(dir_tmpl);
+    std::filesystem::remove_all(dir_tmpl);
+    ASSERT_TRUE(archive) << archive.error().message;
+    const auto up = d_->unix_client().request("POST", "/v1/bundles", *archive, {});
+    ASSERT_TRUE(up.status == 201u || up.status == 200u) << up.body;
+    bundle = up.json().value("id", "");
+  }
+
   const json doc = json::parse(std::ifstream(PADDOCK_SOURCE_DIR "/docs/openapi.json"));
   json cases = json::array();
   std::vector<std::string> routes;
@@ -471,7 +487,10 @@ TEST_F(Contract, GivenEveryGetRouteThenEachAnswerMatchesItsSchemaInTheOpenApiDoc
     if (route == "/v1/events") continue;  // a stream: its events are checked below
     std::string path = route;
     if (const auto at = path.find("{id}"); at != std::string::npos) {
-      path.replace(at, 4, route.rfind("/v1/runs/", 0) == 0 ? run : worker);
+      path.replace(at, 4,
+                   route.rfind("/v1/runs/", 0) == 0      ? run
+                   : route.rfind("/v1/bundles/", 0) == 0 ? bundle
+                                                         : worker);
     }
     const auto r = d_->unix_client().get(path);
     if (route == "/metrics") {
@@ -486,7 +505,7 @@ TEST_F(Contract, GivenEveryGetRouteThenEachAnswerMatchesItsSchemaInTheOpenApiDoc
     }
     cases.push_back({{"route", route}, {"method", "get"}, {"status", r.status}, {"body", body}});
   }
-  EXPECT_EQ(routes.size(), 11u) << "GET routes in the document changed: update this test";
+  EXPECT_EQ(routes.size(), 13u) << "GET routes in the document changed: update this test";
   // Errors too: a 404 and an ambiguous 409 (with its matches) carry the Error schema.
   const auto missing = d_->unix_client().get("/v1/workers/no-such-worker");
   cases.push_back({{"route", "/v1/workers/{id}"},

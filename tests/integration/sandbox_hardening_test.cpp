@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -397,13 +398,22 @@ TEST(SandboxBundleRace,
   // The bundle directory and a symlink to /etc trade places as fast as the kernel allows while
   // runs are created on the bundle's path.
   std::atomic<bool> stop{false};
+  // Between exchanges the swapper pauses for a random 0-100 us: back to back, on a 2-core machine
+  // the exchanges can be so dense that every run is refused and the mount is never exercised.
   std::thread swapper([&] {
-    while (!stop) ::renameat2(AT_FDCWD, bundle.c_str(), AT_FDCWD, link.c_str(), RENAME_EXCHANGE);
+    std::minstd_rand rng(12345);
+    while (!stop) {
+      ::renameat2(AT_FDCWD, bundle.c_str(), AT_FDCWD, link.c_str(), RENAME_EXCHANGE);
+      std::this_thread::sleep_for(std::chrono::microseconds(rng() % 100));
+    }
   });
   int bundle_seen = 0;
   int refused = 0;
+  int runs = 0;
   std::string wrong;
-  for (int i = 0; i < 300; ++i) {
+  // At least 300 runs; more (up to 1000) until both outcomes were seen.
+  for (int i = 0; i < 1000 && (i < 300 || bundle_seen == 0 || refused == 0); ++i) {
+    ++runs;
     auto r = WorkerApi(d).post(
         "/v1/runs",
         {{"command", {"/bin/sh", "-c", "cat /app/marker 2>/dev/null || ls /app | head -3"}},
@@ -422,8 +432,8 @@ TEST(SandboxBundleRace,
   }
   stop = true;
   swapper.join();
-  std::printf("bundle exchange loop: %d runs saw the bundle, %d were refused, of 300\n",
-              bundle_seen, refused);
+  std::printf("bundle exchange loop: %d runs saw the bundle, %d were refused, of %d\n", bundle_seen,
+              refused, runs);
   EXPECT_EQ(wrong, "");
   EXPECT_GT(bundle_seen, 0) << "no run mounted anything; nothing was tested";
   EXPECT_GT(refused, 0) << "the loop never made the bundle a symlink; nothing was tested";
