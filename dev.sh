@@ -18,6 +18,8 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
 RUN_DEPS=(bubblewrap slirp4netns ca-certificates curl)
 TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file)
 FUZZ_DEPS=(clang libclang-rt-dev)
+# Directories of `./dev.sh run` that sandboxes mount (config/paddock.dev.toml names them).
+DEV_SHARED=/var/lib/paddock-dev
 # Seconds each fuzz target runs in `./dev.sh test` (tests/fuzz/run.sh -t for longer runs).
 FUZZ_SECONDS=${PADDOCK_FUZZ_SECONDS:-60}
 
@@ -66,8 +68,13 @@ cmd_run() {
   # What the dev daemon needs, not the tests and benchmarks: the daemon, the CLI its banner
   # suggests, the preflight probe helper found next to paddockd, and the compiled seccomp filter.
   build dev paddockd paddock paddock-probe paddock_seccomp_profiles
-  mkdir -p run/bundles run/state run/data run/logs
+  mkdir -p run/state run/logs
   chmod 0700 run/state
+  # What bwrap mounts into sandboxes (host-path bundles, data directories, the uploaded bundle
+  # store) must be reachable by the worker UIDs along its whole path, which a checkout under
+  # /root (0700) is not: those live under $DEV_SHARED (see config/paddock.dev.toml).
+  install -d -m 0711 "$DEV_SHARED" "$DEV_SHARED/data"
+  install -d -m 0755 "$DEV_SHARED/bundles"
   if [[ ! -s run/dev-token || ! -s run/tokens ]]; then
     umask 077
     token="pdk_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"

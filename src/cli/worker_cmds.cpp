@@ -139,7 +139,8 @@ void add_worker_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> g) 
   auto start_args = std::make_shared<StartArgs>();
   auto* start =
       app.add_subcommand("start", "Start a worker: paddock start [OPTIONS] -- CMD ARGS...");
-  start->add_option("--name", start_args->name, "A name for people (need not be unique)");
+  start->add_option("--name", start_args->name,
+                    "A name, unique among live workers; every command takes it in place of the id");
   start->add_option("--profile", start_args->profile, "Sandbox profile (default: the daemon's)");
   start->add_option(
       "--bundle", start_args->bundle,
