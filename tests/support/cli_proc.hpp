@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +29,28 @@ struct ProcOptions {
   std::vector<std::string> env;  ///< extra KEY=VALUE
 };
 
+/// The CLI binary as another user can run it: a copy in a directory every user may search,
+/// made once per test process (the build tree may sit under a 0700 directory such as /root).
+inline const std::string& cli_path_for_other_users() {
+  static const std::string path = [] {
+    char dir[] = "/tmp/paddock-cli-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) return std::string(PADDOCK_CLI_PATH);
+    std::filesystem::permissions(dir, std::filesystem::perms(0755));
+    const std::string copy = std::string(dir) + "/paddock";
+    std::error_code ec;
+    std::filesystem::copy_file(PADDOCK_CLI_PATH, copy, ec);
+    if (ec) return std::string(PADDOCK_CLI_PATH);
+    std::filesystem::permissions(copy, std::filesystem::perms(0755));
+    static const std::string to_remove = dir;
+    std::atexit([] {
+      std::error_code ignored;
+      std::filesystem::remove_all(to_remove, ignored);
+    });
+    return copy;
+  }();
+  return path;
+}
+
 /// A running `paddock` process with its stdout and stderr collected as they arrive.
 class Proc {
  public:
@@ -36,7 +60,8 @@ class Proc {
         ::pipe2(err, O_CLOEXEC) != 0) {
       return;
     }
-    std::vector<std::string> argv_s{PADDOCK_CLI_PATH};
+    std::vector<std::string> argv_s{o.uid ? cli_path_for_other_users()
+                                          : std::string(PADDOCK_CLI_PATH)};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
