@@ -16,7 +16,7 @@ BUILD_DEPS=(build-essential cmake ninja-build pkg-config git
   libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libseccomp-dev libcli11-dev libsystemd-dev libssl-dev libarchive-dev)
 RUN_DEPS=(bubblewrap slirp4netns ca-certificates curl)
-TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file)
+TEST_DEPS=(redis-server iptables iproute2 python3 python3-jsonschema procps systemd curl dpkg-dev man-db file r-base-core r-cran-shiny)
 FUZZ_DEPS=(clang libclang-rt-dev)
 # Directories of `./dev.sh run` that sandboxes mount (config/paddock.dev.toml names them).
 DEV_SHARED=/var/lib/paddock-dev
