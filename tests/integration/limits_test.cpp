@@ -192,6 +192,17 @@ TEST_F(Limits, GivenAForkBomb_ThenRlimitNprocBoundsItHealthzAnswersAndItStopsCle
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   const uid_t uid = res.json()["uid"].get<uid_t>();
+  // Sample once the bomb has started: creating the worker's network namespace can wait while the
+  // kernel tears down the namespaces of earlier tests.
+  bool started = false;
+  for (int i = 0; i < 600 && !started; ++i) {
+    const json logs = get_json("/v1/workers/" + id + "/logs");
+    for (const auto& l : logs.value("lines", json::array())) {
+      if (l.value("line", "") == "bomb") started = true;
+    }
+    if (!started) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(started) << "the worker never printed 'bomb'\n" << d->log();
   std::size_t most = 0;
   int healthy = 0;
   // Printed, not asserted: tests check behaviour, the figure is for the reader.
