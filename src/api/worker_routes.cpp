@@ -272,6 +272,9 @@ void register_worker_routes(Router& router, const Services& services) {
     // The position of a follow stream is the seq of the last line sent; a stream the server
     // ends (slow reader, lifetime, shutdown) says so in a last control line.
     r.stream_position = since ? *since : (lines.empty() ? ring->last_seq() : lines.front().seq - 1);
+    // The seq after which lines not in `lines` begin: the stream catches up from there before it
+    // subscribes, so a line printed between this answer and the stream's start is not lost.
+    const std::uint64_t caught_up = lines.empty() ? r.stream_position : lines.back().seq;
     auto end_line = [id](const std::string& reason, std::uint64_t seq) {
       const std::string why = reason == "slow_reader" ? "the reader fell too far behind"
                               : reason == "backlog"   ? "more lines are held than one answer sends"
@@ -286,7 +289,7 @@ void register_worker_routes(Router& router, const Services& services) {
     r.stream_end = [end_line](StreamEndReason reason, std::uint64_t seq) {
       return end_line(to_string(reason), seq);
     };
-    r.stream = [sup, sched, id, stream, missing, since, more, end_line,
+    r.stream = [sup, sched, id, stream, missing, since, more, end_line, caught_up,
                 lines = std::move(lines)](std::shared_ptr<StreamSink> sink) {
       if (missing > 0) {
         sink->write(dump({{"event", "gap"},
@@ -305,6 +308,19 @@ void register_worker_routes(Router& router, const Services& services) {
         sink->write(end_line("backlog", lines.back().seq));
         sink->finish();
         return;
+      }
+      // Lines that arrived after the answer was made and before this subscription (same thread:
+      // nothing arrives between this read and subscribe_logs).
+      if (const auto* held = sup->logs(id)) {
+        std::uint64_t last = caught_up;
+        for (;;) {
+          const auto newer = held->since(last, stream, kBacklogBytes);
+          if (newer.empty()) break;
+          for (const auto& l : newer) {
+            if (!sink->write(dump(to_json(l)) + "\n", l.seq)) return;
+          }
+          last = newer.back().seq;
+        }
       }
       auto token = std::make_shared<std::uint64_t>(0);
       *token = sup->subscribe_logs(
