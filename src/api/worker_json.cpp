@@ -77,6 +77,31 @@ Result<sandbox::WorkerSpec> parse_worker_spec(const nlohmann::json& body) {
   return spec;
 }
 
+nlohmann::json spec_to_json(const sandbox::WorkerSpec& spec) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!spec.name.empty()) j["name"] = spec.name;
+  if (!spec.profile.empty()) j["profile"] = spec.profile;
+  if (!spec.command.empty()) j["command"] = spec.command;
+  if (!spec.env.empty()) j["env"] = spec.env;
+  if (!spec.bundle.empty()) j["bundle"] = spec.bundle;
+  if (!spec.labels.empty()) j["labels"] = spec.labels;
+  j["port"] = spec.port;
+  j["restart"] = std::string(sandbox::to_string(spec.restart));
+  if (spec.idle_timeout_seconds != 0) j["idle_timeout_seconds"] = spec.idle_timeout_seconds;
+  if (spec.max_lifetime_seconds != 0) j["max_lifetime_seconds"] = spec.max_lifetime_seconds;
+  if (spec.network) j["network"] = std::string(sandbox::to_string(*spec.network));
+  nlohmann::json limits = nlohmann::json::object();
+  const auto& l = spec.limits;
+  if (l.memory_mb) limits["memory_mb"] = *l.memory_mb;
+  if (l.cpus) limits["cpus"] = *l.cpus;
+  if (l.pids) limits["pids"] = *l.pids;
+  if (l.nofile) limits["nofile"] = *l.nofile;
+  if (l.tmp_mb) limits["tmp_mb"] = *l.tmp_mb;
+  if (l.wall_seconds) limits["wall_seconds"] = *l.wall_seconds;
+  if (!limits.empty()) j["limits"] = std::move(limits);
+  return j;
+}
+
 Result<supervisor::RunSpec> parse_run_spec(const nlohmann::json& body) {
   supervisor::RunSpec run;
   FieldReader r(body);

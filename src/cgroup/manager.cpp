@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "paddock/sandbox/paths.hpp"
@@ -131,9 +133,18 @@ Result<Leaf> Manager::create_leaf(const std::string& worker_id, const sandbox::L
   leaf.controllers = enabled_;
   if (::mkdir(leaf.path.c_str(), 0755) != 0) {
     if (errno != EEXIST) return sys("mkdir(" + leaf.path + ")", errno);
-    // Left by this worker's previous process (and empty), or someone else's: never share.
-    const std::string procs = util::read_small_file(leaf.path + "/cgroup.procs");
-    if (procs.find_first_not_of(" \n") != std::string::npos) {
+    // Left by this worker's previous process tree (ids are never reused, so nobody else's).
+    // That tree was killed and reaped, but its last processes (the sandbox's init) may still be
+    // exiting: kill what is left and wait for it, bounded, before refusing to share.
+    const auto populated = [&] {
+      return util::read_small_file(leaf.path + "/cgroup.procs").find_first_not_of(" \n") !=
+             std::string::npos;
+    };
+    for (int i = 0; i < 100 && populated(); ++i) {
+      if (has_kill_ && i % 10 == 0) (void)write_file(leaf.path + "/cgroup.kill", "1");
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (populated()) {
       return make_error("cgroup_failed", "the cgroup " + leaf.path +
                                              " already holds processes; refusing to share it");
     }
@@ -194,7 +205,10 @@ Result<void> Manager::remove_leaf(const std::string& worker_id) {
 }
 
 Usage Manager::usage(const std::string& worker_id) const {
-  const std::string leaf = leaf_path(worker_id);
+  return read_usage(leaf_path(worker_id));
+}
+
+Usage read_usage(const std::string& leaf) {
   Usage u;
   auto read = [&](const char* name) { return util::read_small_file(leaf + "/" + name); };
   u.memory_bytes = single_value(read("memory.current"));

@@ -1,5 +1,7 @@
 #include "paddock/cgroup/startup.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -29,7 +31,8 @@ std::string names(const Controllers& c) {
 
 }  // namespace
 
-std::shared_ptr<Manager> start_for_daemon(const std::string& mode, const std::string& proc_root) {
+std::shared_ptr<Manager> start_for_daemon(const std::string& mode, const std::string& proc_root,
+                                          pid_t also) {
   if (mode == "off") {
     log::info("cgroups off ([process] cgroup = \"off\"); worker limits are rlimits only");
     return nullptr;
@@ -58,6 +61,15 @@ std::shared_ptr<Manager> start_for_daemon(const std::string& mode, const std::st
         "the daemon's cgroup is writable but not marked as delegated; without "
         "Delegate=yes systemd may rearrange it",
         {{"cgroup", own}});
+  }
+  if (also > 0) {
+    (void)::mkdir((own + "/daemon").c_str(), 0755);
+    const std::string pid = std::to_string(also);
+    const int fd = ::open((own + "/daemon/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
+      log::warn("cannot move the daemon into its cgroup", {{"cgroup", own + "/daemon"}});
+    }
+    if (fd >= 0) ::close(fd);
   }
   SetupReport rep;
   auto m = Manager::setup(own, ::getpid(), &rep);

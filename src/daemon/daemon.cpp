@@ -31,14 +31,11 @@
 #include "paddock/daemon/notify.hpp"
 #include "paddock/daemon/reload.hpp"
 #include "paddock/log/log.hpp"
-#include "paddock/pool/port_pool.hpp"
-#include "paddock/pool/process_table.hpp"
-#include "paddock/pool/uid_pool.hpp"
 #include "paddock/preflight/preflight.hpp"
+#include "paddock/privsep/client.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
-#include "paddock/spawn/reaper.hpp"
-#include "paddock/supervisor/asio_process_ops.hpp"
+#include "paddock/supervisor/scheduler.hpp"
 #include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/hostport.hpp"
 
@@ -196,19 +193,18 @@ void register_supervisor_metrics(api::MetricsRegistry& m, const supervisor::Supe
 }
 
 /// Registers the cgroup figures of the process layer on /metrics.
-void register_cgroup_metrics(api::MetricsRegistry& m, const supervisor::AsioProcessOps& ops) {
-  m.gauge_collector("paddock_worker_cgroups", "Running workers placed in a cgroup v2 leaf.", {},
-                    [&ops] {
-                      return std::vector<api::CollectedSample>{
-                          {{}, static_cast<double>(ops.cgroup_counters().leaves)}};
-                    });
-  m.counter_collector("paddock_oom_kills_total",
-                      "Processes the kernel killed at a worker's memory.max (memory.events "
-                      "oom_kill of the workers' cgroups).",
-                      {}, [&ops] {
-                        return std::vector<api::CollectedSample>{
-                            {{}, static_cast<double>(ops.cgroup_counters().oom_kills)}};
-                      });
+void register_cgroup_metrics(api::MetricsRegistry& m, const privsep::Client& ops) {
+  m.gauge_collector(
+      "paddock_worker_cgroups", "Running workers placed in a cgroup v2 leaf.", {}, [&ops] {
+        return std::vector<api::CollectedSample>{{{}, static_cast<double>(ops.cgroup_leaves())}};
+      });
+  m.counter_collector(
+      "paddock_oom_kills_total",
+      "Processes the kernel killed at a worker's memory.max (memory.events "
+      "oom_kill of the workers' cgroups).",
+      {}, [&ops] {
+        return std::vector<api::CollectedSample>{{{}, static_cast<double>(ops.oom_kills())}};
+      });
 }
 
 /// Creates a directory (and parents) with `mode` when missing.
@@ -240,11 +236,6 @@ int run(const config::Config& start_config, const std::string& config_path) {
         "refusing to start: [process] seccomp_profile is not usable",
         {{"seccomp_profile", cfg.process.seccomp_profile}, {"error", bpf_info.error().message}});
     return 1;
-  }
-  std::string bpf;
-  {
-    std::ifstream in(cfg.process.seccomp_profile, std::ios::binary);
-    bpf.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   log::info("seccomp profile", {{"path", cfg.process.seccomp_profile},
                                 {"instructions", bpf_info->instructions},
@@ -289,12 +280,26 @@ int run(const config::Config& start_config, const std::string& config_path) {
     return 1;
   }
   bundles::Store& store = **bundle_store;
-  if (auto r = spawn::become_subreaper(); !r) {
-    log::warn("cannot become a child subreaper; orphaned sandbox processes are reaped by pid 1",
-              {{"error", r.error().message}});
+
+  // The spawner: the privileged half (worker UIDs, ports, plans, sandboxes, preflight probes).
+  // Started before anything else runs a thread; it gets nothing from us but a socket.
+  std::error_code path_ec;
+  const std::string abs_config = std::filesystem::absolute(config_path, path_ec).string();
+  auto spawner = privsep::start_spawner("/proc/self/exe", abs_config);
+  if (!spawner) {
+    log::critical("refusing to start: cannot start the spawner",
+                  {{"error", spawner.error().message}});
+    return 1;
   }
+  const pid_t spawner_pid = spawner->pid;
 
   asio::io_context ioc{1};
+  privsep::Client ops(ioc, std::move(spawner->sock));
+  if (auto r = ops.hello(); !r) {
+    log::critical("refusing to start: the spawner did not come up", {{"error", r.error().message}});
+    ::waitpid(spawner_pid, nullptr, 0);
+    return 1;
+  }
   Notifier notifier(ioc);          // systemd: READY/STATUS/RELOADING/STOPPING/WATCHDOG
   std::vector<std::string> bound;  // what the STATUS line reports
   raise_nofile(cfg);
@@ -318,23 +323,8 @@ int run(const config::Config& start_config, const std::string& config_path) {
       std::make_shared<api::Authenticator>(auth_opts, *tokens, api::system_group_directory());
   auto audit = std::make_shared<api::AuditLog>(cfg.log.audit_log);
 
-  // The supervisor and what it stands on.
-  pool::ProcProcessTable process_table;
-  pool::UidPool uids(cfg.process.worker_uid_range_start, cfg.process.worker_uid_range_end,
-                     process_table);
-  if (auto r = uids.adopt_host_state(); !r) {
-    log::warn("cannot scan /proc for processes under worker UIDs", {{"error", r.error().message}});
-  } else if (uids.draining() > 0) {
-    log::warn(
-        "processes from an earlier run still hold worker UIDs; those UIDs wait until they exit",
-        {{"uids", uids.draining()}});
-  }
-  pool::LoopbackBinder binder;
-  pool::PortPool ports(static_cast<std::uint16_t>(cfg.process.port_range_start),
-                       static_cast<std::uint16_t>(cfg.process.port_range_end), binder);
+  // The supervisor and what it stands on: every UID, port and process comes from the spawner.
   supervisor::AsioScheduler scheduler(ioc);
-  supervisor::AsioProcessOps ops(ioc, bpf);
-  ops.use_cgroups(cgroup::start_for_daemon(cfg.process.cgroup));
   supervisor::EventBus events(1024);
   sandbox::RealFileSystem filesystem;
   supervisor::SupervisorOptions sup_options;
@@ -345,8 +335,8 @@ int run(const config::Config& start_config, const std::string& config_path) {
   sup_options.uploaded_bundle_path = [&store](const std::string& id) {
     return store.content_path(id);
   };
-  supervisor::Supervisor sup(cfg, ops, scheduler, uids, ports, profiles, filesystem, events,
-                             sup_options);
+  supervisor::Supervisor sup(cfg, ops, scheduler, ops.uids(), ops.ports(), profiles, filesystem,
+                             events, sup_options);
   register_supervisor_metrics(*metrics, sup, bpf_info->sha256, cfg.process.seccomp_profile);
   std::shared_ptr<preflight::Report> last_report_for_metrics;  // set below, read at scrape time
   metrics->gauge_collector(
@@ -382,42 +372,31 @@ int run(const config::Config& start_config, const std::string& config_path) {
   });
   register_cgroup_metrics(*metrics, ops);
 
-  // Orphans of sandboxes (re-parented to us as subreaper) are reaped on SIGCHLD; the bwrap
-  // processes themselves are reaped through their pidfds by the process ops.
+  // The spawner is our only child. If it dies, its workers die with it (PDEATHSIG) and this
+  // daemon can start nothing: exit so the service manager restarts the pair.
+  int exit_code = 0;
+  auto spawner_lost = [&] {
+    log::critical("the spawner exited; stopping (the service manager restarts paddockd)");
+    exit_code = 1;
+    ioc.stop();
+  };
+  ops.on_lost(spawner_lost);
   asio::signal_set chld(ioc, SIGCHLD);
   std::function<void()> wait_chld = [&] {
     chld.async_wait([&](boost::system::error_code ec, int) {
       if (ec) return;
-      spawn::reap_orphans(
-          [&ops](pid_t pid) { return ops.manages(pid) || preflight::owns_child(pid); });
-      // A UID released while its sandbox's init was still exiting drains until that process
-      // is gone; it usually was one of the orphans just reaped. Free such UIDs now rather than
-      // at the next exhaustion, so paddock_free_uids tells the truth.
-      if (uids.draining() > 0) {
-        if (auto r = uids.reclaim(); !r) {
-          log::warn("cannot scan /proc for draining worker UIDs", {{"error", r.error().message}});
-        }
+      if (::waitpid(spawner_pid, nullptr, WNOHANG) == spawner_pid) {
+        spawner_lost();
+        return;
       }
       wait_chld();
     });
   };
   wait_chld();
 
-  // Preflight: prove the host is safe before anything is served. Probe workers take their UIDs
-  // from the supervisor's pool (no other thread touches it yet; the mutex serialises the
-  // concurrent checks).
-  std::mutex startup_uid_mutex;
-  preflight::Options startup_options;
-  startup_options.uids = preflight::UidSource{[&] {
-                                                std::lock_guard lock(startup_uid_mutex);
-                                                return uids.acquire();
-                                              },
-                                              [&](uid_t u) {
-                                                std::lock_guard lock(startup_uid_mutex);
-                                                uids.release(u);
-                                              }};
-  auto last_report = std::make_shared<preflight::Report>(preflight::run_all(cfg, startup_options));
-  preflight::log_report(*last_report);
+  // Preflight runs in the spawner (its probes need worker UIDs); the first run happens once the
+  // listeners are bound, before anything is served.
+  auto last_report = std::make_shared<preflight::Report>();
   auto apply_report = [&cfg, readiness](const preflight::Report& report) {
     if (!report.has_error) {
       readiness->set("preflight", true);
@@ -432,49 +411,28 @@ int run(const config::Config& start_config, const std::string& config_path) {
                        (cfg.preflight.enforce ? "" : " ([preflight] enforce = false)"));
   };
   readiness->require("preflight", "preflight has not run yet");
-  apply_report(*last_report);
-  last_report_for_metrics = last_report;
-  if (last_report->has_error) {
-    if (cfg.preflight.enforce) {
-      log::critical(
-          "refusing to start: preflight found errors (see above); fix them, or set [preflight] "
-          "enforce = false to start anyway (not for production)");
-      return 1;
-    }
-    log::error(
-        "PREFLIGHT FOUND ERRORS and [preflight] enforce = false: starting anyway; this host is "
-        "not safe for untrusted workers until they are fixed");
-  }
 
-  // POST /v1/preflight/run: run again on a background thread, answer when done. UIDs for the
-  // probes come from the pool through the io thread.
-  std::vector<std::thread> preflight_threads;
+  // POST /v1/preflight/run: the spawner runs the checks again; the answer comes when it is done.
   bool preflight_running = false;
   auto rerun_preflight = [&](std::function<void(const preflight::Report&)> done) {
-    preflight::Options opts;
-    opts.uids = preflight::UidSource{
-        [&ioc, &uids]() -> Result<uid_t> {
-          std::promise<Result<uid_t>> p;
-          auto f = p.get_future();
-          asio::post(ioc, [&] { p.set_value(uids.acquire()); });
-          return f.get();
-        },
-        [&ioc, &uids](uid_t u) { asio::post(ioc, [&uids, u] { uids.release(u); }); }};
-    for (const auto& w : sup.list()) {
-      if (!supervisor::is_terminal(w.state) && w.uid) opts.worker_uids_in_use.insert(*w.uid);
-    }
     preflight_running = true;
-    preflight_threads.push_back(preflight::run_async(
-        cfg, std::move(opts),
-        [&ioc, &last_report, &preflight_running, apply_report, done](preflight::Report r) {
-          asio::post(ioc, [&last_report, &preflight_running, apply_report, done, r = std::move(r)] {
-            preflight::log_report(r);
-            *last_report = r;
-            preflight_running = false;
-            apply_report(r);
-            if (done) done(r);
-          });
-        }));
+    ops.preflight(
+        [&last_report, &preflight_running, apply_report, done](Result<preflight::Report> r) {
+          preflight_running = false;
+          if (!r) {
+            log::error("preflight did not run", {{"error", r.error().message}});
+            preflight::CheckResult failed;
+            failed.name = "spawner";
+            failed.severity = preflight::Severity::Error;
+            failed.message = "the spawner could not run the checks: " + r.error().message;
+            failed.remedy = "see the daemon's log";
+            r = preflight::make_report({failed});
+          }
+          preflight::log_report(*r);
+          *last_report = *r;
+          apply_report(*r);
+          if (done) done(*r);
+        });
   };
 
   api::Services services;
@@ -567,6 +525,30 @@ int run(const config::Config& start_config, const std::string& config_path) {
   }
   readiness->set("listeners", true);
 
+  // Preflight: prove the host is safe before anything is served.
+  auto first_report =
+      ops.preflight_now(std::chrono::seconds(2 * cfg.preflight.timeout_seconds + 30));
+  if (!first_report) {
+    log::critical("refusing to start: preflight did not run",
+                  {{"error", first_report.error().message}});
+    return 1;
+  }
+  *last_report = std::move(*first_report);
+  preflight::log_report(*last_report);
+  apply_report(*last_report);
+  last_report_for_metrics = last_report;
+  if (last_report->has_error) {
+    if (cfg.preflight.enforce) {
+      log::critical(
+          "refusing to start: preflight found errors (see above); fix them, or set [preflight] "
+          "enforce = false to start anyway (not for production)");
+      return 1;
+    }
+    log::error(
+        "PREFLIGHT FOUND ERRORS and [preflight] enforce = false: starting anyway; this host is "
+        "not safe for untrusted workers until they are fixed");
+  }
+
   // SIGTERM/SIGINT: stop accepting, stop every worker gracefully in parallel (SIGTERM to each
   // workload, SIGKILL after stop_grace_seconds), then exit 0.
   asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
@@ -604,6 +586,10 @@ int run(const config::Config& start_config, const std::string& config_path) {
         log::error(reloaded.error().message + "; keeping the tokens loaded before");
       }
       audit->reopen();
+      // The spawner re-reads the config file itself (it takes no config from us).
+      ops.reload([](Result<void> r) {
+        if (!r) log::error("the spawner kept its config", {{"error", r.error().message}});
+      });
       wait_hup();
     });
   };
@@ -624,29 +610,18 @@ int run(const config::Config& start_config, const std::string& config_path) {
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();
-  // Sandbox init processes re-parented to us may exit a moment after their bwrap: reap them
-  // (bounded) so nothing is left for pid 1 to collect.
-  for (int i = 0; i < 50 && ops.active() == 0; ++i) {
-    spawn::reap_orphans([](pid_t) { return false; });
-    if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
   if (!cfg.server.socket.empty()) {
     std::error_code ec;
     std::filesystem::remove(cfg.server.socket, ec);
   }
-  // A preflight re-run still in flight needs the loop to hand it UIDs and take its result.
-  const auto preflight_deadline = std::chrono::steady_clock::now() +
-                                  std::chrono::seconds(2 * cfg.preflight.timeout_seconds + 5);
-  while (preflight_running && std::chrono::steady_clock::now() < preflight_deadline) {
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(20));
-  }
-  for (auto& t : preflight_threads) {
-    if (t.joinable()) t.join();
+  // Closing the socket stops the spawner (and whatever still runs under it); wait for it, bounded.
+  ops.close();
+  for (int i = 0; i < 500; ++i) {
+    if (::waitpid(spawner_pid, nullptr, WNOHANG) != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   log::info("paddockd stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace paddock::daemon

@@ -8,6 +8,7 @@
 #include "paddock/daemon/daemon.hpp"
 #include "paddock/log/log.hpp"
 #include "paddock/preflight/preflight.hpp"
+#include "paddock/privsep/spawner.hpp"
 
 namespace {
 
@@ -39,7 +40,19 @@ int main(int argc, char** argv) {
   bool preflight_json = false;
   preflight->add_flag("--json", preflight_json, "print the report as JSON instead of a table");
 
+  // Internal: the privileged half, started by paddockd itself (never by hand).
+  auto* spawner = app.add_subcommand("spawner", "");
+  spawner->group("");  // hidden from --help
+  int spawner_fd = -1;
+  spawner->add_option("--fd", spawner_fd, "the socket to the daemon")->required();
+  spawner->add_option("-c,--config", config_path, "configuration file");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*spawner) {
+    paddock::log::init("info", "text");
+    return paddock::privsep::run_spawner(spawner_fd, config_path);
+  }
 
   auto result = load(config_path);
   if (*check) {

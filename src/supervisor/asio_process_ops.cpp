@@ -88,6 +88,7 @@ struct AsioProcessOps::Proc {
   // network "private"/"none": the port is served by the daemon once the netns exists.
   util::UniqueFd bridge_listener;
   std::unique_ptr<net::PortBridge> bridge;
+  bool relay_to_sink = false;  // handover: the caller bridges the port with the relay's socket
   sandbox::NetworkMode network = sandbox::NetworkMode::Private;
   std::string slirp4netns_path;
   gid_t gid = 0;
@@ -206,7 +207,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
   /// 127.0.0.1:port bridged into the namespace. Both helpers run as the worker, in its leaf.
   void start_network(const std::shared_ptr<Proc>& p, pid_t workload) {
     if (p->network == sandbox::NetworkMode::Private) start_slirp(p, workload);
-    if (p->bridge_listener) start_bridge(p, workload);
+    if (p->bridge_listener || p->relay_to_sink) start_bridge(p, workload);
   }
 
   /// Whether the workload has exited already (its pidfd no longer takes signal 0).
@@ -333,6 +334,10 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     watch_helper(p, std::move(started->pidfd));
+    if (p->relay_to_sink) {
+      p->sink->on_relay(p->id, std::move(pair->first));
+      return;
+    }
     auto ctl = std::make_shared<util::UniqueFd>(std::move(pair->first));
     p->bridge = net::PortBridge::start(
         ioc, std::move(p->bridge_listener), [ctl] { return net::relay_socket(ctl->get()); },
@@ -478,7 +483,11 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   // network "private"/"none": the workload binds the port in its own namespace; the daemon
   // keeps the host's side and bridges it.
   util::UniqueFd bridge_listener;
-  if (plan.network != sandbox::NetworkMode::Host && plan.port && request.port_listener) {
+  const bool relay_to_sink =
+      request.handover != nullptr && plan.network != sandbox::NetworkMode::Host && plan.port;
+  if (relay_to_sink) {
+    request.port_listener.reset();  // the caller keeps the port's listener and bridges it
+  } else if (plan.network != sandbox::NetworkMode::Host && plan.port && request.port_listener) {
     bridge_listener = std::move(request.port_listener);
   } else {
     inputs.port_listener = std::move(request.port_listener);
@@ -512,6 +521,7 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   p->uid = request.plan.uid;
   p->port = plan.port;
   p->bridge_listener = std::move(bridge_listener);
+  p->relay_to_sink = relay_to_sink;
   p->network = plan.network;
   p->slirp4netns_path = plan.slirp4netns_path;
   p->gid = plan.gid;
@@ -529,11 +539,20 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
   }
   auto& ioc = impl_->ioc;
   p->pidfd = std::make_unique<stream_descriptor>(ioc, spawned->pidfd.release());
-  p->out = std::make_unique<stream_descriptor>(ioc, spawned->stdout_fd.release());
-  p->err = std::make_unique<stream_descriptor>(ioc, spawned->stderr_fd.release());
   if (spawned->status_fd)
     p->status = std::make_unique<stream_descriptor>(ioc, spawned->status_fd.release());
   impl_->procs.emplace(p->id, p);
+  if (request.handover != nullptr) {
+    request.handover->stdout_fd = std::move(spawned->stdout_fd);
+    request.handover->stderr_fd = std::move(spawned->stderr_fd);
+    request.handover->stdin_fd = std::move(spawned->stdin_fd);
+    p->out_eof = p->err_eof = true;  // the caller reads them
+    impl_->read_status(p);
+    impl_->wait_exit(p);
+    return std::make_pair(p->id, p->pid);
+  }
+  p->out = std::make_unique<stream_descriptor>(ioc, spawned->stdout_fd.release());
+  p->err = std::make_unique<stream_descriptor>(ioc, spawned->stderr_fd.release());
 
   if (spawned->stdin_fd) {
     p->in = std::make_unique<stream_descriptor>(ioc, spawned->stdin_fd.release());
@@ -594,6 +613,12 @@ std::optional<cgroup::Usage> AsioProcessOps::usage(ProcId proc) const {
   return p->cached_usage(*impl_->cgroups);
 }
 
+std::string AsioProcessOps::cgroup_path(ProcId proc) const {
+  auto p = impl_->get(proc);
+  if (!p || !p->cgroup || !impl_->cgroups) return "";
+  return impl_->cgroups->leaf_path(p->worker_id);
+}
+
 AsioProcessOps::CgroupCounters AsioProcessOps::cgroup_counters() const {
   CgroupCounters c;
   c.oom_kills = impl_->oom_kills_closed;
@@ -618,8 +643,12 @@ void AsioProcessOps::probe_port(std::uint16_t port, std::function<void(bool)> do
     }
     return;
   }
-  auto sock = std::make_shared<asio::ip::tcp::socket>(impl_->ioc);
-  auto timer = std::make_shared<asio::steady_timer>(impl_->ioc, std::chrono::seconds(1));
+  probe_tcp_port(impl_->ioc, port, std::move(done));
+}
+
+void probe_tcp_port(asio::io_context& ioc, std::uint16_t port, std::function<void(bool)> done) {
+  auto sock = std::make_shared<asio::ip::tcp::socket>(ioc);
+  auto timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::seconds(1));
   auto finished = std::make_shared<bool>(false);
   auto cb = std::make_shared<std::function<void(bool)>>(std::move(done));
   timer->async_wait([sock, finished](boost::system::error_code ec) {
@@ -655,6 +684,10 @@ bool tcp_table_has_established(const std::string& table_text, std::uint16_t port
 }
 
 bool AsioProcessOps::port_has_connections(std::uint16_t port) {
+  return loopback_port_has_connections(port);
+}
+
+bool loopback_port_has_connections(std::uint16_t port) {
   for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     if (tcp_table_has_established(util::read_small_file(path), port)) return true;
   }

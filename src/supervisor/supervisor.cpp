@@ -114,8 +114,9 @@ struct Supervisor::Worker {
 // ---------------------------------------------------------------------------------------------
 
 Supervisor::Supervisor(const config::Config& cfg, ProcessOps& ops, Scheduler& sched,
-                       pool::UidPool& uids, pool::PortPool& ports, const ProfileSource& profiles,
-                       const sandbox::FileSystem& fs, EventBus& events, SupervisorOptions options)
+                       pool::UidAllocator& uids, pool::PortAllocator& ports,
+                       const ProfileSource& profiles, const sandbox::FileSystem& fs,
+                       EventBus& events, SupervisorOptions options)
     : cfg_(cfg),
       ops_(ops),
       sched_(sched),
@@ -253,14 +254,14 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
     bundle = *resolved;
   }
 
-  auto uid = uids_.acquire();
+  auto uid = uids_.lease(w->id);
   if (!uid) return uid.error();
   w->uid = *uid;
   w->holds_uid = true;
   if (spec.port) {
-    auto lease = ports_.acquire();
+    auto lease = ports_.lease(w->id);
     if (!lease) {
-      uids_.release(w->uid);
+      uids_.give_back(w->uid);
       return lease.error();
     }
     w->port = lease->port;
@@ -350,6 +351,7 @@ Result<void> Supervisor::launch(Worker& w) {
   if (!plan) return plan.error();
   LaunchRequest req;
   req.plan = std::move(*plan);
+  req.spec = spec;
   if (spec.network != sandbox::NetworkMode::Host && w.port_listener) {
     // The daemon serves this port itself for the worker's whole life (bridged into its
     // network namespace); each launch gets a duplicate, the reservation stays here.
@@ -581,8 +583,8 @@ void Supervisor::finish(Worker& w, State to, std::string reason, const std::stri
 }
 
 void Supervisor::release_resources(Worker& w) {
-  if (w.holds_uid) uids_.release(w.uid);
-  if (w.holds_port && w.port) ports_.release(*w.port);
+  if (w.holds_uid) uids_.give_back(w.uid);
+  if (w.holds_port && w.port) ports_.give_back(*w.port);
   w.holds_uid = w.holds_port = false;
   w.port_listener.reset();
   if (w.log_file != nullptr) {

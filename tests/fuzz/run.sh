@@ -20,7 +20,7 @@ while getopts "t:" opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-((${#targets[@]})) || targets=(json_request config_toml seccomp_profile bpf_file)
+((${#targets[@]})) || targets=(json_request config_toml seccomp_profile bpf_file privsep_message)
 jobs=${FUZZ_JOBS:-1}
 
 command -v clang++ >/dev/null || { echo "clang++ is needed: apt-get install clang" >&2; exit 1; }
@@ -42,6 +42,11 @@ seed() {
       cp config/*.toml "$dir/" ;;
     seccomp_profile)
       cp profiles/seccomp/*.json "$dir/" ;;
+    privsep_message)
+      # Header: magic "PDKS", version 1, type, request id (little-endian), then the JSON body.
+      printf 'PDKS\x01\x00\x06\x00\x07\x00\x00\x00%s' '{"worker_id":"w-AAAAAAAAAAAAAAAAAAAAAA","spec":{"command":["sh","-c","echo hi"],"limits":{"pids":8},"network":"none","port":true},"stdin":true}' >"$dir/launch"
+      printf 'PDKS\x01\x00\x40\x00\x07\x00\x00\x00%s' '{"ok":false,"error":{"code":"x","message":"y","field":"z"}}' >"$dir/reply"
+      printf 'PDKS\x01\x00\x02\x00\x01\x00\x00\x00%s' '{"worker_id":"r-AAAAAAAAAAAAAAAAAAAAAA"}' >"$dir/lease" ;;
     bpf_file)
       cp build/*/profiles/seccomp/*.bpf "$dir/" 2>/dev/null || printf '\x06\x00\x00\x00\x00\x00\xff\x7f' >"$dir/allow" ;;
   esac

@@ -12,6 +12,8 @@ namespace paddock::api {
 
 /// POST /v1/workers body -> WorkerSpec.
 Result<sandbox::WorkerSpec> parse_worker_spec(const nlohmann::json& body);
+/// The request body parse_worker_spec() reads back as `spec` (unset optional fields omitted).
+nlohmann::json spec_to_json(const sandbox::WorkerSpec& spec);
 /// POST /v1/runs body -> RunSpec ({command, stdin | stdin_base64, profile, limits, env, bundle,
 /// network, timeout_seconds, labels}).
 Result<supervisor::RunSpec> parse_run_spec(const nlohmann::json& body);

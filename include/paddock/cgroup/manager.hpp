@@ -96,4 +96,9 @@ class Manager {
   bool has_kill_ = false;
 };
 
+/// What the cgroup directory `leaf` reports now (each file read on its own; a missing one
+/// leaves its field unset). The files are world-readable, so the unprivileged daemon reads the
+/// leaves the spawner created.
+Usage read_usage(const std::string& leaf);
+
 }  // namespace paddock::cgroup

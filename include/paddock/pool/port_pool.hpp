@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <set>
+#include <string>
 
 #include "paddock/util/fd.hpp"
 #include "paddock/util/result.hpp"
@@ -34,7 +35,17 @@ class LoopbackBinder final : public PortBinder {
   Result<util::UniqueFd> bind(std::uint16_t port) override;
 };
 
-class PortPool {
+/// Where the supervisor takes ports from (see UidAllocator).
+class PortAllocator {
+ public:
+  virtual ~PortAllocator() = default;
+  /// A port for `owner`, with the socket that holds it bound.
+  virtual Result<PortLease> lease(const std::string& owner) = 0;
+  virtual void give_back(std::uint16_t port) = 0;
+  virtual std::size_t leased() const = 0;
+};
+
+class PortPool final : public PortAllocator {
  public:
   /// The range [first, last] (inclusive, 1..65535); `binder` must outlive the pool.
   PortPool(std::uint16_t first, std::uint16_t last, PortBinder& binder);
@@ -46,7 +57,9 @@ class PortPool {
   /// The port is free for the next acquire(). Ports not leased are ignored.
   void release(std::uint16_t port);
 
-  std::size_t leased() const { return leased_.size(); }
+  Result<PortLease> lease(const std::string& /*owner*/) override { return acquire(); }
+  void give_back(std::uint16_t port) override { release(port); }
+  std::size_t leased() const override { return leased_.size(); }
   bool is_leased(std::uint16_t port) const { return leased_.count(port) != 0; }
 
  private:

@@ -6,13 +6,27 @@
 
 #include <cstddef>
 #include <set>
+#include <string>
 
 #include "paddock/pool/process_table.hpp"
 #include "paddock/util/result.hpp"
 
 namespace paddock::pool {
 
-class UidPool {
+/// Where the supervisor takes worker UIDs from: the UidPool itself where it lives in the same
+/// process, a proxy asking the spawner in the unprivileged daemon.
+class UidAllocator {
+ public:
+  virtual ~UidAllocator() = default;
+  /// A UID for the worker or run `owner` (its id), held until give_back().
+  virtual Result<uid_t> lease(const std::string& owner) = 0;
+  virtual void give_back(uid_t uid) = 0;
+  virtual std::size_t capacity() const = 0;
+  virtual std::size_t leased() const = 0;
+  virtual std::size_t draining() const = 0;
+};
+
+class UidPool final : public UidAllocator {
  public:
   /// The range [first, last] (inclusive); `table` must outlive the pool.
   UidPool(uid_t first, uid_t last, const ProcessTable& table);
@@ -32,9 +46,11 @@ class UidPool {
   /// Frees every draining UID that no process uses any more (one scan of the process table).
   Result<void> reclaim();
 
-  std::size_t leased() const { return leased_.size(); }
-  std::size_t draining() const { return draining_.size(); }
-  std::size_t capacity() const { return static_cast<std::size_t>(last_ - first_) + 1; }
+  Result<uid_t> lease(const std::string& /*owner*/) override { return acquire(); }
+  void give_back(uid_t uid) override { release(uid); }
+  std::size_t leased() const override { return leased_.size(); }
+  std::size_t draining() const override { return draining_.size(); }
+  std::size_t capacity() const override { return static_cast<std::size_t>(last_ - first_) + 1; }
   bool is_leased(uid_t uid) const { return leased_.count(uid) != 0; }
   bool is_draining(uid_t uid) const { return draining_.count(uid) != 0; }
 

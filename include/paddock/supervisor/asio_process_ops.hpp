@@ -36,6 +36,8 @@ class AsioProcessOps final : public ProcessOps {
   void use_cgroups(std::shared_ptr<cgroup::Manager> cgroups);
   std::optional<cgroup::Controllers> cgroup_of(ProcId proc) const override;
   std::optional<cgroup::Usage> usage(ProcId proc) const override;
+  /// The directory of `proc`'s cgroup leaf; empty when it has none.
+  std::string cgroup_path(ProcId proc) const;
   void remove_data_dir(const std::string& path) override;
 
   /// Figures for /metrics.
@@ -51,6 +53,13 @@ class AsioProcessOps final : public ProcessOps {
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };
+
+/// Tries a TCP connect to 127.0.0.1:port (bounded by one second) and reports the outcome.
+void probe_tcp_port(boost::asio::io_context& ioc, std::uint16_t port,
+                    std::function<void(bool)> done);
+
+/// Whether /proc/net/tcp or tcp6 has an ESTABLISHED socket with local port `port`.
+bool loopback_port_has_connections(std::uint16_t port);
 
 /// Parses /proc/net/tcp-format text: whether a socket with local port `port` is ESTABLISHED.
 bool tcp_table_has_established(const std::string& table_text, std::uint16_t port);

@@ -37,16 +37,35 @@ class ProcessSink {
   virtual void on_output(ProcId proc, Stream stream, std::string_view bytes) = 0;
   /// bwrap was reaped and its output pipes are drained; nothing of this tree will be heard again.
   virtual void on_exited(ProcId proc, ExitStatus status) = 0;
+  /// Only for launches that hand their output over (LaunchRequest::handover): the socket relay
+  /// of a worker with its own network namespace and a port is up; `control` asks it for
+  /// sockets made inside the namespace (net::relay_socket). The default closes it.
+  virtual void on_relay(ProcId /*proc*/, util::UniqueFd /*control*/) {}
+};
+
+/// The descriptors a launch hands to its caller instead of reading them itself.
+struct Handover {
+  util::UniqueFd stdout_fd;
+  util::UniqueFd stderr_fd;
+  util::UniqueFd stdin_fd;  ///< empty unless stdin_data was set (the data itself is not written)
 };
 
 struct LaunchRequest {
+  /// The plan as the supervisor built it. A process layer in another process (the spawner)
+  /// does not take it: it builds its own from `spec` and the worker id.
   sandbox::SandboxPlan plan;
+  /// What the client asked for, with the profile and network filled in.
+  sandbox::WorkerSpec spec;
   /// The port reservation to hand over (closed once the child exists); may be empty. For a
   /// plan with network "none" the process layer keeps it and serves the port itself, bridging
   /// each connection into the worker's network namespace.
   util::UniqueFd port_listener;
   /// Bytes written to the workload's stdin, which is then closed; nullopt: /dev/null.
   std::optional<std::string> stdin_data;
+  /// Set: the output pipes and stdin go to *handover, nothing is read here, a bridged port is
+  /// reported through ProcessSink::on_relay, and on_exited follows the reaping at once (the
+  /// caller drains the pipes). The spawner launches this way for the daemon.
+  Handover* handover = nullptr;
 };
 
 class ProcessOps {

@@ -130,9 +130,9 @@ struct SupervisorOptions {
 
 class Supervisor final : public ProcessSink {
  public:
-  Supervisor(const config::Config& cfg, ProcessOps& ops, Scheduler& sched, pool::UidPool& uids,
-             pool::PortPool& ports, const ProfileSource& profiles, const sandbox::FileSystem& fs,
-             EventBus& events, SupervisorOptions options = {});
+  Supervisor(const config::Config& cfg, ProcessOps& ops, Scheduler& sched, pool::UidAllocator& uids,
+             pool::PortAllocator& ports, const ProfileSource& profiles,
+             const sandbox::FileSystem& fs, EventBus& events, SupervisorOptions options = {});
   ~Supervisor() override;
 
   /// Validates the spec, allocates a UID (and port), plans and launches. Errors:
@@ -209,8 +209,8 @@ class Supervisor final : public ProcessSink {
   const config::Config& cfg_;
   ProcessOps& ops_;
   Scheduler& sched_;
-  pool::UidPool& uids_;
-  pool::PortPool& ports_;
+  pool::UidAllocator& uids_;
+  pool::PortAllocator& ports_;
   const ProfileSource& profiles_;
   const sandbox::FileSystem& fs_;
   EventBus& events_;

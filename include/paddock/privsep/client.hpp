@@ -1,0 +1,85 @@
+#pragma once
+/// The daemon's side of the spawner protocol: a ProcessOps (and UID/port allocators) that asks
+/// the spawner for everything privileged and does the rest itself. Output pipes and stdin come
+/// back as descriptors and are read and written here; a port of a worker with its own network
+/// namespace is bridged here with the relay socket the spawner hands over; readiness probes and
+/// cgroup usage (world-readable files) are read here too. Nothing here needs a privilege.
+
+#include <sys/types.h>
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "paddock/pool/port_pool.hpp"
+#include "paddock/pool/uid_pool.hpp"
+#include "paddock/preflight/result.hpp"
+#include "paddock/supervisor/process_ops.hpp"
+#include "paddock/util/fd.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::privsep {
+
+/// A started spawner process: its pid and the daemon's end of the socket.
+struct SpawnerProcess {
+  pid_t pid = -1;
+  util::UniqueFd sock;
+};
+
+/// Forks and execs `exe` (normally /proc/self/exe) as `paddockd spawner --fd 3 --config
+/// <config_path>` with the socket on fd 3 and nothing else open. Call it while still root and
+/// single-threaded.
+Result<SpawnerProcess> start_spawner(const std::string& exe, const std::string& config_path);
+
+class Client final : public supervisor::ProcessOps {
+ public:
+  /// `sock`: the daemon's end. Call hello() before anything else.
+  Client(boost::asio::io_context& ioc, util::UniqueFd sock);
+  ~Client() override;
+
+  /// Checks the protocol version and learns the UID range; starts reading events.
+  Result<void> hello();
+  /// Closes the socket: the spawner stops every worker still running and exits.
+  void close();
+  /// Called once when the spawner's socket closes or fails (the spawner died).
+  void on_lost(std::function<void()> fn);
+
+  // supervisor::ProcessOps
+  Result<std::pair<supervisor::ProcId, pid_t>> launch(supervisor::LaunchRequest request,
+                                                      supervisor::ProcessSink& sink) override;
+  void signal_workload(supervisor::ProcId proc, int sig) override;
+  void kill_tree(supervisor::ProcId proc) override;
+  void probe_port(std::uint16_t port, std::function<void(bool)> done) override;
+  bool port_has_connections(std::uint16_t port) override;
+  std::optional<cgroup::Controllers> cgroup_of(supervisor::ProcId proc) const override;
+  std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override;
+  void remove_data_dir(const std::string& path) override;
+
+  /// The allocators the supervisor takes UIDs and ports from (each lease is the spawner's).
+  pool::UidAllocator& uids();
+  pool::PortAllocator& ports();
+
+  /// Runs preflight in the spawner and waits for the report (start-up, before serving).
+  Result<preflight::Report> preflight_now(std::chrono::seconds timeout);
+  /// Runs preflight in the spawner; `done` is called on the io thread.
+  void preflight(std::function<void(Result<preflight::Report>)> done);
+  /// Asks the spawner to re-read its config file (SIGHUP).
+  void reload(std::function<void(Result<void>)> done);
+
+  /// Process trees launched and not yet reported exited.
+  std::size_t active() const;
+  /// For /metrics: trees in a cgroup leaf, OOM kills seen in them.
+  std::size_t cgroup_leaves() const;
+  std::uint64_t oom_kills() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+/// The Report in a preflight reply's "report" (the API's PreflightReport shape).
+Result<preflight::Report> report_from_json(const nlohmann::json& j);
+
+}  // namespace paddock::privsep

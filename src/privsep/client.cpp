@@ -1,0 +1,592 @@
+#include "paddock/privsep/client.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+
+#include "paddock/api/worker_json.hpp"
+#include "paddock/cgroup/manager.hpp"
+#include "paddock/log/log.hpp"
+#include "paddock/net/port_bridge.hpp"
+#include "paddock/net/relay.hpp"
+#include "paddock/privsep/protocol.hpp"
+#include "paddock/supervisor/asio_process_ops.hpp"
+
+extern char** environ;
+
+namespace paddock::privsep {
+
+namespace asio = boost::asio;
+using asio::posix::stream_descriptor;
+using supervisor::ProcId;
+
+Result<SpawnerProcess> start_spawner(const std::string& exe, const std::string& config_path) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    return util::errno_error("socketpair", errno);
+  }
+  util::UniqueFd mine(pair[0]);
+  util::UniqueFd theirs(pair[1]);
+  const pid_t pid = ::fork();
+  if (pid < 0) return util::errno_error("fork", errno);
+  if (pid == 0) {
+    // The child: only the socket (on fd 3) and stdin/stdout/stderr cross the exec.
+    if (::dup2(theirs.get(), 3) < 0) ::_exit(127);
+    ::syscall(SYS_close_range, 4U, ~0U, 0U);
+    const char* argv[] = {"paddockd", "spawner",           "--fd", "3",
+                          "--config", config_path.c_str(), nullptr};
+    ::execve(exe.c_str(), const_cast<char* const*>(argv), environ);
+    ::_exit(127);
+  }
+  return SpawnerProcess{pid, std::move(mine)};
+}
+
+namespace {
+
+constexpr auto kCallTimeout = std::chrono::seconds(30);
+constexpr auto kUsageMaxAge = std::chrono::seconds(1);
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
+
+struct Proc {
+  ProcId id = 0;
+  supervisor::ProcessSink* sink = nullptr;
+  std::string worker_id;
+  long uid = -1;
+  pid_t pid = -1;
+  std::optional<std::uint16_t> port;
+  std::unique_ptr<stream_descriptor> out;
+  std::unique_ptr<stream_descriptor> err;
+  std::unique_ptr<stream_descriptor> in;
+  std::string stdin_data;
+  util::UniqueFd listener;  // the port's host side, bridged once the relay is up
+  std::unique_ptr<net::PortBridge> bridge;
+  std::optional<cgroup::Controllers> cgroup;
+  std::string cgroup_path;
+  mutable std::optional<cgroup::Usage> usage_cache;
+  mutable std::chrono::steady_clock::time_point usage_at;
+  bool reaped = false;
+  bool out_eof = false;
+  bool err_eof = false;
+  bool reported = false;
+  supervisor::ExitStatus exit;
+  asio::steady_timer drain;
+  std::array<char, kReadBufferBytes> buf_out;  // uninitialised on purpose (see AsioProcessOps)
+  std::array<char, kReadBufferBytes> buf_err;
+  explicit Proc(asio::io_context& ioc) : drain(ioc) {}
+
+  const cgroup::Usage* cached_usage() const {
+    if (cgroup_path.empty()) return nullptr;
+    const auto now = std::chrono::steady_clock::now();
+    if (!usage_cache || now - usage_at >= kUsageMaxAge) {
+      usage_cache = cgroup::read_usage(cgroup_path);
+      usage_at = now;
+    }
+    return &*usage_cache;
+  }
+};
+
+}  // namespace
+
+struct Client::Impl : std::enable_shared_from_this<Impl> {
+  asio::io_context& ioc;
+  stream_descriptor sock;
+  std::uint32_t next_id = 1;
+  std::map<std::uint32_t, std::function<void(Result<Message>)>> waiting;
+  std::deque<Message> backlog;  // what arrived while a blocking call waited for its reply
+  bool draining_posted = false;
+  std::function<void()> lost;
+  bool is_lost = false;
+  bool reading = false;
+  uid_t uid_first = 0;
+  uid_t uid_last = 0;
+  std::map<ProcId, std::shared_ptr<Proc>> procs;
+  std::map<std::uint16_t, ProcId> bridged_ports;
+  std::uint64_t oom_closed = 0;
+
+  struct Uids final : pool::UidAllocator {
+    Impl* impl = nullptr;
+    std::map<uid_t, std::string> leases;
+    std::size_t last_draining = 0;
+    Result<uid_t> lease(const std::string& owner) override {
+      auto r = impl->call(Type::LeaseUid, {{"worker_id", owner}});
+      if (!r) return r.error();
+      const auto uid = r->body.value("uid", static_cast<uid_t>(0));
+      last_draining = r->body.value("draining", std::size_t{0});
+      if (uid < impl->uid_first || uid > impl->uid_last) {
+        return make_error("spawn_failed", "the spawner answered a UID outside the worker range");
+      }
+      leases[uid] = owner;
+      return uid;
+    }
+    void give_back(uid_t uid) override {
+      auto it = leases.find(uid);
+      if (it == leases.end()) return;
+      impl->tell(Type::ReleaseUid, {{"worker_id", it->second}});
+      leases.erase(it);
+    }
+    std::size_t capacity() const override {
+      return static_cast<std::size_t>(impl->uid_last - impl->uid_first) + 1;
+    }
+    std::size_t leased() const override { return leases.size(); }
+    std::size_t draining() const override { return last_draining; }
+  } uids;
+
+  struct Ports final : pool::PortAllocator {
+    Impl* impl = nullptr;
+    std::map<std::uint16_t, std::string> leases;
+    Result<pool::PortLease> lease(const std::string& owner) override {
+      auto r = impl->call(Type::LeasePort, {{"worker_id", owner}});
+      if (!r) return r.error();
+      if (r->fds.size() != 1) {
+        return make_error("spawn_failed", "the spawner leased a port without its socket");
+      }
+      pool::PortLease l;
+      l.port = r->body.value("port", std::uint16_t{0});
+      l.listener = std::move(r->fds[0]);
+      leases[l.port] = owner;
+      return l;
+    }
+    void give_back(std::uint16_t port) override {
+      auto it = leases.find(port);
+      if (it == leases.end()) return;
+      impl->tell(Type::ReleasePort, {{"worker_id", it->second}});
+      leases.erase(it);
+    }
+    std::size_t leased() const override { return leases.size(); }
+  } ports;
+
+  Impl(asio::io_context& i, util::UniqueFd s) : ioc(i), sock(i, s.release()) {
+    uids.impl = this;
+    ports.impl = this;
+  }
+
+  void lose(const std::string& why) {
+    if (is_lost) return;
+    is_lost = true;
+    log::critical("the spawner is gone: " + why);
+    for (auto& [id, cb] : std::exchange(waiting, {})) {
+      cb(make_error("spawn_failed", "the spawner is gone"));
+    }
+    if (lost) asio::post(ioc, lost);
+  }
+
+  /// A request that gets no reply.
+  void tell(Type type, const nlohmann::json& body) {
+    if (is_lost) return;
+    if (auto r = send_message(sock.native_handle(), type, 0, body, {}, kMaxRequestBytes); !r) {
+      lose(r.error().message);
+    }
+  }
+
+  /// A request whose reply arrives later, on the io thread.
+  void call_async(Type type, const nlohmann::json& body, std::function<void(Result<Message>)> cb) {
+    if (is_lost) {
+      asio::post(ioc, [cb] { cb(make_error("spawn_failed", "the spawner is gone")); });
+      return;
+    }
+    const std::uint32_t id = next_id++;
+    if (auto r = send_message(sock.native_handle(), type, id, body, {}, kMaxRequestBytes); !r) {
+      asio::post(ioc, [cb, e = r.error()] { cb(e); });
+      lose(r.error().message);
+      return;
+    }
+    waiting[id] = std::move(cb);
+  }
+
+  /// A request answered before this returns. Whatever else arrives meanwhile (events, replies
+  /// to earlier requests) is kept and handled on the io thread afterwards, in order.
+  Result<Message> call(Type type, const nlohmann::json& body,
+                       std::chrono::milliseconds timeout = kCallTimeout) {
+    if (is_lost) return make_error("spawn_failed", "the spawner is gone");
+    const std::uint32_t id = next_id++;
+    if (auto r = send_message(sock.native_handle(), type, id, body, {}, kMaxRequestBytes); !r) {
+      lose(r.error().message);
+      return make_error("spawn_failed", "cannot reach the spawner: " + r.error().message);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        return make_error("spawn_failed", "the spawner did not answer a " +
+                                              std::string(to_string(type)) + " request in time");
+      }
+      pollfd p{sock.native_handle(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+        return util::errno_error("poll", errno);
+      }
+      Message m;
+      auto got = receive_message(sock.native_handle(), kMaxReplyBytes, m);
+      if (!got) {
+        log::error("unreadable message from the spawner", {{"error", got.error().message}});
+        continue;
+      }
+      if (*got == Received::WouldBlock) continue;
+      if (*got == Received::Closed) {
+        lose("its socket closed");
+        return make_error("spawn_failed", "the spawner is gone");
+      }
+      if (m.type == Type::Reply && m.id == id) {
+        if (auto st = reply_status(m.body); !st) return st.error();
+        return m;
+      }
+      backlog.push_back(std::move(m));
+      if (!draining_posted) {
+        draining_posted = true;
+        asio::post(ioc, [self = shared_from_this()] {
+          self->draining_posted = false;
+          while (!self->backlog.empty()) {
+            Message next = std::move(self->backlog.front());
+            self->backlog.pop_front();
+            self->dispatch(std::move(next));
+          }
+        });
+      }
+    }
+  }
+
+  void read_loop() {
+    sock.async_wait(
+        stream_descriptor::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec || self->is_lost) return;
+          for (int i = 0; i < 64; ++i) {
+            Message m;
+            auto got = receive_message(self->sock.native_handle(), kMaxReplyBytes, m);
+            if (!got) {
+              log::error("unreadable message from the spawner", {{"error", got.error().message}});
+              continue;
+            }
+            if (*got == Received::WouldBlock) break;
+            if (*got == Received::Closed) {
+              self->lose("its socket closed");
+              return;
+            }
+            self->dispatch(std::move(m));
+          }
+          self->read_loop();
+        });
+  }
+
+  std::shared_ptr<Proc> proc_of(const Message& m) {
+    const auto id = m.body.value("proc", ProcId{0});
+    auto it = procs.find(id);
+    return it == procs.end() ? nullptr : it->second;
+  }
+
+  void dispatch(Message m) {
+    switch (m.type) {
+      case Type::Reply: {
+        if (m.id == 0) {
+          if (auto st = reply_status(m.body); !st) {
+            log::warn("the spawner refused a request", {{"error", st.error().message}});
+          }
+          return;
+        }
+        auto it = waiting.find(m.id);
+        if (it == waiting.end()) return;
+        auto cb = std::move(it->second);
+        waiting.erase(it);
+        if (auto st = reply_status(m.body); !st) {
+          cb(st.error());
+        } else {
+          cb(std::move(m));
+        }
+        return;
+      }
+      case Type::Started: {
+        auto p = proc_of(m);
+        if (p && !p->reported) p->sink->on_started(p->id, m.body.value("workload_pid", pid_t{-1}));
+        return;
+      }
+      case Type::Relay: {
+        auto p = proc_of(m);
+        if (!p || p->reported || m.fds.size() != 1 || !p->listener || !p->port) return;
+        auto ctl = std::make_shared<util::UniqueFd>(std::move(m.fds[0]));
+        p->bridge = net::PortBridge::start(
+            ioc, std::move(p->listener), [ctl] { return net::relay_socket(ctl->get()); }, *p->port,
+            p->worker_id, p->uid);
+        return;
+      }
+      case Type::Exited: {
+        auto p = proc_of(m);
+        if (!p || p->reaped) return;
+        p->reaped = true;
+        p->exit = supervisor::ExitStatus{m.body.value("exit_code", -1), m.body.value("signal", 0)};
+        // The pipes close right after bwrap; wait (bounded) for their EOF so nothing is lost.
+        std::weak_ptr<Impl> weak = shared_from_this();
+        p->drain.expires_after(std::chrono::seconds(2));
+        p->drain.async_wait([weak, p](boost::system::error_code ec) {
+          auto self = weak.lock();
+          if (ec || !self) return;
+          p->out_eof = p->err_eof = true;
+          self->maybe_report(p);
+        });
+        maybe_report(p);
+        return;
+      }
+      default:
+        log::warn("unexpected message from the spawner",
+                  {{"type", std::string(to_string(m.type))}});
+    }
+  }
+
+  void read_stream(const std::shared_ptr<Proc>& p, supervisor::Stream which) {
+    auto& sd = which == supervisor::Stream::Stdout ? p->out : p->err;
+    auto& buf = which == supervisor::Stream::Stdout ? p->buf_out : p->buf_err;
+    if (!sd) return;
+    std::weak_ptr<Impl> weak = shared_from_this();
+    sd->async_read_some(asio::buffer(buf),
+                        [weak, p, which](boost::system::error_code ec, std::size_t n) {
+                          auto self = weak.lock();
+                          if (!self || p->reported) return;
+                          if (n > 0) {
+                            auto& b = which == supervisor::Stream::Stdout ? p->buf_out : p->buf_err;
+                            p->sink->on_output(p->id, which, std::string_view(b.data(), n));
+                          }
+                          if (ec) {
+                            (which == supervisor::Stream::Stdout ? p->out_eof : p->err_eof) = true;
+                            self->maybe_report(p);
+                            return;
+                          }
+                          self->read_stream(p, which);
+                        });
+  }
+
+  void maybe_report(const std::shared_ptr<Proc>& p) {
+    if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
+    p->reported = true;
+    p->drain.cancel();
+    boost::system::error_code ec;
+    for (auto* sd : {&p->out, &p->err, &p->in}) {
+      if (*sd) (*sd)->close(ec);
+    }
+    if (p->bridge) {
+      p->bridge->close();
+      p->bridge.reset();
+    }
+    if (p->port) {
+      auto it = bridged_ports.find(*p->port);
+      if (it != bridged_ports.end() && it->second == p->id) bridged_ports.erase(it);
+    }
+    if (p->usage_cache) oom_closed += p->usage_cache->oom_kills.value_or(0);
+    procs.erase(p->id);
+    p->sink->on_exited(p->id, p->exit);
+  }
+};
+
+Client::Client(asio::io_context& ioc, util::UniqueFd sock)
+    : impl_(std::make_shared<Impl>(ioc, std::move(sock))) {}
+
+Client::~Client() { close(); }
+
+void Client::close() {
+  // Closing the socket tells the spawner to stop every worker and exit.
+  impl_->is_lost = true;
+  boost::system::error_code ec;
+  impl_->sock.close(ec);
+}
+
+Result<void> Client::hello() {
+  auto r = impl_->call(Type::Hello, nlohmann::json::object());
+  if (!r) return r.error();
+  if (r->body.value("version", 0) != kVersion) {
+    return make_error("spawn_failed", "the spawner speaks another protocol version");
+  }
+  impl_->uid_first = r->body.value("uid_first", uid_t{0});
+  impl_->uid_last = r->body.value("uid_last", uid_t{0});
+  if (!impl_->reading) {
+    impl_->reading = true;
+    impl_->read_loop();
+  }
+  return {};
+}
+
+void Client::on_lost(std::function<void()> fn) { impl_->lost = std::move(fn); }
+
+Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest request,
+                                                supervisor::ProcessSink& sink) {
+  const auto& plan = request.plan;
+  const bool bridged = plan.network != sandbox::NetworkMode::Host && plan.port;
+  util::UniqueFd listener;
+  if (bridged) {
+    listener = std::move(request.port_listener);
+  } else {
+    // Host network: the workload binds the port itself, so this reservation must be closed
+    // before it runs (the spawner closes its own copy once the child exists).
+    request.port_listener.reset();
+  }
+  nlohmann::json body{{"worker_id", plan.worker_id},
+                      {"spec", api::spec_to_json(request.spec)},
+                      {"stdin", request.stdin_data.has_value()}};
+  auto r = impl_->call(Type::Launch, body);
+  if (!r) return r.error();
+  const std::size_t want = request.stdin_data ? 3 : 2;
+  if (r->fds.size() != want) {
+    return make_error("spawn_failed", "the spawner answered a launch without its descriptors");
+  }
+  auto& ioc = impl_->ioc;
+  auto p = std::make_shared<Proc>(ioc);
+  p->id = r->body.value("proc", ProcId{0});
+  p->pid = r->body.value("pid", pid_t{-1});
+  p->sink = &sink;
+  p->worker_id = plan.worker_id;
+  p->uid = static_cast<long>(plan.uid);
+  p->port = plan.port;
+  if (bridged && listener) {
+    p->listener = std::move(listener);
+    impl_->bridged_ports[*p->port] = p->id;
+  }
+  if (const auto c = r->body.find("cgroup"); c != r->body.end() && c->is_object()) {
+    p->cgroup = cgroup::Controllers{c->value("memory", false), c->value("cpu", false),
+                                    c->value("pids", false)};
+    p->cgroup_path = r->body.value("cgroup_path", "");
+  }
+  p->out = std::make_unique<stream_descriptor>(ioc, r->fds[0].release());
+  p->err = std::make_unique<stream_descriptor>(ioc, r->fds[1].release());
+  impl_->procs[p->id] = p;
+  if (request.stdin_data) {
+    p->in = std::make_unique<stream_descriptor>(ioc, r->fds[2].release());
+    p->stdin_data = std::move(*request.stdin_data);
+    asio::async_write(*p->in, asio::buffer(p->stdin_data),
+                      [p](boost::system::error_code, std::size_t) {
+                        boost::system::error_code ec;
+                        if (p->in) p->in->close(ec);  // EOF for the workload
+                      });
+  }
+  impl_->read_stream(p, supervisor::Stream::Stdout);
+  impl_->read_stream(p, supervisor::Stream::Stderr);
+  return std::make_pair(p->id, p->pid);
+}
+
+void Client::signal_workload(ProcId proc, int sig) {
+  auto it = impl_->procs.find(proc);
+  if (it == impl_->procs.end() || it->second->reaped) return;
+  impl_->tell(Type::Signal, {{"proc", proc}, {"signal", sig}});
+}
+
+void Client::kill_tree(ProcId proc) {
+  auto it = impl_->procs.find(proc);
+  if (it == impl_->procs.end() || it->second->reaped) return;
+  impl_->tell(Type::Kill, {{"proc", proc}});
+}
+
+void Client::probe_port(std::uint16_t port, std::function<void(bool)> done) {
+  if (auto it = impl_->bridged_ports.find(port); it != impl_->bridged_ports.end()) {
+    // Only a connect inside the worker's namespace tells: the host's side is our own listener.
+    auto p = impl_->procs.find(it->second);
+    if (p != impl_->procs.end() && p->second->bridge) {
+      p->second->bridge->probe(std::move(done));
+    } else {
+      asio::post(impl_->ioc, [done = std::move(done)] { done(false); });
+    }
+    return;
+  }
+  supervisor::probe_tcp_port(impl_->ioc, port, std::move(done));
+}
+
+bool Client::port_has_connections(std::uint16_t port) {
+  return supervisor::loopback_port_has_connections(port);
+}
+
+std::optional<cgroup::Controllers> Client::cgroup_of(ProcId proc) const {
+  auto it = impl_->procs.find(proc);
+  return it == impl_->procs.end() ? std::nullopt : it->second->cgroup;
+}
+
+std::optional<cgroup::Usage> Client::usage(ProcId proc) const {
+  auto it = impl_->procs.find(proc);
+  if (it == impl_->procs.end() || it->second->reported) return std::nullopt;
+  const auto* u = it->second->cached_usage();
+  return u ? std::optional<cgroup::Usage>(*u) : std::nullopt;
+}
+
+void Client::remove_data_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  impl_->tell(Type::RemoveData,
+              {{"worker_id", slash == std::string::npos ? path : path.substr(slash + 1)}});
+}
+
+pool::UidAllocator& Client::uids() { return impl_->uids; }
+pool::PortAllocator& Client::ports() { return impl_->ports; }
+
+Result<preflight::Report> Client::preflight_now(std::chrono::seconds timeout) {
+  auto r = impl_->call(Type::Preflight, nlohmann::json::object(), timeout);
+  if (!r) return r.error();
+  return report_from_json(r->body.value("report", nlohmann::json::object()));
+}
+
+void Client::preflight(std::function<void(Result<preflight::Report>)> done) {
+  impl_->call_async(Type::Preflight, nlohmann::json::object(),
+                    [done = std::move(done)](Result<Message> r) {
+                      if (!r) {
+                        done(r.error());
+                        return;
+                      }
+                      done(report_from_json(r->body.value("report", nlohmann::json::object())));
+                    });
+}
+
+void Client::reload(std::function<void(Result<void>)> done) {
+  impl_->call_async(Type::Reload, nlohmann::json::object(),
+                    [done = std::move(done)](Result<Message> r) {
+                      if (!r) {
+                        done(r.error());
+                        return;
+                      }
+                      done(Result<void>{});
+                    });
+}
+
+std::size_t Client::active() const { return impl_->procs.size(); }
+
+std::size_t Client::cgroup_leaves() const {
+  std::size_t n = 0;
+  for (const auto& [id, p] : impl_->procs) n += p->cgroup ? 1 : 0;
+  return n;
+}
+
+std::uint64_t Client::oom_kills() const {
+  std::uint64_t n = impl_->oom_closed;
+  for (const auto& [id, p] : impl_->procs) {
+    if (const auto* u = p->cached_usage()) n += u->oom_kills.value_or(0);
+  }
+  return n;
+}
+
+Result<preflight::Report> report_from_json(const nlohmann::json& j) {
+  const auto results = j.find("results");
+  if (results == j.end() || !results->is_array()) {
+    return make_error("spawn_failed", "the spawner's preflight report has no results");
+  }
+  std::vector<preflight::CheckResult> out;
+  for (const auto& r : *results) {
+    if (!r.is_object()) continue;
+    preflight::CheckResult c;
+    c.name = r.value("name", "");
+    const std::string sev = r.value("severity", "error");
+    c.severity = sev == "ok"        ? preflight::Severity::Ok
+                 : sev == "info"    ? preflight::Severity::Info
+                 : sev == "warning" ? preflight::Severity::Warning
+                                    : preflight::Severity::Error;
+    c.message = r.value("message", "");
+    c.remedy = r.value("remedy", "");
+    c.duration_ms = r.value("duration_ms", std::int64_t{0});
+    c.details = r.value("details", nlohmann::json::object());
+    out.push_back(std::move(c));
+  }
+  return preflight::make_report(std::move(out));
+}
+
+}  // namespace paddock::privsep

@@ -1,0 +1,595 @@
+#include "paddock/privsep/spawner.hpp"
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "paddock/api/json_body.hpp"
+#include "paddock/api/worker_json.hpp"
+#include "paddock/bundles/store.hpp"
+#include "paddock/cgroup/startup.hpp"
+#include "paddock/config/loader.hpp"
+#include "paddock/daemon/reload.hpp"
+#include "paddock/log/log.hpp"
+#include "paddock/pool/port_pool.hpp"
+#include "paddock/pool/uid_pool.hpp"
+#include "paddock/preflight/preflight.hpp"
+#include "paddock/privsep/protocol.hpp"
+#include "paddock/sandbox/paths.hpp"
+#include "paddock/sandbox/plan.hpp"
+#include "paddock/seccomp/bpf_file.hpp"
+#include "paddock/spawn/reaper.hpp"
+#include "paddock/supervisor/asio_process_ops.hpp"
+#include "paddock/supervisor/supervisor.hpp"
+
+namespace paddock::privsep {
+
+namespace asio = boost::asio;
+using Required = api::FieldReader::Required;
+
+namespace {
+
+Result<std::string> read_bpf(const config::Config& cfg) {
+  auto info = seccomp::validate_bpf_file(cfg.process.seccomp_profile);
+  if (!info) return info.error();
+  std::ifstream in(cfg.process.seccomp_profile, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Prefixes the field of an error from the spec parser with "spec.".
+Error in_spec(Error e) {
+  e.field = e.field.empty() ? "spec" : "spec." + e.field;
+  return e;
+}
+
+class Spawner final : public supervisor::ProcessSink {
+ public:
+  Spawner(int sock, std::string config_path, config::Config cfg, std::string bpf)
+      : sock_(ioc_, sock),
+        config_path_(std::move(config_path)),
+        cfg_(std::move(cfg)),
+        profiles_(cfg_.process.sandbox_profiles_dir),
+        uids_(cfg_.process.worker_uid_range_start, cfg_.process.worker_uid_range_end, table_),
+        ports_(static_cast<std::uint16_t>(cfg_.process.port_range_start),
+               static_cast<std::uint16_t>(cfg_.process.port_range_end), binder_),
+        ops_(ioc_, std::move(bpf)),
+        chld_(ioc_, SIGCHLD),
+        stop_(ioc_, SIGTERM, SIGINT, SIGHUP) {}
+
+  Result<void> start() {
+    if (auto r = profiles_.reload(); !r) return r.error();
+    if (auto p = profiles_.get(cfg_.process.default_profile); !p) return p.error();
+    if (auto r = uids_.adopt_host_state(); !r) {
+      log::warn("cannot scan /proc for processes under worker UIDs",
+                {{"error", r.error().message}});
+    } else if (uids_.draining() > 0) {
+      log::warn(
+          "processes from an earlier run still hold worker UIDs; those UIDs wait until they exit",
+          {{"uids", uids_.draining()}});
+    }
+    if (auto r = spawn::become_subreaper(); !r) {
+      log::warn("cannot become a child subreaper; orphaned sandbox processes are reaped by pid 1",
+                {{"error", r.error().message}});
+    }
+    ops_.use_cgroups(cgroup::start_for_daemon(cfg_.process.cgroup, "/proc", ::getppid()));
+    return {};
+  }
+
+  int run() {
+    wait_chld();
+    // The daemon's signals are the daemon's business; the spawner stops when its socket closes.
+    stop_.async_wait([](boost::system::error_code, int) {});
+    wait_request();
+    ioc_.run();
+    // Sandbox init processes re-parented to us may exit a moment after their bwrap: reap them
+    // (bounded) so nothing is left running or for pid 1 to collect.
+    for (int i = 0; i < 100; ++i) {
+      spawn::reap_orphans([](pid_t) { return false; });
+      if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return 0;
+  }
+
+  // ProcessSink: events for the daemon.
+  void on_started(supervisor::ProcId proc, pid_t workload_pid) override {
+    send_event(Type::Started, {{"proc", proc}, {"workload_pid", workload_pid}});
+  }
+  void on_output(supervisor::ProcId, supervisor::Stream, std::string_view) override {}
+  void on_exited(supervisor::ProcId proc, supervisor::ExitStatus status) override {
+    live_.erase(proc);
+    send_event(Type::Exited,
+               {{"proc", proc}, {"exit_code", status.exit_code}, {"signal", status.signal}});
+    if (closing_ && live_.empty()) ioc_.stop();
+  }
+  void on_relay(supervisor::ProcId proc, util::UniqueFd control) override {
+    send_event(Type::Relay, {{"proc", proc}}, {control.get()});
+  }
+
+ private:
+  void send_event(Type type, const nlohmann::json& body, const std::vector<int>& fds = {}) {
+    send(type, 0, body, fds);
+  }
+
+  /// Sends one message; waits (bounded) when the daemon's socket buffer is full.
+  void send(Type type, std::uint32_t id, const nlohmann::json& body,
+            const std::vector<int>& fds = {}) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = send_message(sock_.native_handle(), type, id, body, fds);
+      if (r) return;
+      if (r.error().message.find("EAGAIN") == std::string::npos) {
+        log::warn("cannot answer the daemon",
+                  {{"type", std::string(to_string(type))}, {"error", r.error().message}});
+        return;
+      }
+      pollfd p{sock_.native_handle(), POLLOUT, 0};
+      (void)::poll(&p, 1, 100);
+    }
+    log::warn("the daemon does not read its socket; a message to it was dropped",
+              {{"type", std::string(to_string(type))}});
+  }
+
+  void reply(std::uint32_t id, const Result<nlohmann::json>& r, const std::vector<int>& fds = {}) {
+    if (id == 0) {
+      if (!r) log::warn("refused a request from the daemon", {{"error", r.error().message}});
+      return;
+    }
+    send(Type::Reply, id, r ? ok_body(*r) : error_body(r.error()), r ? fds : std::vector<int>{});
+  }
+
+  void wait_request() {
+    sock_.async_wait(asio::posix::stream_descriptor::wait_read,
+                     [this](boost::system::error_code ec) {
+                       if (ec) return;
+                       for (int i = 0; i < 64; ++i) {
+                         Message m;
+                         auto got = receive_message(sock_.native_handle(), kMaxRequestBytes, m);
+                         if (!got) {
+                           log::warn("refused a malformed message from the daemon",
+                                     {{"error", got.error().message}});
+                           send(Type::Reply, 0, error_body(got.error()));
+                           continue;
+                         }
+                         if (*got == Received::WouldBlock) break;
+                         if (*got == Received::Closed) {
+                           daemon_gone();
+                           return;
+                         }
+                         handle(std::move(m));
+                       }
+                       wait_request();
+                     });
+  }
+
+  /// The daemon is gone (it exited or crashed): nothing may outlive it unsupervised.
+  void daemon_gone() {
+    log::info("the daemon closed its socket; stopping every worker", {{"workers", live_.size()}});
+    closing_ = true;
+    for (const auto& [proc, id] : live_) ops_.kill_tree(proc);
+    if (live_.empty()) {
+      ioc_.stop();
+      return;
+    }
+    auto timer = std::make_shared<asio::steady_timer>(ioc_, std::chrono::seconds(5));
+    timer->async_wait([this, timer](boost::system::error_code) { ioc_.stop(); });
+  }
+
+  void handle(Message m) {
+    if (!m.fds.empty()) {
+      reply(m.id, make_error("bad_message", "the spawner takes no descriptors from the daemon"));
+      return;
+    }
+    switch (m.type) {
+      case Type::Hello:
+        reply(m.id, hello(m.body));
+        return;
+      case Type::LeaseUid:
+        reply(m.id, lease_uid(m.body));
+        return;
+      case Type::ReleaseUid:
+        reply(m.id, release_uid(m.body));
+        return;
+      case Type::LeasePort: {
+        util::UniqueFd listener;
+        auto r = lease_port(m.body, listener);
+        reply(m.id, r, {listener.get()});
+        return;
+      }
+      case Type::ReleasePort:
+        reply(m.id, release_port(m.body));
+        return;
+      case Type::Launch: {
+        supervisor::Handover h;
+        auto r = launch(m.body, h);
+        std::vector<int> fds{h.stdout_fd.get(), h.stderr_fd.get()};
+        if (h.stdin_fd) fds.push_back(h.stdin_fd.get());
+        reply(m.id, r, fds);
+        return;
+      }
+      case Type::Signal:
+        reply(m.id, signal(m.body));
+        return;
+      case Type::Kill:
+        reply(m.id, kill(m.body));
+        return;
+      case Type::RemoveData:
+        reply(m.id, remove_data(m.body));
+        return;
+      case Type::Preflight:
+        preflight(m.id, m.body);
+        return;
+      case Type::Reload:
+        reply(m.id, reload(m.body));
+        return;
+      case Type::Stats:
+        reply(m.id, stats(m.body));
+        return;
+      default:
+        reply(m.id, make_error("bad_message", "a " + std::string(to_string(m.type)) +
+                                                  " message is not a request"));
+    }
+  }
+
+  /// Reads the fields of a request body strictly (unknown fields are refused).
+  template <class F>
+  static Result<nlohmann::json> read(const nlohmann::json& body, F&& fields) {
+    api::FieldReader r(body);
+    auto out = fields(r);
+    if (auto done = r.finish(); !done) return done.error();
+    return out;
+  }
+
+  Result<std::string> worker_id_of(const nlohmann::json& body) const {
+    api::FieldReader r(body);
+    auto id = r.string("worker_id", Required::Yes);
+    if (auto done = r.finish(); !done) return done.error();
+    if (!valid_worker_id(*id)) {
+      return make_error("invalid_field",
+                        "worker_id '" + id->substr(0, 64) + "' is not a worker or run id",
+                        "worker_id");
+    }
+    return *id;
+  }
+
+  bool is_live(const std::string& worker_id) const {
+    for (const auto& [proc, id] : live_) {
+      if (id == worker_id) return true;
+    }
+    return false;
+  }
+
+  Result<nlohmann::json> hello(const nlohmann::json& body) {
+    return read(body, [&](api::FieldReader&) {
+      return nlohmann::json{{"version", kVersion},
+                            {"uid_first", cfg_.process.worker_uid_range_start},
+                            {"uid_last", cfg_.process.worker_uid_range_end}};
+    });
+  }
+
+  Result<nlohmann::json> lease_uid(const nlohmann::json& body) {
+    auto id = worker_id_of(body);
+    if (!id) return id.error();
+    if (uid_leases_.count(*id) != 0) {
+      return make_error("invalid_request", "worker " + *id + " holds a UID already", "worker_id");
+    }
+    std::lock_guard lock(pool_mutex_);
+    auto uid = uids_.acquire();
+    if (!uid) return uid.error();
+    uid_leases_[*id] = *uid;
+    return nlohmann::json{{"uid", *uid}, {"draining", uids_.draining()}};
+  }
+
+  Result<nlohmann::json> release_uid(const nlohmann::json& body) {
+    auto id = worker_id_of(body);
+    if (!id) return id.error();
+    auto it = uid_leases_.find(*id);
+    if (it == uid_leases_.end()) {
+      return make_error("not_found", "worker " + *id + " holds no UID", "worker_id");
+    }
+    if (is_live(*id)) {
+      return make_error("invalid_request", "worker " + *id + " still runs", "worker_id");
+    }
+    std::lock_guard lock(pool_mutex_);
+    uids_.release(it->second);
+    uid_leases_.erase(it);
+    return nlohmann::json::object();
+  }
+
+  Result<nlohmann::json> lease_port(const nlohmann::json& body, util::UniqueFd& listener) {
+    auto id = worker_id_of(body);
+    if (!id) return id.error();
+    if (port_leases_.count(*id) != 0) {
+      return make_error("invalid_request", "worker " + *id + " holds a port already", "worker_id");
+    }
+    auto lease = ports_.acquire();
+    if (!lease) return lease.error();
+    listener.reset(::fcntl(lease->listener.get(), F_DUPFD_CLOEXEC, 3));
+    const auto port = lease->port;
+    port_leases_[*id] = std::move(*lease);
+    return nlohmann::json{{"port", port}};
+  }
+
+  Result<nlohmann::json> release_port(const nlohmann::json& body) {
+    auto id = worker_id_of(body);
+    if (!id) return id.error();
+    auto it = port_leases_.find(*id);
+    if (it == port_leases_.end()) {
+      return make_error("not_found", "worker " + *id + " holds no port", "worker_id");
+    }
+    if (is_live(*id)) {
+      return make_error("invalid_request", "worker " + *id + " still runs", "worker_id");
+    }
+    ports_.release(it->second.port);
+    port_leases_.erase(it);
+    return nlohmann::json::object();
+  }
+
+  /// An uploaded bundle's directory in the store, or an absolute path under a bundle root.
+  Result<std::string> resolve_bundle(const std::string& bundle) const {
+    if (bundle.empty()) return std::string();
+    if (bundle.front() == '/') {
+      return sandbox::resolve_bundle_path(bundle, cfg_.process.bundle_roots, fs_);
+    }
+    const std::string dir = cfg_.bundles.dir + "/" + bundle + "/root";
+    struct stat st {};
+    if (!bundles::valid_bundle_id(bundle) || ::lstat(dir.c_str(), &st) != 0 ||
+        !S_ISDIR(st.st_mode)) {
+      return make_error("invalid_bundle",
+                        "bundle '" + bundle.substr(0, 64) +
+                            "' is neither an absolute host path nor an uploaded "
+                            "bundle",
+                        "spec.bundle");
+    }
+    return dir;
+  }
+
+  Result<nlohmann::json> launch(const nlohmann::json& body, supervisor::Handover& h) {
+    api::FieldReader r(body);
+    auto id = r.string("worker_id", Required::Yes);
+    auto with_stdin = r.boolean("stdin");
+    auto spec_reader = r.object("spec", Required::Yes);
+    if (spec_reader) {
+      // The spec is read by the API's own strict parser below.
+      for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
+    }
+    if (auto done = r.finish(); !done) return done.error();
+    if (!valid_worker_id(*id)) {
+      return make_error("invalid_field", "worker_id is not a worker or run id", "worker_id");
+    }
+    auto uid = uid_leases_.find(*id);
+    if (uid == uid_leases_.end()) {
+      return make_error("invalid_request", "worker " + *id + " holds no UID from this spawner",
+                        "worker_id");
+    }
+    if (is_live(*id)) {
+      return make_error("invalid_request", "worker " + *id + " is running already", "worker_id");
+    }
+    auto spec = api::parse_worker_spec(body["spec"]);
+    if (!spec) return in_spec(spec.error());
+    if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
+    auto profile = profiles_.get(spec->profile);
+    if (!profile) return in_spec(profile.error());
+    if (!spec->command.empty() && !spec->command.front().empty() &&
+        spec->command.front().front() == '-') {
+      return make_error("invalid_field", "the command must not start with '-'", "spec.command");
+    }
+    auto limits = sandbox::resolve_limits(spec->limits, cfg_.limits);
+    if (!limits) return in_spec(limits.error());
+    auto network = sandbox::resolve_network(spec->network, cfg_.process);
+    if (!network) return in_spec(network.error());
+    spec->network = *network;
+    auto bundle = resolve_bundle(spec->bundle);
+    if (!bundle) return bundle.error();
+
+    sandbox::Allocation alloc;
+    alloc.worker_id = *id;
+    alloc.uid = uid->second;
+    alloc.bundle_path = *bundle;
+    supervisor::LaunchRequest req;
+    if (spec->port) {
+      auto port = port_leases_.find(*id);
+      if (port == port_leases_.end()) {
+        return make_error("invalid_request", "worker " + *id + " holds no port from this spawner",
+                          "spec.port");
+      }
+      alloc.port = port->second.port;
+      // Host network: the workload binds the port itself once the reservation is closed.
+      // Otherwise the daemon holds it and bridges it; this copy is not needed.
+      if (*network == sandbox::NetworkMode::Host)
+        req.port_listener = std::move(port->second.listener);
+      port->second.listener.reset();
+    }
+    auto plan = sandbox::make_plan(*spec, *profile, cfg_, alloc);
+    if (!plan) return in_spec(plan.error());
+    req.plan = std::move(*plan);
+    req.spec = *spec;
+    if (with_stdin.value_or(false)) req.stdin_data = std::string();
+    req.handover = &h;
+    auto launched = ops_.launch(std::move(req), *this);
+    if (!launched) return launched.error();
+    live_[launched->first] = *id;
+    nlohmann::json out{{"proc", launched->first}, {"pid", launched->second}};
+    if (auto c = ops_.cgroup_of(launched->first)) {
+      out["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
+      out["cgroup_path"] = ops_.cgroup_path(launched->first);
+    }
+    return out;
+  }
+
+  Result<supervisor::ProcId> live_proc(api::FieldReader& r) const {
+    auto proc = r.integer("proc", 1, INT64_MAX, Required::Yes);
+    if (!r.ok() || !proc) return make_error("invalid_field", "proc is missing", "proc");
+    const auto p = static_cast<supervisor::ProcId>(*proc);
+    if (live_.count(p) == 0)
+      return make_error("not_found", "no live process tree " + std::to_string(p), "proc");
+    return p;
+  }
+
+  Result<nlohmann::json> signal(const nlohmann::json& body) {
+    api::FieldReader r(body);
+    auto proc = live_proc(r);
+    auto sig = r.integer("signal", 1, SIGRTMAX, Required::Yes);
+    if (auto done = r.finish(); !done) return done.error();
+    if (!proc) return proc.error();
+    ops_.signal_workload(*proc, static_cast<int>(*sig));
+    return nlohmann::json::object();
+  }
+
+  Result<nlohmann::json> kill(const nlohmann::json& body) {
+    api::FieldReader r(body);
+    auto proc = live_proc(r);
+    if (auto done = r.finish(); !done) return done.error();
+    if (!proc) return proc.error();
+    ops_.kill_tree(*proc);
+    return nlohmann::json::object();
+  }
+
+  Result<nlohmann::json> remove_data(const nlohmann::json& body) {
+    auto id = worker_id_of(body);
+    if (!id) return id.error();
+    if (is_live(*id) || uid_leases_.count(*id) != 0) {
+      return make_error("invalid_request",
+                        "worker " + *id + " still runs or holds its UID; its data stays",
+                        "worker_id");
+    }
+    ops_.remove_data_dir(cfg_.process.data_root + "/" + *id);
+    return nlohmann::json::object();
+  }
+
+  void preflight(std::uint32_t id, const nlohmann::json& body) {
+    auto checked = read(body, [](api::FieldReader&) { return nlohmann::json::object(); });
+    if (!checked) {
+      reply(id, checked.error());
+      return;
+    }
+    if (preflight_running_) {
+      reply(id, make_error("preflight_running", "preflight checks are already running"));
+      return;
+    }
+    preflight_running_ = true;
+    preflight::Options opts;
+    opts.uids = preflight::UidSource{[this] {
+                                       std::lock_guard lock(pool_mutex_);
+                                       return uids_.acquire();
+                                     },
+                                     [this](uid_t u) {
+                                       std::lock_guard lock(pool_mutex_);
+                                       uids_.release(u);
+                                     }};
+    for (const auto& [worker, uid] : uid_leases_) opts.worker_uids_in_use.insert(uid);
+    if (preflight_thread_.joinable()) preflight_thread_.join();
+    preflight_thread_ = preflight::run_async(cfg_, opts, [this, id](preflight::Report report) {
+      asio::post(ioc_, [this, id, report = std::move(report)] {
+        preflight_running_ = false;
+        reply(id, nlohmann::json{{"report", report.to_json()}});
+      });
+    });
+  }
+
+  Result<nlohmann::json> reload(const nlohmann::json& body) {
+    auto checked = read(body, [](api::FieldReader&) { return nlohmann::json::object(); });
+    if (!checked) return checked.error();
+    auto loaded = config::load_file(config_path_, config::current_environment(),
+                                    config::HostFacts::from_system());
+    if (!loaded.ok()) {
+      std::string why;
+      for (const auto& e : loaded.errors) why += (why.empty() ? "" : "; ") + e.to_string();
+      return make_error("invalid_config", "the spawner keeps its config: " + why);
+    }
+    cfg_ = daemon::merge_live(cfg_, *loaded.config);
+    log::init(cfg_.log.level, cfg_.log.format);
+    return nlohmann::json::object();
+  }
+
+  Result<nlohmann::json> stats(const nlohmann::json& body) {
+    return read(body, [&](api::FieldReader&) {
+      std::lock_guard lock(pool_mutex_);
+      return nlohmann::json{{"uids_leased", uids_.leased()},
+                            {"uids_draining", uids_.draining()},
+                            {"ports_leased", ports_.leased()},
+                            {"live", live_.size()},
+                            {"oom_kills", ops_.cgroup_counters().oom_kills}};
+    });
+  }
+
+  void wait_chld() {
+    chld_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      spawn::reap_orphans(
+          [this](pid_t pid) { return ops_.manages(pid) || preflight::owns_child(pid); });
+      std::lock_guard lock(pool_mutex_);
+      if (uids_.draining() > 0) (void)uids_.reclaim();
+      wait_chld();
+    });
+  }
+
+ public:
+  ~Spawner() override {
+    if (preflight_thread_.joinable()) preflight_thread_.join();
+  }
+
+ private:
+  asio::io_context ioc_{1};
+  asio::posix::stream_descriptor sock_;
+  std::string config_path_;
+  config::Config cfg_;
+  supervisor::DirProfileSource profiles_;
+  pool::ProcProcessTable table_;
+  std::mutex pool_mutex_;  // the preflight thread takes probe UIDs from the same pool
+  pool::UidPool uids_;
+  pool::LoopbackBinder binder_;
+  pool::PortPool ports_;
+  sandbox::RealFileSystem fs_;
+  supervisor::AsioProcessOps ops_;
+  asio::signal_set chld_;
+  asio::signal_set stop_;
+  std::map<std::string, uid_t> uid_leases_;
+  std::map<std::string, pool::PortLease> port_leases_;
+  std::map<supervisor::ProcId, std::string> live_;
+  bool closing_ = false;
+  bool preflight_running_ = false;
+  std::thread preflight_thread_;
+};
+
+}  // namespace
+
+int run_spawner(int sock, const std::string& config_path) {
+  // Dies with the daemon that started it, even if the socket's EOF were missed.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) return 1;
+  auto loaded = config::load_file(config_path, config::current_environment(),
+                                  config::HostFacts::from_system());
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) log::critical("spawner: " + e.to_string());
+    return 1;
+  }
+  auto bpf = read_bpf(*loaded.config);
+  if (!bpf) {
+    log::critical("spawner: [process] seccomp_profile is not usable",
+                  {{"error", bpf.error().message}});
+    return 1;
+  }
+  log::init(loaded.config->log.level, loaded.config->log.format);
+  Spawner spawner(sock, config_path, *loaded.config, std::move(*bpf));
+  if (auto r = spawner.start(); !r) {
+    log::critical("spawner: cannot start", {{"error", r.error().message}});
+    return 1;
+  }
+  return spawner.run();
+}
+
+}  // namespace paddock::privsep
