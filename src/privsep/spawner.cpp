@@ -342,7 +342,9 @@ class Spawner final : public supervisor::ProcessSink {
   Result<std::string> resolve_bundle(const std::string& bundle) const {
     if (bundle.empty()) return std::string();
     if (bundle.front() == '/') {
-      return sandbox::resolve_bundle_path(bundle, cfg_.process.bundle_roots, fs_);
+      auto path = sandbox::resolve_bundle_path(bundle, cfg_.process.bundle_roots, fs_);
+      if (!path) return in_spec(path.error());
+      return path;
     }
     const std::string dir = cfg_.bundles.dir + "/" + bundle + "/root";
     struct stat st {};

@@ -104,6 +104,7 @@ TestDaemon::TestDaemon(TestDaemonOptions options) {
     return;
   }
   config_path_ = write_config(options);
+  if (options.config_only) return;
   spawn(options);
   if (!error_.empty() || !options.wait_healthy) return;
   if (!wait_healthy(options.start_timeout)) {

@@ -47,6 +47,9 @@ struct TestDaemonOptions {
   std::string daemon_path;
   /// Wait for /healthz in the constructor.
   bool wait_healthy = true;
+  /// Write the config and its directories but start nothing (tests that run the spawner
+  /// themselves, as a compromised daemon would).
+  bool config_only = false;
   std::chrono::milliseconds start_timeout{15000};
 };
 
