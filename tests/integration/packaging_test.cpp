@@ -99,13 +99,14 @@ uid_t uid_of(const fs::path& p) {
   return st.st_uid;
 }
 
-/// The gid of `group` in the /etc/group of `root`, or -1.
-long group_gid_in(const fs::path& root, const std::string& group) {
-  std::istringstream in(read_file(root / "etc/group"));
+/// The id (third field) of `name` in the passwd-style file `rel` (etc/passwd, etc/group) of
+/// `root`, or -1.
+long id_in(const fs::path& root, const std::string& rel, const std::string& name) {
+  std::istringstream in(read_file(root / rel));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(group + ":", 0) == 0) {
-      const auto a = line.find(':', group.size() + 1);
+    if (line.rfind(name + ":", 0) == 0) {
+      const auto a = line.find(':', name.size() + 1);
       const auto b = line.find(':', a + 1);
       return std::stol(line.substr(a + 1, b - a - 1));
     }
@@ -113,18 +114,14 @@ long group_gid_in(const fs::path& root, const std::string& group) {
   return -1;
 }
 
+/// The gid of `group` in the /etc/group of `root`, or -1.
+long group_gid_in(const fs::path& root, const std::string& group) {
+  return id_in(root, "etc/group", group);
+}
+
 /// The uid of `user` in the /etc/passwd of `root`, or -1.
 long user_uid_in(const fs::path& root, const std::string& user) {
-  std::istringstream in(read_file(root / "etc/passwd"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(user + ":", 0) == 0) {
-      const auto a = line.find(':', user.size() + 1);
-      const auto b = line.find(':', a + 1);
-      return std::stol(line.substr(a + 1, b - a - 1));
-    }
-  }
-  return -1;
+  return id_in(root, "etc/passwd", user);
 }
 
 /// Install prefix of this build, from the data directory compiled into the binaries.

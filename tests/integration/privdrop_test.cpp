@@ -19,10 +19,12 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "paddock/privsep/drop.hpp"
 #include "paddock/util/fd.hpp"
@@ -101,6 +103,39 @@ std::string drop_and_probe(pid_t victim) {
   return out.str();
 }
 
+/// Runs `fn` in a forked child and returns what it returned, sent back over a pipe, and whether
+/// the child exited 0.
+std::pair<std::string, bool> in_child(const std::function<std::string()>& fn) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return {"error=pipe2 failed\n", false};
+  const pid_t child = ::fork();
+  if (child < 0) return {"error=fork failed\n", false};
+  if (child == 0) {
+    ::close(fds[0]);
+    const std::string report = fn();
+    std::size_t off = 0;
+    while (off < report.size()) {
+      const ssize_t n = ::write(fds[1], report.data() + off, report.size() - off);
+      if (n <= 0) break;
+      off += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int wstatus = 0;
+  ::waitpid(child, &wstatus, 0);
+  return {text, WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0};
+}
+
 std::map<std::string, std::string> parse(const std::string& text) {
   std::map<std::string, std::string> m;
   std::istringstream in(text);
@@ -140,38 +175,12 @@ TEST(PrivDrop, GivenTheDaemonDroppedToPaddock_ThenItHoldsNothingAndCannotTouchOt
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 
-  int fds[2];
-  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(fds[0]);
-    const std::string report = drop_and_probe(victim);
-    std::size_t off = 0;
-    while (off < report.size()) {
-      const ssize_t n = ::write(fds[1], report.data() + off, report.size() - off);
-      if (n <= 0) break;
-      off += static_cast<std::size_t>(n);
-    }
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  int wstatus = 0;
-  ::waitpid(child, &wstatus, 0);
+  const auto [text, exited_0] = in_child([victim] { return drop_and_probe(victim); });
   const bool victim_alive = ::kill(victim, 0) == 0;
   ::kill(victim, SIGKILL);
   ::waitpid(victim, nullptr, 0);
 
-  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << text;
+  EXPECT_TRUE(exited_0) << text;
   const auto r = parse(text);
   ASSERT_EQ(r.count("error"), 0u) << r.at("error");
   const std::string u = std::to_string(uid), g = std::to_string(gid);
@@ -202,12 +211,7 @@ TEST(PrivDrop, GivenTheDaemonDroppedToPaddock_ThenItHoldsNothingAndCannotTouchOt
 
 TEST(PrivDrop, GivenAProcessWithTwoThreads_ThenTheDropIsRefusedAndNothingChanges) {
   if (::geteuid() != 0) GTEST_SKIP() << "the drop starts from root (CI runs as root)";
-  int fds[2];
-  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::close(fds[0]);
+  const auto [text, exited_0] = in_child([] {
     std::atomic<bool> stop{false};
     std::thread t([&] {
       while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -215,18 +219,9 @@ TEST(PrivDrop, GivenAProcessWithTwoThreads_ThenTheDropIsRefusedAndNothingChanges
     const auto r = paddock::privsep::drop_privileges({"paddock", 60998, 60998});
     stop = true;
     t.join();
-    const std::string msg =
-        (r.ok() ? std::string("dropped") : r.error().message) + "|" + std::to_string(::getuid());
-    (void)!::write(fds[1], msg.data(), msg.size());
-    ::_exit(0);
-  }
-  ::close(fds[1]);
-  std::string text;
-  char buf[1024];
-  ssize_t n = 0;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  ::waitpid(child, nullptr, 0);
+    return (r.ok() ? std::string("dropped") : r.error().message) + "|" + std::to_string(::getuid());
+  });
+  EXPECT_TRUE(exited_0);
   EXPECT_NE(text.find("single-threaded"), std::string::npos) << text;
   EXPECT_NE(text.find("|0"), std::string::npos) << text;
 }
