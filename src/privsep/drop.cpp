@@ -165,7 +165,7 @@ bool is_shared_system_dir(const std::string& path) {
       "/sys",       "/tmp",       "/usr",         "/var",     "/run/user",  "/usr/local",
       "/var/lib",   "/var/log",   "/var/cache",   "/var/tmp", "/var/spool", "/var/mail",
       "/var/opt",   "/var/local", "/var/backups", "/var/run", "/var/lock",  "/run/lock",
-      "/usr/share", "/usr/lib",   "/usr/libexec", "/usr/bin", "/usr/sbin",  "/srv/paddock"};
+      "/usr/share", "/usr/lib",   "/usr/libexec", "/usr/bin", "/usr/sbin"};
   const std::string n = normal(path);
   return std::find(shared.begin(), shared.end(), n) != shared.end();
 }
@@ -290,7 +290,12 @@ Result<void> hand_over_dir(const std::string& given, const DaemonUser& u) {
 }  // namespace
 
 Result<void> hand_over_paths(const std::vector<std::string>& dirs, const DaemonUser& u) {
-  for (const auto& d : dirs) {
+  // Parents before children ("/a" sorts before "/a/b"): a directory that is both handed over
+  // and the parent of another is created with its own mode, not as a plain parent.
+  std::vector<std::string> sorted;
+  for (const auto& d : dirs) sorted.push_back(d.empty() || d[0] != '/' ? d : normal(d));
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& d : sorted) {
     if (auto r = hand_over_dir(d, u); !r) return r;
   }
   return {};

@@ -149,6 +149,13 @@ TEST(PrivsepHandOver, GivenMissingAndExistingDirs_ThenCreatedOrKeptAndOwnedByThe
   st = stat_of(t / "a/b");
   EXPECT_EQ(st.st_uid, 0u);
   EXPECT_EQ(st.st_mode & 07777, 0755u);
+  // A handed-over directory that is also the parent of another one gets its own mode and owner,
+  // whichever comes first in the list.
+  ASSERT_TRUE(hand_over_paths({t / "logs/workers", t / "logs"}, kUser).ok());
+  st = stat_of(t / "logs");
+  EXPECT_EQ(st.st_uid, kUser.uid);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(stat_of(t / "logs/workers").st_uid, kUser.uid);
   // Never recursive: a root file inside keeps its owner; a second run changes nothing.
   std::ofstream(t / "old/file") << "x";
   ASSERT_TRUE(hand_over_paths({t / "old"}, kUser).ok());

@@ -75,6 +75,7 @@ std::vector<std::string> daemon_writable_dirs(const config::Config& cfg);
 ///    shared system directories (is_shared_system_dir) and sticky directories are refused;
 ///  - every parent must be searchable by the user, or the daemon could not reach it after the
 ///    drop: the error names the parent and its mode.
+/// Parents are handled before their children, whatever the order given.
 /// Never recursive: files already inside (an older version's logs or bundles) keep their owner;
 /// the operator guide says how to hand them over once.
 Result<void> hand_over_paths(const std::vector<std::string>& dirs, const DaemonUser& u);
