@@ -36,6 +36,17 @@ tun_default() {
   fi
 }
 
+# The HTTP-facing daemon drops from root to the system user `paddock` (packaging/sysusers makes it
+# on installed hosts); the spawner stays root. Both `run` and `test` need the account.
+ensure_daemon_user() {
+  getent group paddock >/dev/null || groupadd --system paddock
+  if ! getent passwd paddock >/dev/null; then
+    log "creating the system user paddock (the daemon's unprivileged user)"
+    useradd --system --gid paddock --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin paddock
+  fi
+}
+
 install_missing() {
   local missing=() p
   for p in "$@"; do
@@ -68,21 +79,27 @@ cmd_run() {
   # What the dev daemon needs, not the tests and benchmarks: the daemon, the CLI its banner
   # suggests, the preflight probe helper found next to paddockd, and the compiled seccomp filter.
   build dev paddockd paddock paddock-probe paddock_seccomp_profiles
-  mkdir -p run/state run/logs
-  chmod 0700 run/state
+  ensure_daemon_user
+  mkdir -p run
   # What bwrap mounts into sandboxes (host-path bundles, data directories, the uploaded bundle
   # store) must be reachable by the worker UIDs along its whole path, which a checkout under
-  # /root (0700) is not: those live under $DEV_SHARED (see config/paddock.dev.toml).
+  # /root (0700) is not: those live under $DEV_SHARED (see config/paddock.dev.toml). So do the
+  # files of the daemon, which runs as the user paddock after start: its state, logs and the
+  # tokens file (the daemon hands its directories over to paddock itself when it starts).
   install -d -m 0711 "$DEV_SHARED" "$DEV_SHARED/data"
   install -d -m 0755 "$DEV_SHARED/bundles"
-  if [[ ! -s run/dev-token || ! -s run/tokens ]]; then
+  if [[ ! -s run/dev-token || ! -s "$DEV_SHARED/tokens" ]]; then
     umask 077
     token="pdk_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
     printf '%s\n' "$token" > run/dev-token
-    printf 'dev write sha256:%s\n' "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)" > run/tokens
+    printf 'dev write sha256:%s\n' "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)" \
+      > "$DEV_SHARED/tokens"
     umask 022
-    log "created a dev token in run/dev-token (hash in run/tokens)"
+    log "created a dev token in run/dev-token (hash in $DEV_SHARED/tokens)"
   fi
+  # Readable by the daemon's group only: root writes it, the daemon (user paddock) reads it.
+  chgrp paddock "$DEV_SHARED/tokens"
+  chmod 0640 "$DEV_SHARED/tokens"
   local token; token=$(cat run/dev-token)
   cat >&2 <<MSG
 
@@ -103,6 +120,7 @@ MSG
 
 cmd_test() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}" "${FUZZ_DEPS[@]}"
+  ensure_daemon_user
   build dev
   tun_default
   log "1/3: the whole suite (dev build)"
@@ -121,6 +139,7 @@ asan_suite() {
 
 cmd_test_asan() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}" "${TEST_DEPS[@]}"
+  ensure_daemon_user
   tun_default
   asan_suite asan
 }

@@ -4,7 +4,7 @@
 #   ProtectSystem=strict (every mount read-only but /proc, /sys, /dev, and the paths given in
 #   $RW), ProtectHome=read-only, PrivateTmp=yes, PrivateDevices=yes (plus BindPaths=/dev/net/tun),
 #   NoNewPrivileges=yes and
-#   CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_CHOWN.
+#   CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_CHOWN CAP_SETPCAP.
 # The new root is moved onto / (as systemd does) so the process is not "chrooted" in the
 # kernel's eyes, which would forbid the user namespaces bwrap creates.
 #
@@ -48,5 +48,5 @@ for p in ${RW:-}; do
 done
 cd "$R"
 mount --move . /
-exec chroot . setpriv --no-new-privs --bounding-set -all,+setuid,+setgid,+kill,+chown \
+exec chroot . setpriv --no-new-privs --bounding-set -all,+setuid,+setgid,+kill,+chown,+setpcap \
   --inh-caps -all sh -c 'cd "$1" && shift && exec "$@"' sh "$ORIG" "$@"

@@ -1,12 +1,15 @@
 #include "paddock/cli/token_file.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
+#include <vector>
 
 #include "paddock/api/auth.hpp"
 #include "paddock/util/crypto.hpp"
@@ -15,6 +18,17 @@
 namespace paddock::cli {
 
 namespace {
+
+/// The group of the daemon's default user ([server] user = "paddock"), when it exists.
+std::optional<gid_t> daemon_group_id() {
+  std::vector<char> buf(4096);
+  struct group gr {};
+  struct group* found = nullptr;
+  if (::getgrnam_r("paddock", &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return std::nullopt;
+  }
+  return gr.gr_gid;
+}
 
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
@@ -76,9 +90,18 @@ Result<std::string> create_token(const std::string& path, const std::string& nam
   if (!S_ISREG(st.st_mode)) {
     return make_error("io", path + " is not a regular file");
   }
-  // A file this command just created gets exactly 0600 whatever the umask.
-  if (st.st_size == 0 && (st.st_mode & 07777) != 0600 && ::fchmod(fd.get(), 0600) != 0) {
-    return make_error("io", util::syscall_error("fchmod(" + path + ", 0600)", errno));
+  // A file this command just created (or found empty) gets exactly 0640 group paddock, whatever
+  // the umask: the daemon reads it after dropping to the user paddock. Without that group
+  // (paddock not installed here) it is 0600, root's alone. A file with tokens keeps its mode.
+  if (st.st_size == 0) {
+    const auto group = daemon_group_id();
+    const mode_t mode = group ? 0640 : 0600;
+    if (group && st.st_gid != *group && ::fchown(fd.get(), static_cast<uid_t>(-1), *group) != 0) {
+      return make_error("io", util::syscall_error("fchown(" + path + ", group paddock)", errno));
+    }
+    if ((st.st_mode & 07777) != mode && ::fchmod(fd.get(), mode) != 0) {
+      return make_error("io", util::syscall_error("fchmod(" + path + ")", errno));
+    }
   }
   std::string existing;
   char buf[8192];

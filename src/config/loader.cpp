@@ -4,6 +4,7 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -344,6 +345,35 @@ bool is_executable(const HostFacts& host, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+/// Why `name` cannot be [server] user ("" when it can): a system account name as useradd and
+/// systemd-sysusers accept it, and not root.
+std::string daemon_user_problem(const std::string& name) {
+  if (name.empty()) {
+    return "server.user is empty; name the system user the daemon drops to (default "
+           "\"paddock\")";
+  }
+  bool ok = name.size() <= 32 &&
+            (std::isalpha(static_cast<unsigned char>(name[0])) != 0 || name[0] == '_');
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) == 0 && c != '_' && c != '-' && c != '.') ok = false;
+  }
+  if (!ok) {
+    return "server.user '" + name +
+           "' is not a valid user name (a letter or _ first, then letters, digits, _ - ., at "
+           "most 32 characters)";
+  }
+  if (name == "root") {
+    return "server.user must not be root: the HTTP-facing daemon drops to an unprivileged system "
+           "user (default \"paddock\")";
+  }
+  return {};
+}
+
+}  // namespace
+
 /// (uid_t)-1 and (gid_t)-1: "leave unchanged" for setresuid/setresgid.
 constexpr std::uint32_t kNoId = 0xffffffffU;
 
@@ -465,6 +495,7 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
     err("process.default_profile", "default_profile must be a profile name such as 'shell'");
   }
 
+  if (auto msg = daemon_user_problem(cfg.server.user); !msg.empty()) err("server.user", msg);
   if (cfg.server.listen.empty() && cfg.server.socket.empty()) {
     err("server.listen", "neither server.listen nor server.socket is set; nothing would be served");
   }

@@ -78,6 +78,7 @@ std::vector<KeySpec> build() {
                 c.server.socket_mode = static_cast<std::uint32_t>(std::get<std::int64_t>(x));
               }},
       str("server", "socket_group", sv, &S::socket_group),
+      str("server", "user", sv, &S::user),
       path("server", "token_file", sv, &S::token_file),
       integer("server", "max_body_bytes", sv, &S::max_body_bytes, 1024, 1LL << 32),
       integer("server", "max_header_bytes", sv, &S::max_header_bytes, 1024, 1 << 20),

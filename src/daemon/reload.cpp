@@ -36,6 +36,8 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(server, socket, Restart),
       PADDOCK_KEY(server, socket_mode, Restart),
       PADDOCK_KEY(server, socket_group, Restart),
+      // The daemon drops to this user once, at start.
+      PADDOCK_KEY(server, user, Restart),
       PADDOCK_KEY(server, token_file, Restart),
       PADDOCK_KEY(server, max_body_bytes, Restart),
       PADDOCK_KEY(server, max_header_bytes, Restart),

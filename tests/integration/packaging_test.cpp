@@ -93,18 +93,35 @@ gid_t gid_of(const fs::path& p) {
   return st.st_gid;
 }
 
-/// The gid of `group` in the /etc/group of `root`, or -1.
-long group_gid_in(const fs::path& root, const std::string& group) {
-  std::istringstream in(read_file(root / "etc/group"));
+uid_t uid_of(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return static_cast<uid_t>(-1);
+  return st.st_uid;
+}
+
+/// The id (third field) of `name` in the passwd-style file `rel` (etc/passwd, etc/group) of
+/// `root`, or -1.
+long id_in(const fs::path& root, const std::string& rel, const std::string& name) {
+  std::istringstream in(read_file(root / rel));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(group + ":", 0) == 0) {
-      const auto a = line.find(':', group.size() + 1);
+    if (line.rfind(name + ":", 0) == 0) {
+      const auto a = line.find(':', name.size() + 1);
       const auto b = line.find(':', a + 1);
       return std::stol(line.substr(a + 1, b - a - 1));
     }
   }
   return -1;
+}
+
+/// The gid of `group` in the /etc/group of `root`, or -1.
+long group_gid_in(const fs::path& root, const std::string& group) {
+  return id_in(root, "etc/group", group);
+}
+
+/// The uid of `user` in the /etc/passwd of `root`, or -1.
+long user_uid_in(const fs::path& root, const std::string& user) {
+  return id_in(root, "etc/passwd", user);
 }
 
 /// Install prefix of this build, from the data directory compiled into the binaries.
@@ -134,8 +151,8 @@ TEST(SystemdUnit, GivenTheUnit_ThenItIsANotifyServiceWithTheChosenStopAndHardeni
        {"Type=notify", "NotifyAccess=main", "Delegate=yes", "KillMode=mixed",
         "TimeoutStopSec=", "Restart=on-failure", "LimitNOFILE=", "OOMScoreAdjust=-",
         "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID",
-        "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_CHOWN\n", "NoNewPrivileges=yes",
-        "ProtectSystem=strict", "ProtectHome=read-only"}) {
+        "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_CHOWN CAP_SETPCAP\n",
+        "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only"}) {
     EXPECT_NE(unit.find(std::string("\n") + line), std::string::npos) << line;
   }
   // Settings that break bwrap must stay off (see the comments in the unit).
@@ -154,6 +171,15 @@ TEST(SystemdUnit, GivenSysusersAndTmpfiles_WhenAppliedToAnEmptyRoot_ThenGroupDir
   ASSERT_EQ(su.exit_code, 0) << su.output;
   const long gid = group_gid_in(root.path(), "paddock-admin");
   ASSERT_GT(gid, 0) << read_file(root.path() / "etc/group");
+  // The daemon's own system user, with its own group, no home and no shell.
+  const long daemon_uid = user_uid_in(root.path(), "paddock");
+  const long daemon_gid = group_gid_in(root.path(), "paddock");
+  ASSERT_GT(daemon_uid, 0) << read_file(root.path() / "etc/passwd");
+  ASSERT_GT(daemon_gid, 0) << read_file(root.path() / "etc/group");
+  EXPECT_NE(daemon_gid, gid);
+  EXPECT_NE(read_file(root.path() / "etc/passwd").find(":/nonexistent:/usr/sbin/nologin\n"),
+            std::string::npos)
+      << read_file(root.path() / "etc/passwd");
   const auto tf = run("systemd-tmpfiles --create --root=" + root.path().string() +
                       " " PADDOCK_SOURCE_DIR "/packaging/tmpfiles/paddock.conf");
   ASSERT_EQ(tf.exit_code, 0) << tf.output;
@@ -161,20 +187,30 @@ TEST(SystemdUnit, GivenSysusersAndTmpfiles_WhenAppliedToAnEmptyRoot_ThenGroupDir
   EXPECT_EQ(gid_of(root.path() / "run/paddock"), static_cast<gid_t>(gid));
   EXPECT_EQ(mode_of(root.path() / "var/lib/paddock"), 0711u);
   EXPECT_EQ(mode_of(root.path() / "var/lib/paddock/data"), 0711u);
+  // state_dir (holding data_root) stays root's; the daemon's log and bundle directories are its.
+  EXPECT_EQ(uid_of(root.path() / "var/lib/paddock"), 0u);
+  EXPECT_EQ(uid_of(root.path() / "var/lib/paddock/data"), 0u);
   EXPECT_EQ(mode_of(root.path() / "var/log/paddock"), 0750u);
+  EXPECT_EQ(uid_of(root.path() / "var/log/paddock"), static_cast<uid_t>(daemon_uid));
   EXPECT_EQ(gid_of(root.path() / "var/log/paddock"), static_cast<gid_t>(gid));
+  EXPECT_EQ(mode_of(root.path() / "var/lib/paddock-bundles"), 0711u);
+  EXPECT_EQ(uid_of(root.path() / "var/lib/paddock-bundles"), static_cast<uid_t>(daemon_uid));
+  EXPECT_EQ(uid_of(root.path() / "run/paddock"), 0u);
+  // The tokens file: written by root, read by the daemon through its group.
   ASSERT_TRUE(fs::is_regular_file(root.path() / "etc/paddock/tokens"));
-  EXPECT_EQ(mode_of(root.path() / "etc/paddock/tokens"), 0600u);
+  EXPECT_EQ(mode_of(root.path() / "etc/paddock/tokens"), 0640u);
+  EXPECT_EQ(uid_of(root.path() / "etc/paddock/tokens"), 0u);
+  EXPECT_EQ(gid_of(root.path() / "etc/paddock/tokens"), static_cast<gid_t>(daemon_gid));
   EXPECT_EQ(fs::file_size(root.path() / "etc/paddock/tokens"), 0u);
 
-  // A tokens file made world-readable by mistake is put back to 0600, its content kept.
+  // A tokens file made world-readable by mistake is put back to 0640, its content kept.
   write_file(root.path() / "etc/paddock/tokens", "ci write sha256:00\n");
   ::chmod((root.path() / "etc/paddock/tokens").c_str(), 0644);
   ASSERT_EQ(run("systemd-tmpfiles --create --root=" + root.path().string() +
                 " " PADDOCK_SOURCE_DIR "/packaging/tmpfiles/paddock.conf")
                 .exit_code,
             0);
-  EXPECT_EQ(mode_of(root.path() / "etc/paddock/tokens"), 0600u);
+  EXPECT_EQ(mode_of(root.path() / "etc/paddock/tokens"), 0640u);
   EXPECT_EQ(read_file(root.path() / "etc/paddock/tokens"), "ci write sha256:00\n");
 }
 
@@ -236,7 +272,7 @@ TEST_F(DebPackage, GivenThePackage_ThenItListsBinariesProbesProfilesUnitDocsAndC
   for (const auto& f : expected) {
     EXPECT_NE(r.output.find(" " + f + "\n"), std::string::npos) << f << " missing:\n" << r.output;
   }
-  // No tokens file is shipped: it is created empty, 0600, on the target.
+  // No tokens file is shipped: it is created empty, 0640 root:paddock, on the target.
   EXPECT_EQ(r.output.find("etc/paddock/tokens"), std::string::npos);
 }
 
@@ -294,7 +330,11 @@ TEST_F(DebPackage, GivenAThrowawayRoot_WhenInstalledAndPurged_ThenItWorksAndEnab
   // postinst ran sysusers and tmpfiles against the root.
   const long gid = group_gid_in(r, "paddock-admin");
   EXPECT_GT(gid, 0) << read_file(r / "etc/group");
-  EXPECT_EQ(mode_of(r / "etc/paddock/tokens"), 0600u);
+  const long daemon_uid = user_uid_in(r, "paddock");
+  EXPECT_GT(daemon_uid, 0) << read_file(r / "etc/passwd");
+  EXPECT_EQ(mode_of(r / "etc/paddock/tokens"), 0640u);
+  EXPECT_EQ(gid_of(r / "etc/paddock/tokens"), static_cast<gid_t>(group_gid_in(r, "paddock")));
+  EXPECT_EQ(uid_of(r / "var/log/paddock"), static_cast<uid_t>(daemon_uid));
   EXPECT_EQ(mode_of(r / "run/paddock"), 0750u);
   EXPECT_EQ(mode_of(r / "var/lib/paddock"), 0711u);
   EXPECT_EQ(mode_of(r / "var/log/paddock"), 0750u);

@@ -1,4 +1,5 @@
 // `paddock token create`: the token-file line and appending to a real file.
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,7 +61,7 @@ TEST(CliTokenLine, GivenExistingNameBadNameBadScopeOrBrokenFileThenRefused) {
   EXPECT_NE(broken.error().message.find("fix the file"), std::string::npos);
 }
 
-TEST(CliTokenFile, GivenMissingFileThenCreated0600AndTheDaemonsParserAcceptsIt) {
+TEST(CliTokenFile, GivenMissingFileThenCreatedForTheDaemonsGroupAndItsParserAcceptsIt) {
   TempDir dir;
   const auto path = dir.file("tokens");
   const mode_t old = ::umask(0);  // the mode must not depend on the umask
@@ -70,7 +71,15 @@ TEST(CliTokenFile, GivenMissingFileThenCreated0600AndTheDaemonsParserAcceptsIt) 
   EXPECT_EQ(token->rfind("pdk_", 0), 0u);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  // 0640 group paddock where the daemon's group exists (the daemon reads it after dropping to
+  // paddock), else 0600.
+  const struct group* daemon_group = ::getgrnam("paddock");
+  if (daemon_group != nullptr) {
+    EXPECT_EQ(st.st_mode & 07777, 0640u);
+    EXPECT_EQ(st.st_gid, daemon_group->gr_gid);
+  } else {
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+  }
 
   auto second = create_token(path, "grafana", "read");
   ASSERT_TRUE(second.ok()) << second.error().message;

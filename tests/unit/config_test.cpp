@@ -212,6 +212,24 @@ TEST(Config, GivenBadListenAddressThenError) {
       << all_errors(r);
 }
 
+TEST(Config, GivenTheDaemonUserThenDefaultPaddockAndBadNamesOrRootAreRefused) {
+  auto def = load("");
+  ASSERT_TRUE(def.ok()) << all_errors(def);
+  EXPECT_EQ(def.config->server.user, "paddock");
+  auto other = load("[server]\nuser = \"_paddock-svc\"\n");
+  ASSERT_TRUE(other.ok()) << all_errors(other);
+  EXPECT_EQ(other.config->server.user, "_paddock-svc");
+  EXPECT_TRUE(has_error(load("[server]\nuser = \"\"\n"), "server.user is empty"));
+  EXPECT_TRUE(has_error(load("[server]\nuser = \"root\"\n"), "must not be root"));
+  for (const char* bad : {"-x", "9lives", "a b", "x/y", "a:b"}) {
+    EXPECT_TRUE(has_error(load(std::string("[server]\nuser = \"") + bad + "\"\n"),
+                          "is not a valid user name"))
+        << bad;
+  }
+  EXPECT_TRUE(has_error(load("[server]\nuser = \"" + std::string(33, 'a') + "\"\n"),
+                        "is not a valid user name"));
+}
+
 TEST(Config, GivenBadLogLevelAndFormatThenErrors) {
   auto r = load("[log]\nlevel = \"verbose\"\nformat = \"xml\"\n");
   EXPECT_TRUE(has_error(r, "log.level 'verbose'")) << all_errors(r);

@@ -20,7 +20,9 @@ Result<std::string> token_line(const std::string& name, const std::string& scope
                                const std::string& token, std::string_view existing,
                                const std::string& file_name);
 
-/// Creates a token, appends its line to `path` (created with mode 0600 when missing; an
+/// Creates a token, appends its line to `path` (created when missing, and an empty file, gets
+/// mode 0640 group paddock so the daemon can read it after its privilege drop, or 0600 when
+/// that group does not exist; an
 /// exclusive flock is held while reading and appending) and returns the token itself, which
 /// is nowhere else stored.
 Result<std::string> create_token(const std::string& path, const std::string& name,

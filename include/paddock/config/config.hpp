@@ -26,6 +26,8 @@ struct ServerConfig {
   std::string socket = "/run/paddock/paddock.sock";
   std::uint32_t socket_mode = 0660;
   std::string socket_group = "paddock-admin";
+  /// The system user the HTTP-facing daemon drops to after start (the spawner stays root).
+  std::string user = "paddock";
   std::string token_file = "/etc/paddock/tokens";
   std::uint64_t max_body_bytes = 1024 * 1024;
   std::uint32_t max_header_bytes = 16 * 1024;
