@@ -33,6 +33,7 @@
 #include "paddock/log/log.hpp"
 #include "paddock/preflight/preflight.hpp"
 #include "paddock/privsep/client.hpp"
+#include "paddock/privsep/drop.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/supervisor/scheduler.hpp"
@@ -265,6 +266,23 @@ int run(const config::Config& start_config, const std::string& config_path) {
       return 1;
     }
   }
+  // The HTTP-facing daemon runs as [server] user once its listeners are bound; what it writes
+  // (worker logs, the audit log, the bundle store) is handed to that user now, while root.
+  std::optional<privsep::DaemonUser> daemon_user;
+  if (::geteuid() == 0) {
+    auto u = privsep::lookup_daemon_user(cfg);
+    if (!u) {
+      log::critical("refusing to start: " + u.error().message);
+      return 1;
+    }
+    if (auto r = privsep::prepare_daemon_files(cfg, *u); !r) {
+      log::critical("refusing to start: " + r.error().message);
+      return 1;
+    }
+    daemon_user = *u;
+  } else {
+    log::warn("not started as root: no privilege separation (workers cannot be started either)");
+  }
   bundles::StoreConfig store_cfg;
   store_cfg.dir = cfg.bundles.dir;
   store_cfg.max_total_bytes = cfg.bundles.max_total_bytes;
@@ -309,18 +327,13 @@ int run(const config::Config& start_config, const std::string& config_path) {
   auto metrics = std::make_shared<api::MetricsRegistry>();
   const auto api_metrics = api::register_api_metrics(*metrics, PADDOCK_VERSION);
 
-  auto tokens = load_tokens(cfg);
-  if (!tokens) {
-    log::critical(tokens.error().message + "; fix the token file and restart");
-    return 1;
-  }
   api::AuthOptions auth_opts;
   auth_opts.worker_uid_start = cfg.process.worker_uid_range_start;
   auth_opts.worker_uid_end = cfg.process.worker_uid_range_end;
   auth_opts.admin_group = cfg.server.socket_group;
   auth_opts.metrics_require_token = cfg.server.metrics_require_token;
-  auto auth =
-      std::make_shared<api::Authenticator>(auth_opts, *tokens, api::system_group_directory());
+  auto auth = std::make_shared<api::Authenticator>(
+      auth_opts, std::make_shared<const api::TokenStore>(), api::system_group_directory());
   auto audit = std::make_shared<api::AuditLog>(cfg.log.audit_log);
 
   // The supervisor and what it stands on: every UID, port and process comes from the spawner.
@@ -524,6 +537,29 @@ int run(const config::Config& start_config, const std::string& config_path) {
     bound.push_back(cfg.server.socket);
   }
   readiness->set("listeners", true);
+
+  // From here on this process holds no privilege: the spawner does everything that needs one.
+  // Tokens and requests are read only after the drop.
+  if (daemon_user) {
+    if (auto r = privsep::drop_privileges(*daemon_user); !r) {
+      log::critical("refusing to start: cannot drop privileges: " + r.error().message);
+      return 1;
+    }
+    if (auto r = privsep::install_daemon_seccomp(); !r) {
+      log::critical("refusing to start: cannot install the daemon's seccomp filter: " +
+                    r.error().message);
+      return 1;
+    }
+    log::info("privileges dropped", {{"user", daemon_user->name},
+                                     {"uid", static_cast<long>(daemon_user->uid)},
+                                     {"spawner_pid", static_cast<long>(spawner_pid)}});
+  }
+  auto tokens = load_tokens(cfg);
+  if (!tokens) {
+    log::critical(tokens.error().message + "; fix the token file and restart");
+    return 1;
+  }
+  auth->set_tokens(*tokens);
 
   // Preflight: prove the host is safe before anything is served.
   auto first_report =

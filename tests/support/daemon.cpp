@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -97,7 +98,9 @@ TestDaemon::TestDaemon(TestDaemonOptions options) {
            << "writer write sha256:" << util::sha256_hex(write_token_) << "\n"
            << "reader read sha256:" << util::sha256_hex(read_token_) << "\n";
   }
-  ::chmod((dir_ + "/tokens").c_str(), 0600);
+  // Read by the daemon after it dropped to [server] user (group paddock): 0640 root:paddock.
+  ::chmod((dir_ + "/tokens").c_str(), 0640);
+  if (const group* g = ::getgrnam("paddock")) ::chown((dir_ + "/tokens").c_str(), 0, g->gr_gid);
   port_ = free_loopback_port();
   if (port_ == 0) {
     error_ = "could not find a free loopback port";
