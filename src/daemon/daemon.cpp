@@ -283,21 +283,6 @@ int run(const config::Config& start_config, const std::string& config_path) {
   } else {
     log::warn("not started as root: no privilege separation (workers cannot be started either)");
   }
-  bundles::StoreConfig store_cfg;
-  store_cfg.dir = cfg.bundles.dir;
-  store_cfg.max_total_bytes = cfg.bundles.max_total_bytes;
-  store_cfg.limits.max_compressed_bytes = cfg.bundles.max_archive_bytes;
-  store_cfg.limits.max_extracted_bytes = cfg.bundles.max_extracted_bytes;
-  store_cfg.limits.max_entries = cfg.bundles.max_entries;
-  store_cfg.limits.max_path_length = cfg.bundles.max_path_length;
-  store_cfg.limits.max_depth = cfg.bundles.max_depth;
-  auto bundle_store = bundles::Store::open(store_cfg);
-  if (!bundle_store) {
-    log::critical("refusing to start: the bundle store cannot be used: " +
-                  bundle_store.error().message);
-    return 1;
-  }
-  bundles::Store& store = **bundle_store;
 
   // The spawner: the privileged half (worker UIDs, ports, plans, sandboxes, preflight probes).
   // Started before anything else runs a thread; it gets nothing from us but a socket.
@@ -324,6 +309,70 @@ int run(const config::Config& start_config, const std::string& config_path) {
 
   auto readiness = std::make_shared<api::Readiness>();
   readiness->require("listeners", "the API listeners are not bound yet");
+  // The listeners are bound while still root (a port below 1024, the socket's group); requests
+  // are read only once the loop runs, long after the drop below. The handler comes later.
+  std::shared_ptr<api::ApiHandler> handler;
+  api::HttpServer server(ioc, server_options(cfg),
+                         [&handler](const api::Request& r) { return handler->handle(r); });
+  for (const auto& l : cfg.server.listen) {
+    auto hp = util::parse_host_port(l);
+    if (!hp) {
+      log::critical("invalid listen address", {{"listen", l}, {"error", hp.error().message}});
+      return 1;
+    }
+    auto port = server.listen_tcp(*hp);
+    if (!port) {
+      log::critical(port.error().message);
+      return 1;
+    }
+    log::info("listening", {{"address", hp->host}, {"port", *port}});
+    bound.push_back(util::to_string(util::HostPort{hp->host, static_cast<std::uint16_t>(*port)}));
+  }
+  if (!cfg.server.socket.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(cfg.server.socket).parent_path(), ec);
+    auto r = server.listen_unix(cfg.server.socket, cfg.server.socket_mode, cfg.server.socket_group);
+    if (!r) {
+      log::critical(r.error().message);
+      return 1;
+    }
+    log::info("listening", {{"socket", cfg.server.socket}});
+    bound.push_back(cfg.server.socket);
+  }
+  readiness->set("listeners", true);
+
+  // From here on this process holds no privilege: the spawner does everything that needs one.
+  // Tokens and requests are read only after the drop.
+  if (daemon_user) {
+    if (auto r = privsep::drop_privileges(*daemon_user); !r) {
+      log::critical("refusing to start: cannot drop privileges: " + r.error().message);
+      return 1;
+    }
+    if (auto r = privsep::install_daemon_seccomp(); !r) {
+      log::critical("refusing to start: cannot install the daemon's seccomp filter: " +
+                    r.error().message);
+      return 1;
+    }
+    log::info("privileges dropped", {{"user", daemon_user->name},
+                                     {"uid", static_cast<long>(daemon_user->uid)},
+                                     {"spawner_pid", static_cast<long>(spawner_pid)}});
+  }
+  bundles::StoreConfig store_cfg;
+  store_cfg.dir = cfg.bundles.dir;
+  store_cfg.max_total_bytes = cfg.bundles.max_total_bytes;
+  store_cfg.limits.max_compressed_bytes = cfg.bundles.max_archive_bytes;
+  store_cfg.limits.max_extracted_bytes = cfg.bundles.max_extracted_bytes;
+  store_cfg.limits.max_entries = cfg.bundles.max_entries;
+  store_cfg.limits.max_path_length = cfg.bundles.max_path_length;
+  store_cfg.limits.max_depth = cfg.bundles.max_depth;
+  auto bundle_store = bundles::Store::open(store_cfg);
+  if (!bundle_store) {
+    log::critical("refusing to start: the bundle store cannot be used: " +
+                  bundle_store.error().message);
+    return 1;
+  }
+  bundles::Store& store = **bundle_store;
+
   auto metrics = std::make_shared<api::MetricsRegistry>();
   const auto api_metrics = api::register_api_metrics(*metrics, PADDOCK_VERSION);
 
@@ -494,10 +543,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
   metrics->gauge_collector("paddock_bundles", "Bundles in the bundle store.", {}, [&store] {
     return std::vector<api::CollectedSample>{{{}, static_cast<double>(store.list().size())}};
   });
-  auto handler = std::make_shared<api::ApiHandler>(router, auth, audit);
-
-  api::HttpServer server(ioc, server_options(cfg),
-                         [handler](const api::Request& r) { return handler->handle(r); });
+  handler = std::make_shared<api::ApiHandler>(router, auth, audit);
   server.on_response([requests = api_metrics.requests](unsigned status) {
     requests->inc({std::to_string(status)});
   });
@@ -511,49 +557,6 @@ int run(const config::Config& start_config, const std::string& config_path) {
   });
   register_server_metrics(*metrics, server.stats());
 
-  for (const auto& l : cfg.server.listen) {
-    auto hp = util::parse_host_port(l);
-    if (!hp) {
-      log::critical("invalid listen address", {{"listen", l}, {"error", hp.error().message}});
-      return 1;
-    }
-    auto port = server.listen_tcp(*hp);
-    if (!port) {
-      log::critical(port.error().message);
-      return 1;
-    }
-    log::info("listening", {{"address", hp->host}, {"port", *port}});
-    bound.push_back(util::to_string(util::HostPort{hp->host, static_cast<std::uint16_t>(*port)}));
-  }
-  if (!cfg.server.socket.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(cfg.server.socket).parent_path(), ec);
-    auto r = server.listen_unix(cfg.server.socket, cfg.server.socket_mode, cfg.server.socket_group);
-    if (!r) {
-      log::critical(r.error().message);
-      return 1;
-    }
-    log::info("listening", {{"socket", cfg.server.socket}});
-    bound.push_back(cfg.server.socket);
-  }
-  readiness->set("listeners", true);
-
-  // From here on this process holds no privilege: the spawner does everything that needs one.
-  // Tokens and requests are read only after the drop.
-  if (daemon_user) {
-    if (auto r = privsep::drop_privileges(*daemon_user); !r) {
-      log::critical("refusing to start: cannot drop privileges: " + r.error().message);
-      return 1;
-    }
-    if (auto r = privsep::install_daemon_seccomp(); !r) {
-      log::critical("refusing to start: cannot install the daemon's seccomp filter: " +
-                    r.error().message);
-      return 1;
-    }
-    log::info("privileges dropped", {{"user", daemon_user->name},
-                                     {"uid", static_cast<long>(daemon_user->uid)},
-                                     {"spawner_pid", static_cast<long>(spawner_pid)}});
-  }
   auto tokens = load_tokens(cfg);
   if (!tokens) {
     log::critical(tokens.error().message + "; fix the token file and restart");
@@ -646,10 +649,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();
-  if (!cfg.server.socket.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(cfg.server.socket, ec);
-  }
+  // The admin socket's directory is root's: the spawner removes the socket when it exits.
   // Closing the socket stops the spawner (and whatever still runs under it); wait for it, bounded.
   ops.close();
   for (int i = 0; i < 500; ++i) {

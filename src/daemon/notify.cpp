@@ -1,6 +1,12 @@
 #include "paddock/daemon/notify.hpp"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
 
 #include <cstdlib>
 #include <cstring>
@@ -25,9 +31,28 @@ std::string serving_status(const std::vector<std::string>& endpoints) {
   return s;
 }
 
-Notifier::Notifier(boost::asio::io_context& ioc) : timer_(ioc) {}
+Notifier::Notifier(boost::asio::io_context& ioc) : timer_(ioc) {
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t len = std::strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  std::memcpy(addr.sun_path, path, len);
+  if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr),
+                            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len)) != 0) {
+    log::warn("cannot connect to NOTIFY_SOCKET", {{"path", path}, {"error", std::strerror(errno)}});
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
 
-Notifier::~Notifier() { stop_watchdog(); }
+Notifier::~Notifier() {
+  stop_watchdog();
+  if (fd_ >= 0) ::close(fd_);
+}
 
 bool Notifier::enabled() const {
   const char* s = std::getenv("NOTIFY_SOCKET");
@@ -36,11 +61,14 @@ bool Notifier::enabled() const {
 
 void Notifier::send(const std::string& message) {
   if (!enabled()) return;
-  // unset_environment = 0: the watchdog and later state changes need NOTIFY_SOCKET again.
-  // Workers never inherit it: their environment is built from scratch.
-  const int r = sd_notify(0, message.c_str());
-  if (r < 0) {
-    log::warn("sd_notify failed", {{"message", message}, {"error", std::strerror(-r)}});
+  // Workers never inherit NOTIFY_SOCKET: their environment is built from scratch.
+  if (fd_ < 0) {
+    log::warn("cannot notify the service manager", {{"message", message}});
+    return;
+  }
+  if (::send(fd_, message.data(), message.size(), MSG_NOSIGNAL) < 0) {
+    log::warn("notifying the service manager failed",
+              {{"message", message}, {"error", std::strerror(errno)}});
   }
 }
 

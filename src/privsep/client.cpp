@@ -513,9 +513,11 @@ std::optional<cgroup::Usage> Client::usage(ProcId proc) const {
 }
 
 void Client::remove_data_dir(const std::string& path) {
+  // Answered once the directory is gone: whoever sees the worker ended sees its data gone too.
   const auto slash = path.rfind('/');
-  impl_->tell(Type::RemoveData,
-              {{"worker_id", slash == std::string::npos ? path : path.substr(slash + 1)}});
+  auto r = impl_->call(Type::RemoveData,
+                       {{"worker_id", slash == std::string::npos ? path : path.substr(slash + 1)}});
+  if (!r) log::warn("the spawner did not remove a data directory", {{"error", r.error().message}});
 }
 
 pool::UidAllocator& Client::uids() { return impl_->uids; }

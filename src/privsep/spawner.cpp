@@ -572,6 +572,7 @@ class Spawner final : public supervisor::ProcessSink {
 int run_spawner(int sock, const std::string& config_path) {
   // Dies with the daemon that started it, even if the socket's EOF were missed.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ::prctl(PR_SET_NAME, "paddock-spawner");  // what ps and top show
   if (::getppid() == 1) return 1;
   auto loaded = config::load_file(config_path, config::current_environment(),
                                   config::HostFacts::from_system());
@@ -591,7 +592,14 @@ int run_spawner(int sock, const std::string& config_path) {
     log::critical("spawner: cannot start", {{"error", r.error().message}});
     return 1;
   }
-  return spawner.run();
+  const int code = spawner.run();
+  // The daemon's admin socket lives in a directory only root may write; it goes with the pair.
+  struct stat st {};
+  const std::string& socket = loaded.config->server.socket;
+  if (!socket.empty() && ::lstat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+    ::unlink(socket.c_str());
+  }
+  return code;
 }
 
 }  // namespace paddock::privsep

@@ -83,6 +83,8 @@ class NotifiedDaemon {
   NotifiedDaemon() {
     std::string tmpl = (fs::temp_directory_path() / "paddock-notify-it-XXXXXX").string();
     dir_ = ::mkdtemp(tmpl.data());
+    // The daemon drops to its own user once listening: it must reach its config and state.
+    ::chmod(dir_.c_str(), 0711);
     for (const char* d : {"run", "state", "data", "bundles"})
       fs::create_directories(dir_ + "/" + d);
     std::ofstream(dir_ + "/tokens") << "";

@@ -56,6 +56,9 @@ class Notifier {
   void arm();
 
   boost::asio::steady_timer timer_;
+  /// A datagram socket connected to $NOTIFY_SOCKET while the daemon was still root, so the
+  /// daemon can notify after dropping privileges whatever the socket's path permissions.
+  int fd_ = -1;
   std::chrono::microseconds period_{0};
   bool watchdog_running_ = false;
 };
