@@ -2,7 +2,8 @@
 /// The network "private" side of the spawn benchmark: slirp4netns started by hand for a raw
 /// bwrap sandbox (the raw baseline of the daemon's egress), and a probe of a sandbox's network
 /// namespace that sees when slirp4netns serves it, the same way whoever started slirp4netns
-/// (the daemon keeps the ready pipe of the workers it starts).
+/// (the daemon keeps the ready pipe of the slirp4netns it starts, so its readiness can only be
+/// seen from outside).
 
 #include <sys/types.h>
 
