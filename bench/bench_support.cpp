@@ -23,6 +23,7 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -227,6 +228,33 @@ KeepAliveClient::Reply KeepAliveClient::request(const std::string& method,
   throw std::runtime_error("request " + method + " " + target + " failed: " + std::strerror(errno));
 }
 
+EventStream::EventStream(const test::TestDaemon& d) : conn_(test::RawConnection::tcp(d.port())) {
+  conn_.send("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + d.read_token() +
+             "\r\n\r\n");
+  buf_ = conn_.read_some(std::chrono::seconds(2));
+  if (test::status_of(buf_) != 200) throw std::runtime_error("GET /v1/events: " + buf_);
+  buf_.erase(0, buf_.find("\r\n\r\n") + 4);
+}
+
+void EventStream::wait(const std::string& id, const std::string& to,
+                       std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
+  for (;;) {
+    std::size_t pos;
+    while ((pos = buf_.find('\n')) != std::string::npos) {
+      const std::string line = buf_.substr(0, pos);
+      buf_.erase(0, pos + 1);
+      // Chunk-size lines and SSE fields other than data are skipped.
+      const auto data = line.find("data: ");
+      if (data == std::string::npos) continue;
+      const auto e = nlohmann::json::parse(line.substr(data + 6), nullptr, false);
+      if (e.is_object() && e.value("worker_id", "") == id && e.value("to", "") == to) return;
+    }
+    if (Clock::now() >= deadline) throw std::runtime_error("no '" + to + "' event for " + id);
+    buf_ += conn_.read_some(std::chrono::milliseconds(200));
+  }
+}
+
 test::TestDaemonOptions daemon_options(uid_t first, uid_t count, unsigned max_workers) {
   test::TestDaemonOptions o;
   o.set["process.worker_uid_range_start"] = std::to_string(first);
@@ -269,15 +297,14 @@ Result<RawBwrap> RawBwrap::plan(const std::string& config_path, const std::strin
   return raw;
 }
 
-namespace {
-
-/// `fd` moved to a number >= 64, above every descriptor number bwrap will see.
 util::UniqueFd high(int fd) {
   if (fd < 0) return {};
   util::UniqueFd moved(::fcntl(fd, F_DUPFD_CLOEXEC, 64));
   ::close(fd);
   return moved;
 }
+
+namespace {
 
 /// A memfd holding `data` at offset 0 (bwrap reads it from the current offset).
 util::UniqueFd data_fd(const std::string& data) {

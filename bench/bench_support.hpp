@@ -17,6 +17,7 @@
 #include "paddock/util/fd.hpp"
 #include "paddock/util/result.hpp"
 #include "support/daemon.hpp"
+#include "support/http_client.hpp"
 
 namespace paddock::bench {
 
@@ -71,9 +72,26 @@ class KeepAliveClient {
   std::string buf_;
 };
 
+/// A subscription to GET /v1/events of the daemon under test that waits for one worker's
+/// transition; events of other workers and other transitions are skipped.
+class EventStream {
+ public:
+  explicit EventStream(const test::TestDaemon& d);
+  /// Blocks until an event moves worker `id` to `to`; throws std::runtime_error after `limit`.
+  void wait(const std::string& id, const std::string& to, std::chrono::milliseconds limit);
+
+ private:
+  test::RawConnection conn_;
+  std::string buf_;
+};
+
 /// Options of the daemon under test: worker UIDs [first, first + count - 1], max_workers,
 /// log level info (the production default; the test default is debug).
 test::TestDaemonOptions daemon_options(uid_t first, uid_t count, unsigned max_workers);
+
+/// `fd` moved to a number >= 64 (close-on-exec), above every descriptor number a child of the
+/// benchmark is given; `fd` itself is closed. Empty when `fd` < 0 or the move fails.
+util::UniqueFd high(int fd);
 
 /// bwrap started without the daemon: the plan the daemon would make for `command` (same config
 /// file, same default profile, same seccomp program), spawned by a plain fork, setgroups(0),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release preset and runs every benchmark against a real paddockd, then prints one
-# table of the figures with their targets. Needs root (workers run under their own UIDs).
+# table of the figures with their targets. Needs root (workers run under their own UIDs), and
+# for the network "private" figures slirp4netns with /dev/net/tun usable by the worker UIDs
+# (mode 0666, the distribution default).
 #
 #   bench/run.sh                 everything with the default sizes
 #   bench/run.sh --quick         small sizes, for checking that the programs work
@@ -27,12 +29,12 @@ bin=build/release/bench
 out=build/release/bench-results
 mkdir -p "$out"
 if [[ $quick == yes ]]; then
-  spawn_args=(--n=30 --rounds=3 --warmup=3 --throughput-runs=30)
+  spawn_args=(--n=30 --rounds=3 --warmup=3 --throughput-runs=30 --net-n=30)
   http_args=(--seconds=2 "--client=$client")
   fleet_args=(--workers=100 --requests=30 --ring-workers=10)
   stop_args=(--n=3)
 else
-  spawn_args=(--n=200 --rounds=10 --warmup=10 --throughput-runs=200)
+  spawn_args=(--n=200 --rounds=10 --warmup=10 --throughput-runs=200 --net-n=200)
   http_args=(--seconds=10 "--client=$client")
   fleet_args=(--workers=1000 --requests=200 --ring-workers=100)
   stop_args=(--n=20)

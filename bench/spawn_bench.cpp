@@ -9,8 +9,22 @@
 // Throughput: runs per second with two concurrent clients of the daemon against two concurrent
 // raw spawners.
 //
+// Network: what a worker's own network costs. Network "none": from the request to the workload
+// running (daemon: POST /v1/workers of `sleep 3600` until the "running" event; raw: bwrap
+// started by hand until its workload is found; spawner: the spawn module alone). Network
+// "private" (the default): from the request to the workload running AND slirp4netns serving
+// its namespace (raw: the same bwrap, then slirp4netns with the daemon's flags started by hand
+// as the worker's uid until its --ready-fd fires; spawner: spawn::spawn_net_helper as the
+// daemon calls it). The end point of all three private columns is seen the same way, from
+// outside (EgressProbe: tap0's default route, then slirp4netns answering for 10.0.2.2 on
+// tap0), because the daemon keeps the ready pipe of the workers it starts; the raw and spawner
+// columns also report when the ready fd fired. Nothing leaves the sandbox's namespace.
+//
 //   paddock-bench-spawn [--n=200] [--rounds=10] [--warmup=10] [--throughput-runs=200]
+//                       [--net-n=N (default n; 0 skips the network part)]
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,7 +37,11 @@
 #include <thread>
 
 #include "bench_support.hpp"
+#include "net_baseline.hpp"
+#include "paddock/net/relay.hpp"
+#include "paddock/spawn/net_helper.hpp"
 #include "paddock/spawn/spawn.hpp"
+#include "paddock/spawn/status.hpp"
 #include "support/proc_probe.hpp"
 
 using namespace paddock;
@@ -94,6 +112,227 @@ void print_row(const char* name, const Summary& s) {
   std::printf("  %-8s %8.2f %8.2f %8.2f %8.2f %8.2f\n", name, s.p50, s.p90, s.p99, s.mean, s.max);
 }
 
+// --- network "none" and "private" ---------------------------------------------------------------
+
+constexpr auto kNetTimeout = std::chrono::milliseconds(20000);
+
+/// One start of a sandbox with a network of its own, in ms from the request: `running` when
+/// the workload was seen running; with network "private" also `ready` (slirp4netns's ready fd;
+/// the daemon's is not visible), `route` (tap0's default route) and `answered` (slirp4netns
+/// answered on tap0: the end point).
+struct NetSample {
+  double running = 0, ready = 0, route = 0, answered = 0;
+};
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+template <typename T>
+T ok_or_throw(Result<T> r, const std::string& what) {
+  if (!r) throw std::runtime_error(what + ": " + r.error().message);
+  return std::move(*r);
+}
+
+/// The probe of the workload's namespace, with slirp4netns's ready pipe when there is one.
+void finish_private(Clock::time_point t0, pid_t workload, int ready_fd, int stderr_fd,
+                    NetSample& s) {
+  auto probe = ok_or_throw(EgressProbe::open(workload), "egress probe");
+  const auto times = ok_or_throw(probe.wait(kNetTimeout, ready_fd, stderr_fd), "egress probe");
+  s.route = ms_between(t0, times.route);
+  s.answered = ms_between(t0, times.answered);
+  if (ready_fd >= 0) s.ready = ms_between(t0, times.ready);
+}
+
+/// Raw: bwrap by hand until its workload is found; with `with_slirp`, slirp4netns by hand.
+NetSample raw_net_once(const RawBwrap& raw, bool with_slirp) {
+  NetSample s;
+  const auto t0 = Clock::now();
+  util::UniqueFd status;
+  const pid_t bwrap = ok_or_throw(raw.start(&status), "raw spawn");
+  const pid_t workload =
+      ok_or_throw(spawn::read_workload_pid(status.get(), kNetTimeout), "raw workload");
+  s.running = ms_since(t0);
+  RawSlirp slirp;
+  if (with_slirp) {
+    const auto& plan = raw.sandbox_plan();
+    slirp = ok_or_throw(start_raw_slirp(plan.slirp4netns_path, plan.uid, plan.gid, workload),
+                        "raw slirp4netns");
+    finish_private(t0, workload, slirp.ready.get(), slirp.error_out.get(), s);
+    ::kill(slirp.pid, SIGKILL);
+    wait_for(slirp.pid);
+  }
+  ::kill(bwrap, SIGKILL);
+  wait_for(bwrap);
+  reap_exited_children();
+  return s;
+}
+
+/// Spawner: the daemon's spawn module (spawn::spawn, then spawn::spawn_net_helper with the
+/// daemon's slirp4netns argv), without the supervisor and the HTTP API.
+NetSample spawner_net_once(const RawBwrap& raw, bool with_slirp) {
+  NetSample s;
+  const auto t0 = Clock::now();
+  spawn::SpawnInputs in;
+  in.seccomp_bpf = raw.seccomp_bpf();
+  auto sandbox = ok_or_throw(spawn::spawn(raw.sandbox_plan(), std::move(in)), "spawn::spawn");
+  const pid_t workload =
+      ok_or_throw(spawn::read_workload_pid(sandbox.status_fd.get(), kNetTimeout), "workload");
+  s.running = ms_since(t0);
+  spawn::SpawnedHelper helper;
+  if (with_slirp) {
+    const auto& plan = raw.sandbox_plan();
+    int ready[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    util::UniqueFd ready_r(ready[0]);
+    util::UniqueFd ready_w(ready[1]);
+    int err[2];
+    if (::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    util::UniqueFd err_r(err[0]);
+    util::UniqueFd err_w(err[1]);
+    spawn::NetHelper h;
+    h.uid = plan.uid;
+    h.gid = plan.gid;
+    h.target = workload;
+    h.path = plan.slirp4netns_path;
+    h.argv = net::slirp4netns_argv(plan.slirp4netns_path);
+    h.ready_fd = std::move(ready_w);
+    h.stderr_fd = std::move(err_w);
+    helper = ok_or_throw(spawn::spawn_net_helper(std::move(h)), "spawn_net_helper");
+    finish_private(t0, workload, ready_r.get(), err_r.get(), s);
+    ::syscall(SYS_pidfd_send_signal, helper.pidfd.get(), SIGKILL, nullptr, 0);
+    siginfo_t info{};
+    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(helper.pidfd.get()), &info, WEXITED);
+  }
+  ::syscall(SYS_pidfd_send_signal, sandbox.pidfd.get(), SIGKILL, nullptr, 0);
+  siginfo_t info{};
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(sandbox.pidfd.get()), &info, WEXITED);
+  reap_exited_children();
+  return s;
+}
+
+/// Daemon: POST /v1/workers of `sleep 3600` with `network`, until the "running" event; for
+/// "private", then its pid (GET /v1/workers/{id}) and the probe of its namespace. The worker
+/// is stopped afterwards (not timed).
+NetSample daemon_net_once(const test::TestDaemon& d, KeepAliveClient& c, EventStream& events,
+                          const std::string& network) {
+  NetSample s;
+  const std::string body =
+      nlohmann::json{{"command", {"sleep", "3600"}}, {"network", network}}.dump();
+  const auto t0 = Clock::now();
+  auto r = c.request("POST", "/v1/workers", body, d.write_token());
+  if (r.status != 201) throw std::runtime_error("POST /v1/workers: " + r.body);
+  const std::string id = nlohmann::json::parse(r.body)["id"];
+  events.wait(id, "running", kNetTimeout);
+  s.running = ms_since(t0);
+  if (network == "private") {
+    auto w = c.request("GET", "/v1/workers/" + id, {}, d.read_token());
+    const auto pid = nlohmann::json::parse(w.body).value("pid", -1);
+    if (pid <= 0) throw std::runtime_error("no pid for a running worker: " + w.body);
+    finish_private(t0, pid, -1, -1, s);
+  }
+  auto del = c.request("DELETE", "/v1/workers/" + id + "?grace_seconds=0", {}, d.write_token());
+  if (del.status != 202) throw std::runtime_error("DELETE: " + del.body);
+  events.wait(id, "exited", kNetTimeout);
+  return s;
+}
+
+std::vector<double> pick(const std::vector<NetSample>& v, double NetSample::*field) {
+  std::vector<double> out;
+  for (const auto& s : v) out.push_back(s.*field);
+  return out;
+}
+
+/// The network part: none and private, raw, spawner and daemon, interleaved in rounds.
+void network_part(const test::TestDaemon& d, const RawBwrap& raw, long n, long rounds,
+                  long warmup) {
+  KeepAliveClient client(d.port());
+  EventStream events(d);
+  for (long i = 0; i < warmup; ++i) {
+    raw_net_once(raw, true);
+    spawner_net_once(raw, true);
+    daemon_net_once(d, client, events, "private");
+    daemon_net_once(d, client, events, "none");
+  }
+  std::vector<NetSample> raw_none, spawner_none, daemon_none, raw_priv, spawner_priv, daemon_priv;
+  for (long r = 0; r < rounds; ++r) {
+    const long per = n / rounds + (r < n % rounds ? 1 : 0);
+    for (long i = 0; i < per; ++i) raw_none.push_back(raw_net_once(raw, false));
+    for (long i = 0; i < per; ++i) spawner_none.push_back(spawner_net_once(raw, false));
+    for (long i = 0; i < per; ++i)
+      daemon_none.push_back(daemon_net_once(d, client, events, "none"));
+    for (long i = 0; i < per; ++i) raw_priv.push_back(raw_net_once(raw, true));
+    for (long i = 0; i < per; ++i) spawner_priv.push_back(spawner_net_once(raw, true));
+    for (long i = 0; i < per; ++i) {
+      daemon_priv.push_back(daemon_net_once(d, client, events, "private"));
+    }
+  }
+  const auto rn = summarize(pick(raw_none, &NetSample::running));
+  const auto sn = summarize(pick(spawner_none, &NetSample::running));
+  const auto dn = summarize(pick(daemon_none, &NetSample::running));
+  const auto rp = summarize(pick(raw_priv, &NetSample::answered));
+  const auto sp = summarize(pick(spawner_priv, &NetSample::answered));
+  const auto dp = summarize(pick(daemon_priv, &NetSample::answered));
+  std::printf("\nnetwork \"none\": request to workload running (sleep 3600), N=%ld each, ms:\n", n);
+  std::printf("  %-8s %8s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "mean", "max");
+  print_row("raw", rn);
+  print_row("spawner", sn);
+  print_row("daemon", dn);
+  std::printf(
+      "\nnetwork \"private\": request to workload running and slirp4netns answering on tap0, "
+      "N=%ld each, ms:\n",
+      n);
+  std::printf("  %-8s %8s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "mean", "max");
+  print_row("raw", rp);
+  print_row("spawner", sp);
+  print_row("daemon", dp);
+  const auto p50 = [](const std::vector<NetSample>& v, double NetSample::*f) {
+    return summarize(pick(v, f)).p50;
+  };
+  // Each step as the p50 of its own duration within a start (not a difference of p50s).
+  const auto step = [](const std::vector<NetSample>& v, double NetSample::*from,
+                       double NetSample::*to) {
+    std::vector<double> durations;
+    for (const auto& x : v) durations.push_back(x.*to - x.*from);
+    return summarize(durations).p50;
+  };
+  std::printf("  steps of a private start, p50 of each step's own duration, ms:\n");
+  std::printf("    %-8s %9s %9s %9s %9s\n", "", "running", "+route", "+ready-fd", "+answered");
+  for (const auto& [name, v] : {std::pair{"raw", &raw_priv}, std::pair{"spawner", &spawner_priv}}) {
+    std::printf("    %-8s %9.2f %9.2f %9.2f %9.2f\n", name, p50(*v, &NetSample::running),
+                step(*v, &NetSample::running, &NetSample::route),
+                step(*v, &NetSample::route, &NetSample::ready),
+                step(*v, &NetSample::ready, &NetSample::answered));
+  }
+  std::printf("    %-8s %9.2f %9.2f %9s %9.2f\n", "daemon", p50(daemon_priv, &NetSample::running),
+              step(daemon_priv, &NetSample::running, &NetSample::route), "-",
+              step(daemon_priv, &NetSample::route, &NetSample::answered));
+  std::printf(
+      "    (daemon: running is its \"running\" event; its ready fd is not visible, so +answered "
+      "is counted from the route)\n");
+  std::printf("  private on top of none, p50: raw +%.2f ms (x%.2f), daemon +%.2f ms (x%.2f)\n",
+              rp.p50 - rn.p50, rp.p50 / rn.p50, dp.p50 - dn.p50, dp.p50 / dn.p50);
+  result("spawn_none_raw_p50", rn.p50, "ms");
+  result("spawn_none_raw_p99", rn.p99, "ms");
+  result("spawn_none_daemon_p50", dn.p50, "ms");
+  result("spawn_none_daemon_p99", dn.p99, "ms");
+  result("spawn_none_ratio_p50", dn.p50 / rn.p50, "x");
+  result("spawn_none_ratio_p99", dn.p99 / rn.p99, "x");
+  result("spawn_private_raw_p50", rp.p50, "ms");
+  result("spawn_private_raw_p99", rp.p99, "ms");
+  result("spawn_private_raw_ready_fd_p50", p50(raw_priv, &NetSample::ready), "ms");
+  result("spawn_private_raw_slirp_p50", step(raw_priv, &NetSample::running, &NetSample::ready),
+         "ms");
+  result("spawn_private_spawner_slirp_p50",
+         step(spawner_priv, &NetSample::running, &NetSample::ready), "ms");
+  result("spawn_private_spawner_p50", sp.p50, "ms");
+  result("spawn_private_daemon_p50", dp.p50, "ms");
+  result("spawn_private_daemon_p99", dp.p99, "ms");
+  result("spawn_private_ratio_p50", dp.p50 / rp.p50, "x");
+  result("spawn_private_ratio_p99", dp.p99 / rp.p99, "x");
+  result("spawn_private_over_none_raw_p50", rp.p50 - rn.p50, "ms");
+  result("spawn_private_over_none_daemon_p50", dp.p50 - dn.p50, "ms");
+}
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -102,6 +341,7 @@ int main(int argc, char** argv) try {
   const long rounds = std::max(1L, args.integer("rounds", 10));
   const long warmup = args.integer("warmup", 10);
   const long tp_runs = args.integer("throughput-runs", 200);
+  const long net_n = args.integer("net-n", n);
   if (::geteuid() != 0) throw std::runtime_error("needs root (worker UIDs)");
   // Sandbox inits that outlive their bwrap come to us, as they come to the daemon.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -206,6 +446,12 @@ int main(int argc, char** argv) try {
   result("spawn_throughput_ratio", daemon_rate / raw_rate, "x", ">=0.8");
   std::printf("daemon RSS after the runs: %ld KiB\n", rss_kib(d.pid()));
   reap_exited_children();
+  if (net_n > 0) {
+    auto raw_sleep = RawBwrap::plan(d.config_path(), "bench-raw-net", kFirstUid + kUidCount - 3,
+                                    {"sleep", "3600"});
+    if (!raw_sleep) throw std::runtime_error("plan: " + raw_sleep.error().message);
+    network_part(d, *raw_sleep, net_n, std::min(rounds, net_n), std::min(warmup, net_n));
+  }
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "paddock-bench-spawn: " << e.what() << "\n";

@@ -18,7 +18,6 @@
 
 #include "bench_support.hpp"
 #include "paddock/spawn/status.hpp"
-#include "support/http_client.hpp"
 
 using namespace paddock;
 using namespace paddock::bench;
@@ -31,41 +30,7 @@ constexpr double kGraceMs = 1000;
 const std::vector<std::string> kCooperative = {"sleep", "3600"};
 const std::vector<std::string> kStubborn = {"sh", "-c", "trap '' TERM; exec sleep 3600"};
 
-/// A subscription to GET /v1/events that waits for one worker's transition.
-class Events {
- public:
-  explicit Events(const test::TestDaemon& d) : conn_(test::RawConnection::tcp(d.port())) {
-    conn_.send("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + d.read_token() +
-               "\r\n\r\n");
-    buf_ = conn_.read_some(std::chrono::seconds(2));
-    if (test::status_of(buf_) != 200) throw std::runtime_error("GET /v1/events: " + buf_);
-    buf_.erase(0, buf_.find("\r\n\r\n") + 4);
-  }
-  /// Blocks until an event moves `id` to `to` (bounded by `limit`).
-  void wait(const std::string& id, const std::string& to, std::chrono::milliseconds limit) {
-    const auto deadline = Clock::now() + limit;
-    for (;;) {
-      std::size_t pos;
-      while ((pos = buf_.find('\n')) != std::string::npos) {
-        const std::string line = buf_.substr(0, pos);
-        buf_.erase(0, pos + 1);
-        // Chunk-size lines and SSE fields other than data are skipped.
-        const auto data = line.find("data: ");
-        if (data == std::string::npos) continue;
-        const auto e = json::parse(line.substr(data + 6), nullptr, false);
-        if (e.is_object() && e.value("worker_id", "") == id && e.value("to", "") == to) return;
-      }
-      if (Clock::now() >= deadline) throw std::runtime_error("no '" + to + "' event for " + id);
-      buf_ += conn_.read_some(std::chrono::milliseconds(200));
-    }
-  }
-
- private:
-  test::RawConnection conn_;
-  std::string buf_;
-};
-
-double daemon_stop(const test::TestDaemon& d, KeepAliveClient& c, Events& events,
+double daemon_stop(const test::TestDaemon& d, KeepAliveClient& c, EventStream& events,
                    const std::vector<std::string>& command) {
   auto r = c.request("POST", "/v1/workers", json{{"command", command}}.dump(), d.write_token());
   if (r.status != 201) throw std::runtime_error("POST /v1/workers: " + r.body);
@@ -117,7 +82,7 @@ int main(int argc, char** argv) try {
   if (!coop_raw || !stub_raw) throw std::runtime_error("plan failed");
   std::cout << "machine: " << machine_description() << "\n";
 
-  Events events(d);
+  EventStream events(d);
   KeepAliveClient c(d.port());
   std::vector<double> d_coop, d_stub, r_coop, r_stub;
   for (long i = 0; i < n; ++i) {
