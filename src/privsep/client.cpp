@@ -118,7 +118,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   struct Uids final : pool::UidAllocator {
     Impl* impl = nullptr;
     std::map<uid_t, std::string> leases;
-    std::size_t last_draining = 0;
+    mutable std::size_t last_draining = 0;
     Result<uid_t> lease(const std::string& owner) override {
       auto r = impl->call(Type::LeaseUid, {{"worker_id", owner}});
       if (!r) return r.error();
@@ -140,7 +140,19 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       return static_cast<std::size_t>(impl->uid_last - impl->uid_first) + 1;
     }
     std::size_t leased() const override { return leases.size(); }
-    std::size_t draining() const override { return last_draining; }
+    /// The spawner frees draining UIDs on its own (when their last process is reaped): ask it,
+    /// at most every 200 ms.
+    std::size_t draining() const override {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - asked_at >= std::chrono::milliseconds(200)) {
+        asked_at = now;
+        if (auto r = impl->call(Type::Stats, nlohmann::json::object())) {
+          last_draining = r->body.value("uids_draining", std::size_t{0});
+        }
+      }
+      return last_draining;
+    }
+    mutable std::chrono::steady_clock::time_point asked_at{};
   } uids;
 
   struct Ports final : pool::PortAllocator {
