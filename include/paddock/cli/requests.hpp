@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "paddock/api/worker_json.hpp"
 #include "paddock/util/result.hpp"
 
 namespace paddock::cli {
@@ -48,8 +49,8 @@ struct RunArgs {
 /// The POST /v1/runs body; stdin bytes go as stdin_base64 (any bytes, also invalid UTF-8).
 Result<nlohmann::json> run_request(const RunArgs& args);
 
-/// Standard base64 with padding.
-std::string base64_encode(std::string_view bytes);
+/// Standard base64 with padding (shared with the API).
+using api::base64_encode;
 
 /// Percent-encodes everything but unreserved characters (A-Z a-z 0-9 - . _ ~).
 std::string url_encode(std::string_view text);
