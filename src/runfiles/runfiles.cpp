@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <map>
 #include <set>
+#include <utility>
 
 namespace paddock::runfiles {
 
@@ -293,6 +294,55 @@ std::uint64_t Budget::take(std::uint64_t size) {
   return n;
 }
 
+namespace {
+
+/// Creates the file `rel` below `root` (parents 0755 with mkdirat; nothing followed), writes
+/// `content`, mode 0644; owned by `owner` when given. Only with `replace` may it exist already
+/// (a regular file; it is truncated).
+Result<UniqueFd> create_below(int root, std::string_view rel, std::string_view content,
+                              bool replace, std::optional<std::pair<uid_t, gid_t>> owner) {
+  const auto parts = split(rel);
+  UniqueFd parent(::fcntl(root, F_DUPFD_CLOEXEC, 3));
+  if (!parent) return sys("dup", errno);
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    const std::string name(parts[i]);
+    const bool made = ::mkdirat(parent.get(), name.c_str(), 0755) == 0;
+    if (!made && errno != EEXIST) return sys("mkdir " + name, errno);
+    UniqueFd sub(
+        ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub) return sys("open directory " + name, errno);
+    if (made && owner &&
+        (::fchmod(sub.get(), 0755) != 0 || ::fchown(sub.get(), owner->first, owner->second) != 0)) {
+      return sys("fchown " + name, errno);
+    }
+    parent = std::move(sub);
+  }
+  const std::string name(parts.back());
+  const int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC |
+                    (replace ? O_TRUNC : O_EXCL);
+  UniqueFd fd(::openat(parent.get(), name.c_str(), flags, 0644));
+  if (!fd) return sys("create " + std::string(rel), errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return make_error("io", std::string(rel) + " exists and is not a regular file");
+  }
+  if (auto w = write_all(fd.get(), content, std::string(rel)); !w) return w.error();
+  if (owner && (::fchmod(fd.get(), 0644) != 0 ||
+                ::fchown(fd.get(), owner->first, owner->second) != 0)) {
+    return sys("fchown " + std::string(rel), errno);
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<void> write_below(int dirfd, std::string_view rel, std::string_view content, bool replace) {
+  if (auto p = check_relative_path(rel, Caps{}); !p) return p.error();
+  auto fd = create_below(dirfd, rel, content, replace, std::nullopt);
+  if (!fd) return fd.error();
+  return {};
+}
+
 Result<void> write_inputs(const std::string& dir, const std::vector<InputFile>& files, uid_t uid,
                           gid_t gid, const Caps& caps) {
   if (auto ok = check_inputs(files, caps); !ok) return ok.error();
@@ -303,35 +353,8 @@ Result<void> write_inputs(const std::string& dir, const std::vector<InputFile>& 
   UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root) return sys("open(" + dir + ")", errno);
   for (const auto& f : files) {
-    const auto parts = split(f.path);
-    UniqueFd parent(::fcntl(root.get(), F_DUPFD_CLOEXEC, 3));
-    if (!parent) return sys("dup", errno);
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
-      const std::string name(parts[i]);
-      if (::mkdirat(parent.get(), name.c_str(), 0755) == 0) {
-        UniqueFd sub(
-            ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!sub) return sys("open(" + name + ")", errno);
-        if (::fchmod(sub.get(), 0755) != 0 || ::fchown(sub.get(), uid, gid) != 0) {
-          return sys("fchown(" + name + ")", errno);
-        }
-        parent = std::move(sub);
-        continue;
-      }
-      if (errno != EEXIST) return sys("mkdirat(" + name + ")", errno);
-      UniqueFd sub(
-          ::openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!sub) return sys("open(" + name + ")", errno);
-      parent = std::move(sub);
-    }
-    const std::string name(parts.back());
-    UniqueFd fd(::openat(parent.get(), name.c_str(),
-                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!fd) return sys("create(" + f.path + ")", errno);
-    if (auto w = write_all(fd.get(), f.content, f.path); !w) return w.error();
-    if (::fchmod(fd.get(), 0644) != 0 || ::fchown(fd.get(), uid, gid) != 0) {
-      return sys("fchown(" + f.path + ")", errno);
-    }
+    auto fd = create_below(root.get(), f.path, f.content, false, std::make_pair(uid, gid));
+    if (!fd) return fd.error();
   }
   // The directory itself last: until now nothing in it was the worker's.
   if (::fchmod(root.get(), 0700) != 0) return sys("fchmod(" + dir + ")", errno);

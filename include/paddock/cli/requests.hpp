@@ -44,7 +44,14 @@ struct RunArgs {
   std::optional<std::string> stdin_data;
   std::vector<std::string> env;  ///< KEY=VALUE
   std::vector<std::string> command;
+  /// "files": path in the working directory -> content (read from --file).
+  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<std::string> collect;  ///< --collect globs
 };
+
+/// A --file argument: "LOCAL" (sent as its base name) or "LOCAL=REMOTE" -> {local, remote}.
+/// Errors (code "usage") for an empty side.
+Result<std::pair<std::string, std::string>> file_argument(const std::string& arg);
 
 /// The POST /v1/runs body; stdin bytes go as stdin_base64 (any bytes, also invalid UTF-8).
 Result<nlohmann::json> run_request(const RunArgs& args);

@@ -93,6 +93,12 @@ class Budget {
 Result<void> write_inputs(const std::string& dir, const std::vector<InputFile>& files, uid_t uid,
                           gid_t gid, const Caps& caps);
 
+/// Writes `content` to the relative path `rel` below the directory `dirfd` (checked with
+/// check_relative_path; parents created 0755; no symlink followed anywhere). An existing file
+/// is an error unless `replace` (then a regular file there is overwritten). For `paddock run
+/// --collect`, which writes below the current directory.
+Result<void> write_below(int dirfd, std::string_view rel, std::string_view content, bool replace);
+
 /// Resolves `patterns` below `dir` without following any symlink and reads the regular files
 /// they match, within the caps. Runs with the filesystem UID/GID of the run (setfsuid) when
 /// called as root, so it reads what the run could read and nothing else. Every problem is an
