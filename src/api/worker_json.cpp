@@ -96,12 +96,13 @@ Result<std::vector<std::string>> parse_collect(const nlohmann::json& body) {
   const auto it = body.find("collect");
   if (it == body.end()) return out;
   const runfiles::Caps caps;
-  if (!it->is_array()) return make_error("invalid_field", "collect must be a list of globs", "collect");
+  if (!it->is_array())
+    return make_error("invalid_field", "collect must be a list of globs", "collect");
   if (it->size() > caps.max_collect_patterns) {
-    return make_error("invalid_field",
-                      "collect has more than " + std::to_string(caps.max_collect_patterns) +
-                          " patterns",
-                      "collect");
+    return make_error(
+        "invalid_field",
+        "collect has more than " + std::to_string(caps.max_collect_patterns) + " patterns",
+        "collect");
   }
   for (std::size_t i = 0; i < it->size(); ++i) {
     const auto& p = (*it)[i];
@@ -110,9 +111,9 @@ Result<std::vector<std::string>> parse_collect(const nlohmann::json& body) {
       return make_error("invalid_field", field + " must be a non-empty string", field);
     }
     if (p.get<std::string>().size() > caps.max_path_length) {
-      return make_error("invalid_field",
-                        field + " is longer than " + std::to_string(caps.max_path_length) + " bytes",
-                        field);
+      return make_error(
+          "invalid_field",
+          field + " is longer than " + std::to_string(caps.max_path_length) + " bytes", field);
     }
     out.push_back(p.get<std::string>());
   }

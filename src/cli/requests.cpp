@@ -93,12 +93,13 @@ Result<std::pair<std::string, std::string>> file_argument(const std::string& arg
     remote = slash == std::string::npos ? local : local.substr(slash + 1);
   }
   if (local.empty() || remote.empty()) {
-    return make_error("usage", "--file takes LOCAL or LOCAL=REMOTE (a path in the run's working "
-                               "directory), not '" + arg + "'");
+    return make_error("usage",
+                      "--file takes LOCAL or LOCAL=REMOTE (a path in the run's working "
+                      "directory), not '" +
+                          arg + "'");
   }
   return std::make_pair(std::move(local), std::move(remote));
 }
-
 
 std::string url_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";

@@ -24,7 +24,7 @@ namespace {
 
 struct RunOptions {
   RunArgs args;
-  std::string stdin_source;  ///< FILE or "-"
+  std::string stdin_source;            ///< FILE or "-"
   std::vector<std::string> file_args;  ///< --file LOCAL[=REMOTE]
   bool force = false;                  ///< --force: collected files replace existing ones
 };

@@ -276,6 +276,23 @@ class Spawner final : public supervisor::ProcessSink {
     return *id;
   }
 
+  /// The UID leased to `id`, which must be a valid id whose tree does not run now (else an
+  /// error saying it `live_message`).
+  Result<uid_t> leased_and_idle(const std::string& id, const std::string& live_message) const {
+    if (!valid_worker_id(id)) {
+      return make_error("invalid_field", "worker_id is not a worker or run id", "worker_id");
+    }
+    auto uid = uid_leases_.find(id);
+    if (uid == uid_leases_.end()) {
+      return make_error("invalid_request", "worker " + id + " holds no UID from this spawner",
+                        "worker_id");
+    }
+    if (is_live(id)) {
+      return make_error("invalid_request", "worker " + id + " " + live_message, "worker_id");
+    }
+    return uid->second;
+  }
+
   bool is_live(const std::string& worker_id) const {
     for (const auto& [proc, id] : live_) {
       if (id == worker_id) return true;
@@ -399,8 +416,7 @@ class Spawner final : public supervisor::ProcessSink {
     return out;
   }
 
-  Result<nlohmann::json> launch(const nlohmann::json& body, int files_fd,
-                                supervisor::Handover& h) {
+  Result<nlohmann::json> launch(const nlohmann::json& body, int files_fd, supervisor::Handover& h) {
     api::FieldReader r(body);
     auto id = r.string("worker_id", Required::Yes);
     auto with_stdin = r.boolean("stdin");
@@ -412,17 +428,8 @@ class Spawner final : public supervisor::ProcessSink {
       for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
     }
     if (auto done = r.finish(); !done) return done.error();
-    if (!valid_worker_id(*id)) {
-      return make_error("invalid_field", "worker_id is not a worker or run id", "worker_id");
-    }
-    auto uid = uid_leases_.find(*id);
-    if (uid == uid_leases_.end()) {
-      return make_error("invalid_request", "worker " + *id + " holds no UID from this spawner",
-                        "worker_id");
-    }
-    if (is_live(*id)) {
-      return make_error("invalid_request", "worker " + *id + " is running already", "worker_id");
-    }
+    auto uid = leased_and_idle(*id, "is running already");
+    if (!uid) return uid.error();
     auto spec = api::parse_worker_spec(body["spec"]);
     if (!spec) return in_spec(spec.error());
     if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
@@ -442,7 +449,7 @@ class Spawner final : public supervisor::ProcessSink {
 
     sandbox::Allocation alloc;
     alloc.worker_id = *id;
-    alloc.uid = uid->second;
+    alloc.uid = *uid;
     alloc.bundle_path = *bundle;
     alloc.run_workdir = workdir.value_or(false);
     supervisor::LaunchRequest req;
@@ -533,23 +540,14 @@ class Spawner final : public supervisor::ProcessSink {
     auto id = r.string("worker_id", Required::Yes);
     auto patterns = r.string_array("patterns", Required::Yes);
     if (auto done = r.finish(); !done) return done.error();
-    if (!valid_worker_id(*id)) {
-      return make_error("invalid_field", "worker_id is not a worker or run id", "worker_id");
-    }
-    auto uid = uid_leases_.find(*id);
-    if (uid == uid_leases_.end()) {
-      return make_error("invalid_request", "worker " + *id + " holds no UID from this spawner",
-                        "worker_id");
-    }
-    if (is_live(*id)) {
-      return make_error("invalid_request", "worker " + *id + " still runs", "worker_id");
-    }
+    auto uid = leased_and_idle(*id, "still runs");
+    if (!uid) return uid.error();
     auto caps = runfiles::caps_from(cfg_.runs);
     caps.collect_total_bytes = std::min(caps.collect_total_bytes, kMaxCollectBlobBytes);
     if (patterns->size() > caps.max_collect_patterns) {
       return make_error("invalid_field", "too many patterns", "patterns");
     }
-    auto found = runfiles::collect(cfg_.process.data_root + "/" + *id, *patterns, uid->second,
+    auto found = runfiles::collect(cfg_.process.data_root + "/" + *id, *patterns, *uid,
                                    cfg_.process.worker_gid, caps);
     std::string contents;
     nlohmann::json files = nlohmann::json::array();

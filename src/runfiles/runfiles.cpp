@@ -203,8 +203,7 @@ struct Walk {
         }
         continue;
       }
-      UniqueFd sub(
-          ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub) {
         error(pattern, rel, "cannot open the directory: " + util::errno_name(errno));
         continue;
@@ -254,7 +253,8 @@ Result<void> check_inputs(const std::vector<InputFile>& files, const Caps& caps)
     if (total > caps.max_files_bytes) {
       return make_error("files_limit",
                         "the files together are larger than " +
-                            std::to_string(caps.max_files_bytes) + " bytes ([runs] max_files_bytes)",
+                            std::to_string(caps.max_files_bytes) +
+                            " bytes ([runs] max_files_bytes)",
                         "files");
     }
     if (!paths.insert(f.path).second) {
@@ -327,8 +327,8 @@ Result<UniqueFd> create_below(int root, std::string_view rel, std::string_view c
     return make_error("io", std::string(rel) + " exists and is not a regular file");
   }
   if (auto w = write_all(fd.get(), content, std::string(rel)); !w) return w.error();
-  if (owner && (::fchmod(fd.get(), 0644) != 0 ||
-                ::fchown(fd.get(), owner->first, owner->second) != 0)) {
+  if (owner &&
+      (::fchmod(fd.get(), 0644) != 0 || ::fchown(fd.get(), owner->first, owner->second) != 0)) {
     return sys("fchown " + std::string(rel), errno);
   }
   return fd;

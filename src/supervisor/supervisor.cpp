@@ -591,15 +591,15 @@ void Supervisor::finish(Worker& w, State to, std::string reason, const std::stri
     req.patterns = w.collect;
     req.caps = runfiles::caps_from(cfg_.runs);
     const std::string id = w.id;
-    ops_.collect(std::move(req), [this, id, to, reason, exit_reason](
-                                     std::vector<runfiles::Collected> files) {
-      Worker* x = find(id);
-      if (x == nullptr) return;
-      x->collecting = false;
-      x->collected = true;
-      x->collected_files = std::move(files);
-      finish(*x, to, reason, exit_reason);
-    });
+    ops_.collect(std::move(req),
+                 [this, id, to, reason, exit_reason](std::vector<runfiles::Collected> files) {
+                   Worker* x = find(id);
+                   if (x == nullptr) return;
+                   x->collecting = false;
+                   x->collected = true;
+                   x->collected_files = std::move(files);
+                   finish(*x, to, reason, exit_reason);
+                 });
     return;
   }
   cancel_timers(w);

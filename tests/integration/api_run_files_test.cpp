@@ -31,7 +31,8 @@ class ApiRunFiles : public ::testing::Test {
 std::map<std::string, json> entries(const json& run) {
   std::map<std::string, json> out;
   for (const auto& f : run["files"]) {
-    out[f.contains("path") ? f["path"].get<std::string>() : "pattern:" + f["pattern"].get<std::string>()] = f;
+    out[f.contains("path") ? f["path"].get<std::string>()
+                           : "pattern:" + f["pattern"].get<std::string>()] = f;
   }
   return out;
 }
@@ -59,7 +60,8 @@ TEST_F(ApiRunFiles, GivenFilesAndCollectThenTheRunSeesItsFilesAndItsOutputComesB
   auto got = entries(run);
 
   ASSERT_TRUE(got.count("out/plot.png")) << run["files"].dump().substr(0, 2000);
-  const auto png = paddock::api::base64_decode(got["out/plot.png"]["content_base64"].get<std::string>());
+  const auto png =
+      paddock::api::base64_decode(got["out/plot.png"]["content_base64"].get<std::string>());
   ASSERT_TRUE(png);
   EXPECT_EQ(png->size(), 1048576u);
   EXPECT_EQ(got["out/plot.png"]["size"], 1048576);
@@ -72,7 +74,8 @@ TEST_F(ApiRunFiles, GivenFilesAndCollectThenTheRunSeesItsFilesAndItsOutputComesB
             std::to_string(big.size()) + "\n");
 
   // Escapes are error entries, never the file.
-  EXPECT_TRUE(got["pattern:../../etc/passwd"].contains("error")) << run["files"].dump(1).substr(0, 3000);
+  EXPECT_TRUE(got["pattern:../../etc/passwd"].contains("error"))
+      << run["files"].dump(1).substr(0, 3000);
   EXPECT_TRUE(got["pattern:/etc/shadow"].contains("error"));
   EXPECT_NE(got["link.json"]["error"].get<std::string>().find("symlink"), std::string::npos);
   EXPECT_NE(got["out/passwd.png"]["error"].get<std::string>().find("symlink"), std::string::npos);
@@ -92,8 +95,8 @@ TEST_F(ApiRunFiles, GivenBadFilesOrCollectThenBadRequestNamesTheField) {
   auto abs = post({{"command", {"true"}}, {"files", {{"/etc/x", {{"content", "a"}}}}}});
   EXPECT_EQ(abs.status, 400u);
   EXPECT_EQ(abs.json()["error"]["field"], "files./etc/x") << abs.body;
-  auto both = post({{"command", {"true"}},
-                    {"files", {{"a", {{"content", "a"}, {"content_base64", "YQ=="}}}}}});
+  auto both = post(
+      {{"command", {"true"}}, {"files", {{"a", {{"content", "a"}, {"content_base64", "YQ=="}}}}}});
   EXPECT_EQ(both.status, 400u);
   EXPECT_EQ(both.json()["error"]["field"], "files.a") << both.body;
   auto pattern = post({{"command", {"true"}}, {"collect", {"a", 3}}});

@@ -287,8 +287,9 @@ TEST_F(SpawnerHostile, GivenRunFilesFromAHostileDaemonThenOnlySealedMemfdsWithPl
   EXPECT_FALSE(send_with(outside, blob->get()));
   EXPECT_FALSE(std::filesystem::exists(cfg->dir() + "/data/" + kA));
   // Collect: only for a run that holds its UID and no longer runs.
-  EXPECT_NE(refused(Type::Collect, {{"worker_id", kB}, {"patterns", {"*"}}}).message.find("holds no UID"),
-            std::string::npos);
+  EXPECT_NE(
+      refused(Type::Collect, {{"worker_id", kB}, {"patterns", {"*"}}}).message.find("holds no UID"),
+      std::string::npos);
   EXPECT_EQ(refused(Type::Collect, {{"worker_id", kA}, {"patterns", "*"}}).field, "patterns");
   auto ok = call(Type::Collect, {{"worker_id", kA}, {"patterns", {"../x"}}});
   ASSERT_TRUE(reply_status(ok.body)) << ok.body.dump();

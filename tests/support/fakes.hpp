@@ -107,8 +107,8 @@ class FakeProcessOps final : public supervisor::ProcessOps {
     auto done = std::move(collects.at(index).second);
     done(std::move(files));
   }
-  std::vector<std::pair<supervisor::CollectRequest,
-                        std::function<void(std::vector<runfiles::Collected>)>>>
+  std::vector<
+      std::pair<supervisor::CollectRequest, std::function<void(std::vector<runfiles::Collected>)>>>
       collects;
   std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override {
     return live.count(proc) != 0 ? usage_now : std::nullopt;

@@ -12,26 +12,18 @@
 #include <fstream>
 #include <map>
 
+#include "support/temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace paddock;
 using namespace paddock::runfiles;
 
 namespace {
 
-class TempDir {
+/// A temporary directory named for this test file.
+class TempDir : public paddock::test::TempDir {
  public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "paddock-runfiles-XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : paddock::test::TempDir("paddock-runfiles") {}
 };
 
 void write(const std::string& path, const std::string& data) {

@@ -44,12 +44,12 @@ enum class Type : std::uint16_t {
   /// {worker_id, spec, stdin, (workdir), (files: [{path, offset, size}] + [sealed memfd])}
   /// -> {proc, pid, cgroup} + [stdout, stderr, (stdin)]
   Launch = 6,
-  Signal = 7,       ///< {proc, signal}
-  Kill = 8,         ///< {proc}
-  RemoveData = 9,   ///< {worker_id}
-  Preflight = 10,   ///< {} -> {report}
-  Reload = 11,      ///< {} -> {}
-  Stats = 12,       ///< {} -> {uids_leased, uids_draining, ports_leased, oom_kills_closed}
+  Signal = 7,      ///< {proc, signal}
+  Kill = 8,        ///< {proc}
+  RemoveData = 9,  ///< {worker_id}
+  Preflight = 10,  ///< {} -> {report}
+  Reload = 11,     ///< {} -> {}
+  Stats = 12,      ///< {} -> {uids_leased, uids_draining, ports_leased, oom_kills_closed}
   /// {worker_id, patterns} -> {files: [{path, pattern, size, truncated, offset, length} |
   /// {path, pattern, error}]} + [sealed memfd holding the contents]
   Collect = 13,

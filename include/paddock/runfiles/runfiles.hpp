@@ -24,14 +24,14 @@ namespace paddock::runfiles {
 
 /// Bounds on a run's files, from [runs] in the config.
 struct Caps {
-  std::uint64_t max_files = 1000;                     ///< entries in "files"
-  std::uint64_t max_files_bytes = 16ULL << 20;        ///< their contents together
-  std::uint64_t collect_file_bytes = 8ULL << 20;      ///< one collected file (more: truncated)
-  std::uint64_t collect_total_bytes = 32ULL << 20;    ///< all collected files together
-  std::uint64_t max_collect_patterns = 64;            ///< entries in "collect"
-  std::uint64_t max_collect_entries = 256;            ///< files (and error entries) collected
-  std::size_t max_path_length = 1024;                 ///< bytes of one path or pattern
-  std::size_t max_depth = 32;                         ///< components of one path or pattern
+  std::uint64_t max_files = 1000;                   ///< entries in "files"
+  std::uint64_t max_files_bytes = 16ULL << 20;      ///< their contents together
+  std::uint64_t collect_file_bytes = 8ULL << 20;    ///< one collected file (more: truncated)
+  std::uint64_t collect_total_bytes = 32ULL << 20;  ///< all collected files together
+  std::uint64_t max_collect_patterns = 64;          ///< entries in "collect"
+  std::uint64_t max_collect_entries = 256;          ///< files (and error entries) collected
+  std::size_t max_path_length = 1024;               ///< bytes of one path or pattern
+  std::size_t max_depth = 32;                       ///< components of one path or pattern
 };
 
 /// The caps of [runs] (the rest keep their defaults).
@@ -46,8 +46,8 @@ struct InputFile {
 /// One entry of a run's collected files: a file (content, size, truncated) or an error for a
 /// path or a pattern (error set, content empty).
 struct Collected {
-  std::string path;     ///< relative to the working directory; "" for a pattern's error
-  std::string pattern;  ///< the pattern that matched it (or failed)
+  std::string path;        ///< relative to the working directory; "" for a pattern's error
+  std::string pattern;     ///< the pattern that matched it (or failed)
   std::uint64_t size = 0;  ///< the file's whole size (content may be shorter: truncated)
   bool truncated = false;
   std::string content;
@@ -77,7 +77,8 @@ bool has_magic(std::string_view component);
 /// The byte budget of a collection: per file and in total.
 class Budget {
  public:
-  explicit Budget(const Caps& caps) : per_file_(caps.collect_file_bytes), left_(caps.collect_total_bytes) {}
+  explicit Budget(const Caps& caps)
+      : per_file_(caps.collect_file_bytes), left_(caps.collect_total_bytes) {}
   /// How many of a file's `size` bytes may be taken; takes them from the total.
   std::uint64_t take(std::uint64_t size);
   std::uint64_t left() const { return left_; }

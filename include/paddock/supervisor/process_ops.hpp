@@ -114,8 +114,7 @@ class ProcessOps {
   /// entries, at once or later on the io thread. The default reads them in this process.
   virtual void collect(CollectRequest request,
                        std::function<void(std::vector<runfiles::Collected>)> done) {
-    done(runfiles::collect(request.dir, request.patterns, request.uid, request.gid,
-                           request.caps));
+    done(runfiles::collect(request.dir, request.patterns, request.uid, request.gid, request.caps));
   }
 };
 

@@ -15,9 +15,9 @@
 
 #include "paddock/cgroup/enforcement.hpp"
 #include "paddock/config/config.hpp"
-#include "paddock/runfiles/runfiles.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/uid_pool.hpp"
+#include "paddock/runfiles/runfiles.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/sandbox/profile.hpp"
 #include "paddock/sandbox/worker_spec.hpp"
