@@ -13,6 +13,8 @@ constexpr std::array kCodes{
     ErrorCode{"env_not_allowed", 400, "an environment variable the daemon does not pass"},
     ErrorCode{"invalid_base64", 400, "stdin_base64 is not valid base64"},
     ErrorCode{"invalid_bundle", 400, "the bundle is not a directory under [process] bundle_roots"},
+    ErrorCode{"files_limit", 400,
+              "a run's files pass a [runs] limit (max_files or max_files_bytes)"},
     ErrorCode{"invalid_archive", 400, "the body is not a tar.gz, tar.zst or zip archive"},
     ErrorCode{"invalid_entry", 400,
               "an archive entry is refused (path, link or type; error.field names it)"},

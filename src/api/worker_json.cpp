@@ -49,6 +49,77 @@ Result<void> finish_common(FieldReader& r, const nlohmann::json& body, sandbox::
   return {};
 }
 
+/// "files": {"<path>": {"content": "..."} | {"content_base64": "..."}}; errors name
+/// "files.<path>". The [runs] limits on count and size are the supervisor's.
+Result<std::vector<runfiles::InputFile>> parse_run_files(const nlohmann::json& body) {
+  std::vector<runfiles::InputFile> out;
+  const auto it = body.find("files");
+  if (it == body.end()) return out;
+  if (!it->is_object()) {
+    return make_error("not_an_object", "files must be an object of path -> {content}", "files");
+  }
+  const runfiles::Caps caps;
+  for (const auto& [path, value] : it->items()) {
+    const std::string field = "files." + path.substr(0, 128);
+    if (auto ok = runfiles::check_relative_path(path, caps); !ok) {
+      return make_error("invalid_field", ok.error().message, field);
+    }
+    if (!value.is_object()) {
+      return make_error("not_an_object",
+                        field + " must be {\"content\": ...} or {\"content_base64\": ...}", field);
+    }
+    FieldReader f(value, field);
+    auto text = f.string("content");
+    auto b64 = f.string("content_base64");
+    if (auto done = f.finish(); !done) return done.error();
+    if (text.has_value() == b64.has_value()) {
+      return make_error("invalid_field", field + " needs exactly one of content, content_base64",
+                        field);
+    }
+    runfiles::InputFile file{path, text.value_or("")};
+    if (b64) {
+      auto decoded = base64_decode(*b64);
+      if (!decoded) {
+        return make_error("invalid_base64", decoded.error().message, field + ".content_base64");
+      }
+      file.content = std::move(*decoded);
+    }
+    out.push_back(std::move(file));
+  }
+  return out;
+}
+
+/// "collect": ["out/*.png", ...]; errors name "collect[i]". A pattern that leaves the working
+/// directory is not refused here: the answer has an error entry for it.
+Result<std::vector<std::string>> parse_collect(const nlohmann::json& body) {
+  std::vector<std::string> out;
+  const auto it = body.find("collect");
+  if (it == body.end()) return out;
+  const runfiles::Caps caps;
+  if (!it->is_array())
+    return make_error("invalid_field", "collect must be a list of globs", "collect");
+  if (it->size() > caps.max_collect_patterns) {
+    return make_error(
+        "invalid_field",
+        "collect has more than " + std::to_string(caps.max_collect_patterns) + " patterns",
+        "collect");
+  }
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    const auto& p = (*it)[i];
+    const std::string field = "collect[" + std::to_string(i) + "]";
+    if (!p.is_string() || p.get<std::string>().empty()) {
+      return make_error("invalid_field", field + " must be a non-empty string", field);
+    }
+    if (p.get<std::string>().size() > caps.max_path_length) {
+      return make_error(
+          "invalid_field",
+          field + " is longer than " + std::to_string(caps.max_path_length) + " bytes", field);
+    }
+    out.push_back(p.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<sandbox::WorkerSpec> parse_worker_spec(const nlohmann::json& body) {
@@ -111,7 +182,19 @@ Result<supervisor::RunSpec> parse_run_spec(const nlohmann::json& body) {
   if (auto v = r.integer("timeout_seconds", 1, 86400))
     run.timeout_seconds = static_cast<std::uint32_t>(*v);
   (void)r.string("network");
+  r.accept("files");
+  r.accept("collect");
   if (auto done = finish_common(r, body, run.spec); !done) return done.error();
+  if (auto files = parse_run_files(body); !files) {
+    return files.error();
+  } else {
+    run.files = std::move(*files);
+  }
+  if (auto collect = parse_collect(body); !collect) {
+    return collect.error();
+  } else {
+    run.collect = std::move(*collect);
+  }
   if (stdin_text && stdin_b64) {
     return make_error("invalid_field", "give stdin or stdin_base64, not both", "stdin_base64");
   }
@@ -195,6 +278,21 @@ nlohmann::json to_json(const supervisor::RunResult& r) {
   // Output is bytes; JSON strings are UTF-8, so invalid sequences are sent as U+FFFD.
   j["stdout"] = nlohmann::json(r.stdout_data);
   j["stderr"] = nlohmann::json(r.stderr_data);
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& f : r.files) {
+    nlohmann::json e = nlohmann::json::object();
+    if (!f.path.empty()) e["path"] = f.path;
+    if (!f.pattern.empty()) e["pattern"] = f.pattern;
+    if (!f.error.empty()) {
+      e["error"] = f.error;
+    } else {
+      e["size"] = f.size;
+      e["truncated"] = f.truncated;
+      e["content_base64"] = base64_encode(f.content);
+    }
+    files.push_back(std::move(e));
+  }
+  j["files"] = std::move(files);
   return j;
 }
 
@@ -232,6 +330,38 @@ Result<int> parse_signal(const std::string& text) {
                     "unknown signal '" + text +
                         "'; use one of HUP INT QUIT KILL USR1 USR2 TERM CONT STOP TSTP WINCH ALRM",
                     "signal");
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                       static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  const std::size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
+                       (static_cast<unsigned char>(bytes[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
 }
 
 Result<std::string> base64_decode(std::string_view text) {

@@ -66,40 +66,39 @@ Result<nlohmann::json> run_request(const RunArgs& a) {
     if (!env) return env.error();
     body["env"] = *env;
   }
+  if (!a.files.empty()) {
+    nlohmann::json files = nlohmann::json::object();
+    for (const auto& [path, content] : a.files) {
+      if (files.contains(path)) {
+        return make_error("usage", "--file: '" + path + "' is given twice");
+      }
+      files[path] = {{"content_base64", base64_encode(content)}};
+    }
+    body["files"] = std::move(files);
+  }
+  if (!a.collect.empty()) body["collect"] = a.collect;
   if (!a.command.empty()) body["command"] = a.command;
   return body;
 }
 
-std::string base64_encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                       (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                       static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
+Result<std::pair<std::string, std::string>> file_argument(const std::string& arg) {
+  const auto eq = arg.find('=');
+  std::string local = eq == std::string::npos ? arg : arg.substr(0, eq);
+  std::string remote;
+  if (eq != std::string::npos) {
+    remote = arg.substr(eq + 1);
+  } else {
+    while (local.size() > 1 && local.back() == '/') local.pop_back();
+    const auto slash = local.rfind('/');
+    remote = slash == std::string::npos ? local : local.substr(slash + 1);
   }
-  const std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    const unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                       (static_cast<unsigned char>(bytes[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
+  if (local.empty() || remote.empty()) {
+    return make_error("usage",
+                      "--file takes LOCAL or LOCAL=REMOTE (a path in the run's working "
+                      "directory), not '" +
+                          arg + "'");
   }
-  return out;
+  return std::make_pair(std::move(local), std::move(remote));
 }
 
 std::string url_encode(std::string_view text) {

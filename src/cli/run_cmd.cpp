@@ -1,4 +1,5 @@
 // run: a one-shot command in a sandbox; its output and exit code become the CLI's own.
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "paddock/cli/commands.hpp"
 #include "paddock/cli/errors.hpp"
 #include "paddock/cli/requests.hpp"
+#include "paddock/runfiles/runfiles.hpp"
 #include "session.hpp"
 
 namespace paddock::cli {
@@ -22,8 +24,53 @@ namespace {
 
 struct RunOptions {
   RunArgs args;
-  std::string stdin_source;  ///< FILE or "-"
+  std::string stdin_source;            ///< FILE or "-"
+  std::vector<std::string> file_args;  ///< --file LOCAL[=REMOTE]
+  bool force = false;                  ///< --force: collected files replace existing ones
 };
+
+/// Writes the answer's collected files below the current directory and says so on stderr, one
+/// line each (stdout is the run's). Returns false when one could not be written.
+bool write_collected(const nlohmann::json& result, bool force) {
+  bool ok = true;
+  const auto files = result.find("files");
+  if (files == result.end() || !files->is_array() || files->empty()) return ok;
+  const util::UniqueFd here(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!here) {
+    std::cerr << "paddock: cannot open the current directory to write collected files\n";
+    return false;
+  }
+  for (const auto& f : *files) {
+    if (!f.is_object()) continue;
+    const std::string path = f.value("path", "");
+    const std::string what = path.empty() ? f.value("pattern", "") : path;
+    if (f.contains("error")) {
+      std::cerr << "paddock: not collected: " << what << ": " << f.value("error", "") << "\n";
+      continue;
+    }
+    auto content = api::base64_decode(f.value("content_base64", ""));
+    if (!content) {
+      std::cerr << "paddock: not collected: " << what << ": the daemon sent invalid base64\n";
+      ok = false;
+      continue;
+    }
+    if (auto w = runfiles::write_below(here.get(), path, *content, force); !w) {
+      std::cerr << "paddock: cannot write " << what << ": " << w.error().message
+                << (w.error().message.find("EEXIST") != std::string::npos
+                        ? " (it exists; --force replaces it)"
+                        : "")
+                << "\n";
+      ok = false;
+      continue;
+    }
+    std::cerr << "paddock: collected " << path << " (" << content->size() << " bytes"
+              << (f.value("truncated", false)
+                      ? ", truncated from " + std::to_string(f.value("size", std::uint64_t{0}))
+                      : std::string())
+              << ")\n";
+  }
+  return ok;
+}
 
 std::string read_all(std::istream& in) {
   std::ostringstream out;
@@ -126,6 +173,13 @@ int run(const Session& s, RunOptions& o) {
       o.args.stdin_data = read_all(in);
     }
   }
+  for (const auto& arg : o.file_args) {
+    auto spec = file_argument(arg);
+    if (!spec) fail(kExitUsage, spec.error().message);
+    std::ifstream in(spec->first, std::ios::binary);
+    if (!in) fail(kExitFailure, "--file: cannot read " + spec->first);
+    o.args.files.emplace_back(spec->second, read_all(in));
+  }
   auto body = run_request(o.args);
   if (!body) fail(kExitUsage, body.error().message);
 
@@ -163,6 +217,7 @@ int run(const Session& s, RunOptions& o) {
       std::cerr << "paddock: the run's stderr was cut short by the daemon's output limit\n";
     }
   }
+  const bool written = write_collected(result, o.force);
   if (interrupted) {
     std::cerr << "paddock: interrupted; the run was stopped\n";
     return kExitInterrupted;
@@ -181,6 +236,7 @@ int run(const Session& s, RunOptions& o) {
     std::cerr << "paddock: the run did not finish normally"
               << (reason.empty() ? std::string{} : ": " + reason) << "\n";
   }
+  if (code == 0 && !written) return kExitFailure;
   return code;
 }
 
@@ -205,6 +261,13 @@ void add_run_command(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
                       "Send this file's bytes to the command's stdin ('-': this stdin)");
   run_cmd->add_option("--env", o->args.env, "Environment KEY=VALUE (repeatable)")
       ->allow_extra_args(false);
+  run_cmd->add_option("--file", o->file_args,
+                      "Put LOCAL into the run's working directory (/work) as its base name, or "
+                      "LOCAL=PATH as PATH (repeatable)");
+  run_cmd->add_option("--collect", o->args.collect,
+                      "Bring back the files matching this glob (relative to the working "
+                      "directory) into the current directory (repeatable)");
+  run_cmd->add_flag("--force", o->force, "Let collected files replace existing ones");
   run_cmd->add_option("command", o->args.command, "The command and its arguments, after --");
   run_cmd->callback([g, o] {
     Session s(*g);

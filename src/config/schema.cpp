@@ -64,12 +64,14 @@ std::vector<KeySpec> build() {
   using L = LogConfig;
   using M = LimitsConfig;
   using B = BundlesConfig;
+  using R = RunsConfig;
   auto sv = &Config::server;
   auto pr = &Config::process;
   auto pf = &Config::preflight;
   auto lg = &Config::log;
   auto li = &Config::limits;
   auto bu = &Config::bundles;
+  auto ru = &Config::runs;
   std::vector<KeySpec> v{
       strings("server", "listen", sv, &S::listen),
       path("server", "socket", sv, &S::socket),
@@ -144,6 +146,11 @@ std::vector<KeySpec> build() {
       integer("bundles", "max_entries", bu, &B::max_entries, 1, 100000000),
       integer("bundles", "max_path_length", bu, &B::max_path_length, 16, 4096),
       integer("bundles", "max_depth", bu, &B::max_depth, 1, 1024),
+
+      integer("runs", "max_files", ru, &R::max_files, 0, 100000),
+      integer("runs", "max_files_bytes", ru, &R::max_files_bytes, 0, 1LL << 32),
+      integer("runs", "collect_file_bytes", ru, &R::collect_file_bytes, 0, 1LL << 32),
+      integer("runs", "collect_total_bytes", ru, &R::collect_total_bytes, 0, 1LL << 32),
   };
   return v;
 }

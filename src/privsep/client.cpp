@@ -220,10 +220,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   /// A request answered before this returns. Whatever else arrives meanwhile (events, replies
   /// to earlier requests) is kept and handled on the io thread afterwards, in order.
   Result<Message> call(Type type, const nlohmann::json& body,
-                       std::chrono::milliseconds timeout = kCallTimeout) {
+                       std::chrono::milliseconds timeout = kCallTimeout,
+                       const std::vector<int>& fds = {}) {
     if (is_lost) return make_error("spawn_failed", "the spawner is gone");
     const std::uint32_t id = next_id++;
-    if (auto r = send_message(sock.native_handle(), type, id, body, {}, kMaxRequestBytes); !r) {
+    if (auto r = send_message(sock.native_handle(), type, id, body, fds, kMaxRequestBytes); !r) {
       lose(r.error().message);
       return make_error("spawn_failed", "cannot reach the spawner: " + r.error().message);
     }
@@ -442,7 +443,25 @@ Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest reques
   nlohmann::json body{{"worker_id", plan.worker_id},
                       {"spec", api::spec_to_json(request.spec)},
                       {"stdin", request.stdin_data.has_value()}};
-  auto r = impl_->call(Type::Launch, body);
+  // A run's files travel in one sealed memfd; the message lists where each one is in it.
+  util::UniqueFd files_fd;
+  if (request.run_workdir) {
+    body["workdir"] = true;
+    std::string blob;
+    nlohmann::json index = nlohmann::json::array();
+    for (const auto& f : request.files) {
+      index.push_back({{"path", f.path}, {"offset", blob.size()}, {"size", f.content.size()}});
+      blob += f.content;
+    }
+    if (!request.files.empty()) {
+      auto fd = runfiles::sealed_blob(blob);
+      if (!fd) return fd.error();
+      files_fd = std::move(*fd);
+      body["files"] = std::move(index);
+    }
+  }
+  auto r = files_fd ? impl_->call(Type::Launch, body, kCallTimeout, {files_fd.get()})
+                    : impl_->call(Type::Launch, body);
   if (!r) return r.error();
   const std::size_t want = request.stdin_data ? 3 : 2;
   if (r->fds.size() != want) {
@@ -530,6 +549,62 @@ void Client::remove_data_dir(const std::string& path) {
   auto r = impl_->call(Type::RemoveData,
                        {{"worker_id", slash == std::string::npos ? path : path.substr(slash + 1)}});
   if (!r) log::warn("the spawner did not remove a data directory", {{"error", r.error().message}});
+}
+
+void Client::collect(supervisor::CollectRequest request,
+                     std::function<void(std::vector<runfiles::Collected>)> done) {
+  // The spawner reads the directory (the run's UID owns it) with its own caps and paths; the
+  // contents come back in a sealed memfd, the reply lists where each file is in it.
+  const nlohmann::json body{{"worker_id", request.worker_id}, {"patterns", request.patterns}};
+  auto fail = [done](const std::string& why) {
+    runfiles::Collected c;
+    c.error = "not collected: " + why;
+    done({c});
+  };
+  impl_->call_async(Type::Collect, body, [done, fail](Result<Message> r) {
+    if (!r) {
+      fail(r.error().message);
+      return;
+    }
+    auto entries = collected_from_reply(r->body, r->fds);
+    if (!entries) {
+      fail(entries.error().message);
+      return;
+    }
+    done(std::move(*entries));
+  });
+}
+
+Result<std::vector<runfiles::Collected>> collected_from_reply(
+    const nlohmann::json& body, const std::vector<util::UniqueFd>& fds) {
+  const auto files = body.find("files");
+  if (files == body.end() || !files->is_array()) {
+    return make_error("bad_message", "a collect reply without \"files\"");
+  }
+  std::string blob;
+  if (!fds.empty()) {
+    auto read = runfiles::read_sealed_blob(fds.front().get(), kMaxCollectBlobBytes);
+    if (!read) return read.error();
+    blob = std::move(*read);
+  }
+  std::vector<runfiles::Collected> out;
+  for (const auto& f : *files) {
+    if (!f.is_object()) return make_error("bad_message", "a collect entry is not an object");
+    runfiles::Collected c;
+    c.path = f.value("path", "");
+    c.pattern = f.value("pattern", "");
+    c.error = f.value("error", "");
+    c.size = f.value("size", std::uint64_t{0});
+    c.truncated = f.value("truncated", false);
+    const auto offset = f.value("offset", std::uint64_t{0});
+    const auto length = f.value("length", std::uint64_t{0});
+    if (offset > blob.size() || length > blob.size() - offset) {
+      return make_error("bad_message", "a collect entry points outside the blob");
+    }
+    c.content = blob.substr(offset, length);
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 pool::UidAllocator& Client::uids() { return impl_->uids; }

@@ -59,6 +59,8 @@ std::string_view to_string(Type type) {
       return "reload";
     case Type::Stats:
       return "stats";
+    case Type::Collect:
+      return "collect";
     case Type::Reply:
       return "reply";
     case Type::Started:

@@ -29,6 +29,7 @@
 #include "paddock/pool/uid_pool.hpp"
 #include "paddock/preflight/preflight.hpp"
 #include "paddock/privsep/protocol.hpp"
+#include "paddock/runfiles/runfiles.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/sandbox/plan.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
@@ -189,8 +190,12 @@ class Spawner final : public supervisor::ProcessSink {
   }
 
   void handle(Message m) {
-    if (!m.fds.empty()) {
-      reply(m.id, make_error("bad_message", "the spawner takes no descriptors from the daemon"));
+    // The only descriptor the daemon may send: a launch's files, in one sealed memfd.
+    const bool files_fd = m.type == Type::Launch && m.fds.size() == 1 && m.body.contains("files");
+    if (!m.fds.empty() && !files_fd) {
+      reply(m.id, make_error("bad_message",
+                             "the spawner takes no descriptors from the daemon but a launch's "
+                             "files (one sealed memfd)"));
       return;
     }
     switch (m.type) {
@@ -214,7 +219,7 @@ class Spawner final : public supervisor::ProcessSink {
         return;
       case Type::Launch: {
         supervisor::Handover h;
-        auto r = launch(m.body, h);
+        auto r = launch(m.body, m.fds.empty() ? -1 : m.fds.front().get(), h);
         std::vector<int> fds{h.stdout_fd.get(), h.stderr_fd.get()};
         if (h.stdin_fd) fds.push_back(h.stdin_fd.get());
         reply(m.id, r, fds);
@@ -238,6 +243,12 @@ class Spawner final : public supervisor::ProcessSink {
       case Type::Stats:
         reply(m.id, stats(m.body));
         return;
+      case Type::Collect: {
+        util::UniqueFd blob;
+        auto r = collect(m.body, blob);
+        reply(m.id, r, blob ? std::vector<int>{blob.get()} : std::vector<int>{});
+        return;
+      }
       default:
         reply(m.id, make_error("bad_message", "a " + std::string(to_string(m.type)) +
                                                   " message is not a request"));
@@ -263,6 +274,23 @@ class Spawner final : public supervisor::ProcessSink {
                         "worker_id");
     }
     return *id;
+  }
+
+  /// The UID leased to `id`, which must be a valid id whose tree does not run now (else an
+  /// error saying it `live_message`).
+  Result<uid_t> leased_and_idle(const std::string& id, const std::string& live_message) const {
+    if (!valid_worker_id(id)) {
+      return make_error("invalid_field", "worker_id is not a worker or run id", "worker_id");
+    }
+    auto uid = uid_leases_.find(id);
+    if (uid == uid_leases_.end()) {
+      return make_error("invalid_request", "worker " + id + " holds no UID from this spawner",
+                        "worker_id");
+    }
+    if (is_live(id)) {
+      return make_error("invalid_request", "worker " + id + " " + live_message, "worker_id");
+    }
+    return uid->second;
   }
 
   bool is_live(const std::string& worker_id) const {
@@ -359,27 +387,49 @@ class Spawner final : public supervisor::ProcessSink {
     return dir;
   }
 
-  Result<nlohmann::json> launch(const nlohmann::json& body, supervisor::Handover& h) {
+  /// A launch's files: the list in the body, the contents from the sealed memfd `fd`; every
+  /// path and limit checked again (runfiles::write_inputs checks them once more).
+  Result<std::vector<runfiles::InputFile>> launch_files(const nlohmann::json& list, int fd) const {
+    const auto caps = runfiles::caps_from(cfg_.runs);
+    if (!list.is_array()) return make_error("invalid_field", "files is not a list", "files");
+    if (fd < 0) return make_error("bad_message", "a launch with files but no memfd", "files");
+    if (list.size() > caps.max_files) {
+      return make_error("files_limit", "too many files", "files");
+    }
+    auto blob = runfiles::read_sealed_blob(fd, caps.max_files_bytes);
+    if (!blob) return blob.error();
+    std::vector<runfiles::InputFile> out;
+    for (const auto& e : list) {
+      api::FieldReader r(e);
+      auto path = r.string("path", Required::Yes);
+      auto offset = r.integer("offset", 0, INT64_MAX, Required::Yes);
+      auto size = r.integer("size", 0, INT64_MAX, Required::Yes);
+      if (auto done = r.finish(); !done) return done.error();
+      const auto off = static_cast<std::uint64_t>(*offset);
+      const auto len = static_cast<std::uint64_t>(*size);
+      if (off > blob->size() || len > blob->size() - off) {
+        return make_error("bad_message", "a file points outside the memfd", "files");
+      }
+      out.push_back({*path, blob->substr(off, len)});
+    }
+    if (auto ok = runfiles::check_inputs(out, caps); !ok) return ok.error();
+    return out;
+  }
+
+  Result<nlohmann::json> launch(const nlohmann::json& body, int files_fd, supervisor::Handover& h) {
     api::FieldReader r(body);
     auto id = r.string("worker_id", Required::Yes);
     auto with_stdin = r.boolean("stdin");
+    auto workdir = r.boolean("workdir");
+    if (body.contains("files")) r.accept("files");
     auto spec_reader = r.object("spec", Required::Yes);
     if (spec_reader) {
       // The spec is read by the API's own strict parser below.
       for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
     }
     if (auto done = r.finish(); !done) return done.error();
-    if (!valid_worker_id(*id)) {
-      return make_error("invalid_field", "worker_id is not a worker or run id", "worker_id");
-    }
-    auto uid = uid_leases_.find(*id);
-    if (uid == uid_leases_.end()) {
-      return make_error("invalid_request", "worker " + *id + " holds no UID from this spawner",
-                        "worker_id");
-    }
-    if (is_live(*id)) {
-      return make_error("invalid_request", "worker " + *id + " is running already", "worker_id");
-    }
+    auto uid = leased_and_idle(*id, "is running already");
+    if (!uid) return uid.error();
     auto spec = api::parse_worker_spec(body["spec"]);
     if (!spec) return in_spec(spec.error());
     if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
@@ -399,9 +449,20 @@ class Spawner final : public supervisor::ProcessSink {
 
     sandbox::Allocation alloc;
     alloc.worker_id = *id;
-    alloc.uid = uid->second;
+    alloc.uid = *uid;
     alloc.bundle_path = *bundle;
+    alloc.run_workdir = workdir.value_or(false);
     supervisor::LaunchRequest req;
+    if (body.contains("files")) {
+      if (!alloc.run_workdir) {
+        return make_error("invalid_request", "files without a working directory", "files");
+      }
+      auto files = launch_files(body["files"], files_fd);
+      if (!files) return files.error();
+      req.files = std::move(*files);
+    }
+    req.run_workdir = alloc.run_workdir;
+    req.file_caps = runfiles::caps_from(cfg_.runs);
     if (spec->port) {
       auto port = port_leases_.find(*id);
       if (port == port_leases_.end()) {
@@ -470,6 +531,43 @@ class Spawner final : public supervisor::ProcessSink {
     }
     ops_.remove_data_dir(cfg_.process.data_root + "/" + *id);
     return nlohmann::json::object();
+  }
+
+  /// Reads a run's working directory once its tree has ended (and with it every process of its
+  /// UID): only while the run still holds its UID, so the directory is still its own.
+  Result<nlohmann::json> collect(const nlohmann::json& body, util::UniqueFd& blob) {
+    api::FieldReader r(body);
+    auto id = r.string("worker_id", Required::Yes);
+    auto patterns = r.string_array("patterns", Required::Yes);
+    if (auto done = r.finish(); !done) return done.error();
+    auto uid = leased_and_idle(*id, "still runs");
+    if (!uid) return uid.error();
+    auto caps = runfiles::caps_from(cfg_.runs);
+    caps.collect_total_bytes = std::min(caps.collect_total_bytes, kMaxCollectBlobBytes);
+    if (patterns->size() > caps.max_collect_patterns) {
+      return make_error("invalid_field", "too many patterns", "patterns");
+    }
+    auto found = runfiles::collect(cfg_.process.data_root + "/" + *id, *patterns, *uid,
+                                   cfg_.process.worker_gid, caps);
+    std::string contents;
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& c : found) {
+      nlohmann::json e{{"path", c.path}, {"pattern", c.pattern}};
+      if (!c.error.empty()) {
+        e["error"] = c.error;
+      } else {
+        e["size"] = c.size;
+        e["truncated"] = c.truncated;
+        e["offset"] = contents.size();
+        e["length"] = c.content.size();
+        contents += c.content;
+      }
+      files.push_back(std::move(e));
+    }
+    auto fd = runfiles::sealed_blob(contents);
+    if (!fd) return fd.error();
+    blob = std::move(*fd);
+    return nlohmann::json{{"files", std::move(files)}};
   }
 
   void preflight(std::uint32_t id, const nlohmann::json& body) {

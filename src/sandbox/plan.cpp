@@ -149,7 +149,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
     return internal(spec.port ? "the spec asks for a port but none was allocated"
                               : "a port was allocated for a spec that asked for none");
   }
-  if (!profile.data_mount.empty() && !is_normal_absolute_path(pc.data_root)) {
+  const std::string data_mount =
+      profile.data_mount.empty() && alloc.run_workdir ? kRunWorkdirMount : profile.data_mount;
+  if (!data_mount.empty() && !is_normal_absolute_path(pc.data_root)) {
     return make_error("invalid_config", "[process] data_root must be an absolute path",
                       "process.data_root");
   }
@@ -206,7 +208,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   } else if (!alloc.bundle_path.empty()) {
     return internal("a bundle path was allocated for a spec without a bundle");
   }
-  if (!profile.data_mount.empty()) {
+  if (!data_mount.empty()) {
     plan.data_dir = pc.data_root + "/" + alloc.worker_id;
   }
 
@@ -217,7 +219,9 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   plan.sandbox_env["HOME"] = profile.home;
   if (alloc.port) plan.sandbox_env["PORT"] = std::to_string(*alloc.port);
 
-  if (!profile.workdir.empty()) {
+  if (alloc.run_workdir) {
+    plan.cwd = data_mount;
+  } else if (!profile.workdir.empty()) {
     plan.cwd = profile.workdir;
   } else {
     plan.cwd = plan.bundle_path.empty() ? profile.home : profile.bundle_mount;
@@ -264,7 +268,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   }
   if (!plan.data_dir.empty()) {
     plan.fds.push_back({alloc.data_fd, FdRole::PathSource, plan.data_dir});
-    a.insert(a.end(), {"--bind-fd", std::to_string(alloc.data_fd), profile.data_mount});
+    a.insert(a.end(), {"--bind-fd", std::to_string(alloc.data_fd), data_mount});
   }
   // Every mount point exists now: the root tmpfs (with /etc/passwd, the symlinks and the mount
   // points) becomes read-only, so nothing but /tmp, /dev/shm and the data mount takes writes.

@@ -475,6 +475,15 @@ bool AsioProcessOps::manages(pid_t pid) const {
 }
 
 Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, ProcessSink& sink) {
+  if (request.run_workdir) {
+    const auto& p = request.plan;
+    if (p.data_dir.empty())
+      return make_error("internal", "a run's working directory is not planned");
+    if (auto r = runfiles::write_inputs(p.data_dir, request.files, p.uid, p.gid, request.file_caps);
+        !r) {
+      return r.error();
+    }
+  }
   if (auto r = spawn::prepare_data_dir(request.plan); !r) return r.error();
   const auto& plan = request.plan;
   spawn::SpawnInputs inputs;

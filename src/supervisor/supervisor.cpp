@@ -104,6 +104,12 @@ struct Supervisor::Worker {
   bool timed_out = false;
   std::int64_t duration_ms = 0;
   std::function<void(const RunResult&)> run_done;
+  bool run_workdir = false;  // files or collect: data_root/<id> is its working directory
+  std::vector<runfiles::InputFile> files;
+  std::vector<std::string> collect;
+  bool collecting = false;  // the collect request is under way; finish() waits for it
+  bool collected = false;
+  std::vector<runfiles::Collected> collected_files;
 
   explicit Worker(std::size_t ring_bytes, RestartSettings rs) : restarts(rs), ring(ring_bytes) {}
   ~Worker() {
@@ -329,6 +335,7 @@ Result<void> Supervisor::launch(Worker& w) {
   alloc.uid = w.uid;
   alloc.port = w.port;
   alloc.bundle_path = w.bundle_path;
+  alloc.run_workdir = w.run_workdir;
   if (!w.bundle_path.empty()) {
     // Every start (restarts too) resolves the bundle again: a directory replaced by a symlink
     // after the worker was created must not redirect the mount.
@@ -360,6 +367,9 @@ Result<void> Supervisor::launch(Worker& w) {
     req.port_listener = std::move(w.port_listener);
   }
   req.stdin_data = w.stdin_data;
+  req.run_workdir = w.run_workdir;
+  req.files = std::move(w.files);  // a run is launched once
+  req.file_caps = runfiles::caps_from(cfg_.runs);
   auto launched = ops_.launch(std::move(req), *this);
   if (!launched) {
     ++counters_.spawns_failed;
@@ -567,6 +577,31 @@ void Supervisor::on_exited(ProcId proc, ExitStatus status) {
 }
 
 void Supervisor::finish(Worker& w, State to, std::string reason, const std::string& exit_reason) {
+  if (w.collecting) return;  // finishes when the collection is back
+  if (w.is_run && !w.collect.empty() && !w.collected && w.holds_uid) {
+    // Before the UID goes back and the directory is removed. Every process of the run has
+    // ended here (the process layer reports an exit once the tree and its UID are empty).
+    cancel_timers(w);
+    w.collecting = true;
+    CollectRequest req;
+    req.worker_id = w.id;
+    req.dir = cfg_.process.data_root + "/" + w.id;
+    req.uid = w.uid;
+    req.gid = cfg_.process.worker_gid;
+    req.patterns = w.collect;
+    req.caps = runfiles::caps_from(cfg_.runs);
+    const std::string id = w.id;
+    ops_.collect(std::move(req),
+                 [this, id, to, reason, exit_reason](std::vector<runfiles::Collected> files) {
+                   Worker* x = find(id);
+                   if (x == nullptr) return;
+                   x->collecting = false;
+                   x->collected = true;
+                   x->collected_files = std::move(files);
+                   finish(*x, to, reason, exit_reason);
+                 });
+    return;
+  }
   cancel_timers(w);
   transition(w, to, std::move(reason));
   ++counters_.exits_by_reason[exit_reason];
@@ -591,7 +626,7 @@ void Supervisor::release_resources(Worker& w) {
     std::fclose(w.log_file);
     w.log_file = nullptr;
   }
-  if (!w.profile.data_mount.empty() && !w.data_dir_removed) {
+  if ((!w.profile.data_mount.empty() || w.run_workdir) && !w.data_dir_removed) {
     w.data_dir_removed = true;
     ops_.remove_data_dir(cfg_.process.data_root + "/" + w.id);
   }
@@ -682,6 +717,12 @@ Result<WorkerSnapshot> Supervisor::start_run(RunSpec spec,
   w->stdin_data = std::move(spec.stdin_data);
   w->output_cap = spec.output_cap_bytes;
   w->run_done = std::move(done);
+  w->run_workdir = !spec.files.empty() || !spec.collect.empty();
+  if (auto ok = runfiles::check_inputs(spec.files, runfiles::caps_from(cfg_.runs)); !ok) {
+    return ok.error();
+  }
+  w->files = std::move(spec.files);
+  w->collect = std::move(spec.collect);
   spec.spec.restart = sandbox::RestartPolicy::Never;
   Worker& ref = *w;
   auto created = create_impl(spec.spec, std::move(w));
@@ -721,6 +762,7 @@ std::optional<RunResult> Supervisor::get_run(const std::string& id) const {
   r.stderr_truncated = w->truncated[1];
   r.timed_out = w->timed_out;
   r.duration_ms = w->duration_ms;
+  r.files = w->collected_files;
   return r;
 }
 

@@ -3,6 +3,7 @@
 // Every bad request is refused with a reason, the spawner keeps serving, and nothing runs under
 // a worker UID afterwards.
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 
 #include "paddock/privsep/client.hpp"
 #include "paddock/privsep/protocol.hpp"
+#include "paddock/runfiles/runfiles.hpp"
 #include "support/daemon.hpp"
 
 using namespace paddock;
@@ -249,4 +251,49 @@ TEST_F(SpawnerHostile, GivenBrokenOversizedAndFloodedMessagesThenItKeepsServing)
   EXPECT_EQ(unanswerable, 4);
   EXPECT_TRUE(alive());
   EXPECT_EQ(processes_in_range(), 0u);
+}
+
+TEST_F(SpawnerHostile, GivenRunFilesFromAHostileDaemonThenOnlySealedMemfdsWithPlainPathsPass) {
+  ASSERT_TRUE(reply_status(call(Type::LeaseUid, {{"worker_id", kA}}).body));
+  auto body = launch(kA, {{"command", {"true"}}});
+  body["workdir"] = true;
+  body["files"] = {{{"path", "a.txt"}, {"offset", 0}, {"size", 2}}};
+  auto send_with = [&](const nlohmann::json& b, int fd) {
+    const std::uint32_t id = next++;
+    EXPECT_TRUE(send_message(sock.get(), Type::Launch, id, b, {fd}, kMaxRequestBytes));
+    return reply_status(reply_to(id).body);
+  };
+  // An unsealed memfd (the daemon could change it while the spawner reads it) and a pipe.
+  util::UniqueFd open_fd(::memfd_create("x", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  ASSERT_EQ(::write(open_fd.get(), "hi", 2), 2);
+  auto unsealed = send_with(body, open_fd.get());
+  ASSERT_FALSE(unsealed);
+  EXPECT_NE(unsealed.error().message.find("sealed"), std::string::npos);
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  EXPECT_FALSE(send_with(body, p[0]));
+  ::close(p[0]);
+  ::close(p[1]);
+  // Sealed, but the paths or offsets are hostile.
+  auto blob = runfiles::sealed_blob("hi");
+  ASSERT_TRUE(blob);
+  auto up = body;
+  up["files"] = {{{"path", "../../etc/cron.d/x"}, {"offset", 0}, {"size", 2}}};
+  auto refused_path = send_with(up, blob->get());
+  ASSERT_FALSE(refused_path);
+  EXPECT_EQ(refused_path.error().field, "files.../../etc/cron.d/x");
+  auto outside = body;
+  outside["files"] = {{{"path", "a"}, {"offset", 1}, {"size", 5}}};
+  EXPECT_FALSE(send_with(outside, blob->get()));
+  EXPECT_FALSE(std::filesystem::exists(cfg->dir() + "/data/" + kA));
+  // Collect: only for a run that holds its UID and no longer runs.
+  EXPECT_NE(
+      refused(Type::Collect, {{"worker_id", kB}, {"patterns", {"*"}}}).message.find("holds no UID"),
+      std::string::npos);
+  EXPECT_EQ(refused(Type::Collect, {{"worker_id", kA}, {"patterns", "*"}}).field, "patterns");
+  auto ok = call(Type::Collect, {{"worker_id", kA}, {"patterns", {"../x"}}});
+  ASSERT_TRUE(reply_status(ok.body)) << ok.body.dump();
+  ASSERT_EQ(ok.body["files"].size(), 1u);
+  EXPECT_NE(ok.body["files"][0]["error"].get<std::string>().find(".."), std::string::npos);
+  EXPECT_TRUE(reply_status(call(Type::ReleaseUid, {{"worker_id", kA}}).body));
 }

@@ -69,6 +69,8 @@ class FakeProcessOps final : public supervisor::ProcessOps {
     sandbox::SandboxPlan plan;
     std::optional<std::string> stdin_data;
     bool had_port_listener;
+    bool run_workdir = false;
+    std::vector<runfiles::InputFile> files;
   };
   Result<std::pair<supervisor::ProcId, pid_t>> launch(supervisor::LaunchRequest request,
                                                       supervisor::ProcessSink& sink) override {
@@ -79,8 +81,8 @@ class FakeProcessOps final : public supervisor::ProcessOps {
     sink_ = &sink;
     const auto proc = next_proc_++;
     const pid_t pid = next_pid_++;
-    launches.push_back(
-        {proc, pid, request.plan, request.stdin_data, request.port_listener.valid()});
+    launches.push_back({proc, pid, request.plan, request.stdin_data, request.port_listener.valid(),
+                        request.run_workdir, request.files});
     live.insert(proc);
     return std::make_pair(proc, pid);
   }
@@ -96,6 +98,18 @@ class FakeProcessOps final : public supervisor::ProcessOps {
   std::optional<cgroup::Controllers> cgroup_of(supervisor::ProcId) const override { return cgroup; }
   void remove_data_dir(const std::string& path) override { removed_data_dirs.push_back(path); }
   std::vector<std::string> removed_data_dirs;  ///< every remove_data_dir() call, in order
+  /// Collect requests are held until the test answers them (answer_collect).
+  void collect(supervisor::CollectRequest request,
+               std::function<void(std::vector<runfiles::Collected>)> done) override {
+    collects.emplace_back(std::move(request), std::move(done));
+  }
+  void answer_collect(std::size_t index, std::vector<runfiles::Collected> files) {
+    auto done = std::move(collects.at(index).second);
+    done(std::move(files));
+  }
+  std::vector<
+      std::pair<supervisor::CollectRequest, std::function<void(std::vector<runfiles::Collected>)>>>
+      collects;
   std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override {
     return live.count(proc) != 0 ? usage_now : std::nullopt;
   }

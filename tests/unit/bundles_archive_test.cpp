@@ -19,6 +19,7 @@
 #include "paddock/bundles/store.hpp"
 #include "paddock/util/crypto.hpp"
 #include "support/archives.hpp"
+#include "support/temp_dir.hpp"
 
 // Entries are written as brace lists that name only the leading fields they need.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -32,21 +33,10 @@ namespace {
 using Fmt = paddock::test::ArchiveFormat;
 using Entry = paddock::test::ArchiveEntry;
 
-class TempDir {
+/// A temporary directory named for this test file.
+class TempDir : public paddock::test::TempDir {
  public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "paddock-bundles-XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-    ::chmod(path_.c_str(), 0755);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : paddock::test::TempDir("paddock-bundles") {}
 };
 
 /// Writes the entries as an archive to `file`.

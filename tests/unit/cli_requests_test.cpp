@@ -74,3 +74,25 @@ TEST(CliRequests, GivenQueryParamsThenEncodedAndEmptyOnesDropped) {
   EXPECT_EQ(worker_path("w-1", "/logs"), "/v1/workers/w-1/logs");
   EXPECT_EQ(worker_path("../x"), "/v1/workers/..%2Fx");
 }
+
+TEST(CliRequests, GivenFileAndCollectArgsThenTheRunBodyCarriesThem) {
+  auto plain = file_argument("dir/main.py");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->first, "dir/main.py");
+  EXPECT_EQ(plain->second, "main.py");
+  auto renamed = file_argument("data.csv=in/data.csv");
+  ASSERT_TRUE(renamed);
+  EXPECT_EQ(renamed->first, "data.csv");
+  EXPECT_EQ(renamed->second, "in/data.csv");
+  EXPECT_FALSE(file_argument("=x"));
+  EXPECT_FALSE(file_argument("x="));
+  RunArgs a;
+  a.files = {{"main.py", "print(1)"}};
+  a.collect = {"out/*.png"};
+  auto body = run_request(a);
+  ASSERT_TRUE(body);
+  EXPECT_EQ((*body)["files"]["main.py"]["content_base64"], "cHJpbnQoMSk=");
+  EXPECT_EQ((*body)["collect"], nlohmann::json::array({"out/*.png"}));
+  a.files.push_back({"main.py", "again"});
+  EXPECT_FALSE(run_request(a));
+}

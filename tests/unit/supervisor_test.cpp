@@ -396,6 +396,57 @@ TEST_F(SupervisorTest, GivenRunThenOutputIsCapturedAndTruncatedAtTheCap) {
   EXPECT_TRUE(sup->list().empty()) << "runs are not listed as workers";
 }
 
+TEST_F(SupervisorTest, GivenRunWithFilesAndCollectThenCollectedBeforeItsUidAndDirectoryGo) {
+  RunSpec rs;
+  rs.spec = spec({"/bin/sh", "main.sh"});
+  rs.files = {{"main.sh", "echo hi > out.txt"}};
+  rs.collect = {"out.txt"};
+  std::optional<RunResult> result;
+  const auto free_before = sup->stats().free_uids;
+  auto r = sup->start_run(rs, [&](const RunResult& res) { result = res; });
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(ops.launches[0].run_workdir);
+  ASSERT_EQ(ops.launches[0].files.size(), 1u);
+  EXPECT_EQ(ops.launches[0].files[0].content, "echo hi > out.txt");
+  EXPECT_EQ(ops.launches[0].plan.cwd, "/work");
+  EXPECT_EQ(ops.launches[0].plan.data_dir, cfg.process.data_root + "/" + r->id);
+  ops.start(0);
+  ops.exit(0, 0);
+  // The tree has ended: collect is asked for while the run still holds its UID and directory.
+  ASSERT_EQ(ops.collects.size(), 1u);
+  EXPECT_EQ(ops.collects[0].first.worker_id, r->id);
+  EXPECT_EQ(ops.collects[0].first.patterns, std::vector<std::string>{"out.txt"});
+  EXPECT_EQ(ops.collects[0].first.uid, static_cast<uid_t>(r->uid.value_or(0)));
+  EXPECT_FALSE(result);
+  EXPECT_TRUE(ops.removed_data_dirs.empty());
+  EXPECT_EQ(sup->stats().free_uids, free_before - 1);
+  // A stop meanwhile changes nothing and asks for nothing twice.
+  EXPECT_TRUE(sup->stop(r->id, std::chrono::seconds(0), "stop"));
+  EXPECT_EQ(ops.collects.size(), 1u);
+  runfiles::Collected c;
+  c.path = "out.txt";
+  c.pattern = "out.txt";
+  c.content = "hi\n";
+  c.size = 3;
+  ops.answer_collect(0, {c});
+  ASSERT_TRUE(result);
+  ASSERT_EQ(result->files.size(), 1u);
+  EXPECT_EQ(result->files[0].content, "hi\n");
+  EXPECT_EQ(result->worker.state, State::Exited);
+  EXPECT_EQ(ops.removed_data_dirs, std::vector<std::string>{cfg.process.data_root + "/" + r->id});
+  EXPECT_EQ(sup->stats().free_uids, free_before);
+}
+
+TEST_F(SupervisorTest, GivenRunWithPathTraversalInFilesThenRefusedBeforeAnythingStarts) {
+  RunSpec rs;
+  rs.spec = spec({"/bin/true"});
+  rs.files = {{"../escape", "x"}};
+  auto r = sup->start_run(rs, [](const RunResult&) {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().field, "files.../escape");
+  EXPECT_TRUE(ops.launches.empty());
+}
+
 TEST_F(SupervisorTest, GivenRunPastItsTimeoutThenTreeKilledAndTimedOut) {
   RunSpec rs;
   rs.spec = spec({"/bin/sleep", "10"});

@@ -26,6 +26,9 @@ nlohmann::json to_json(const supervisor::LogLine& l);
 /// "TERM", "SIGTERM", "15" -> 15; only signals a worker may usefully receive.
 Result<int> parse_signal(const std::string& text);
 
+/// Standard base64 with padding.
+std::string base64_encode(std::string_view bytes);
+
 /// Standard base64 decoding (padding optional); error on any other character.
 Result<std::string> base64_decode(std::string_view text);
 

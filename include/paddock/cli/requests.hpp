@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "paddock/api/worker_json.hpp"
 #include "paddock/util/result.hpp"
 
 namespace paddock::cli {
@@ -43,13 +44,20 @@ struct RunArgs {
   std::optional<std::string> stdin_data;
   std::vector<std::string> env;  ///< KEY=VALUE
   std::vector<std::string> command;
+  /// "files": path in the working directory -> content (read from --file).
+  std::vector<std::pair<std::string, std::string>> files;
+  std::vector<std::string> collect;  ///< --collect globs
 };
+
+/// A --file argument: "LOCAL" (sent as its base name) or "LOCAL=REMOTE" -> {local, remote}.
+/// Errors (code "usage") for an empty side.
+Result<std::pair<std::string, std::string>> file_argument(const std::string& arg);
 
 /// The POST /v1/runs body; stdin bytes go as stdin_base64 (any bytes, also invalid UTF-8).
 Result<nlohmann::json> run_request(const RunArgs& args);
 
-/// Standard base64 with padding.
-std::string base64_encode(std::string_view bytes);
+/// Standard base64 with padding (shared with the API).
+using api::base64_encode;
 
 /// Percent-encodes everything but unreserved characters (A-Z a-z 0-9 - . _ ~).
 std::string url_encode(std::string_view text);

@@ -125,6 +125,14 @@ struct BundlesConfig {
   std::uint32_t max_depth = 64;                    ///< components of one entry's path
 };
 
+/// Bounds on a run's "files" and "collect" (POST /v1/runs).
+struct RunsConfig {
+  std::uint64_t max_files = 1000;                   ///< entries in a run's "files"
+  std::uint64_t max_files_bytes = 16ULL << 20;      ///< their contents together
+  std::uint64_t collect_file_bytes = 8ULL << 20;    ///< one collected file (more is truncated)
+  std::uint64_t collect_total_bytes = 32ULL << 20;  ///< all collected files of a run together
+};
+
 struct Config {
   ServerConfig server;
   ProcessConfig process;
@@ -132,6 +140,7 @@ struct Config {
   LogConfig log;
   LimitsConfig limits;
   BundlesConfig bundles;
+  RunsConfig runs;
   /// The file the config was read from ("" when built from defaults only).
   std::string source_file;
   /// "section.key" -> where its value came from; absent keys kept their defaults.

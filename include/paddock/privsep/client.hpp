@@ -55,6 +55,8 @@ class Client final : public supervisor::ProcessOps {
   std::optional<cgroup::Controllers> cgroup_of(supervisor::ProcId proc) const override;
   std::optional<cgroup::Usage> usage(supervisor::ProcId proc) const override;
   void remove_data_dir(const std::string& path) override;
+  void collect(supervisor::CollectRequest request,
+               std::function<void(std::vector<runfiles::Collected>)> done) override;
 
   /// The allocators the supervisor takes UIDs and ports from (each lease is the spawner's).
   pool::UidAllocator& uids();
@@ -78,6 +80,11 @@ class Client final : public supervisor::ProcessOps {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+/// The entries of a collect reply: its "files" list with the contents cut from the sealed
+/// memfd in `fds` (offset/length of each file); an entry pointing outside it is an error.
+Result<std::vector<runfiles::Collected>> collected_from_reply(
+    const nlohmann::json& body, const std::vector<util::UniqueFd>& fds);
 
 /// The Report in a preflight reply's "report" (the API's PreflightReport shape).
 Result<preflight::Report> report_from_json(const nlohmann::json& j);

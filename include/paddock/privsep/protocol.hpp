@@ -28,6 +28,9 @@ inline constexpr std::size_t kHeaderBytes = 12;
 inline constexpr std::size_t kMaxRequestBytes = 64 * 1024;
 /// The largest message the daemon accepts (a preflight report).
 inline constexpr std::size_t kMaxReplyBytes = 1024 * 1024;
+/// The largest sealed memfd of a collect reply (the daemon refuses a bigger one); the
+/// spawner's [runs] collect_total_bytes is capped to it.
+inline constexpr std::uint64_t kMaxCollectBlobBytes = 1ULL << 32;
 /// The most descriptors one message may carry.
 inline constexpr std::size_t kMaxFds = 4;
 
@@ -38,13 +41,18 @@ enum class Type : std::uint16_t {
   ReleaseUid = 3,   ///< {worker_id}
   LeasePort = 4,    ///< {worker_id} -> {port} + [listener]
   ReleasePort = 5,  ///< {worker_id}
-  Launch = 6,       ///< {worker_id, spec, stdin} -> {proc, pid, cgroup} + [stdout, stderr, (stdin)]
-  Signal = 7,       ///< {proc, signal}
-  Kill = 8,         ///< {proc}
-  RemoveData = 9,   ///< {worker_id}
-  Preflight = 10,   ///< {} -> {report}
-  Reload = 11,      ///< {} -> {}
-  Stats = 12,       ///< {} -> {uids_leased, uids_draining, ports_leased, oom_kills_closed}
+  /// {worker_id, spec, stdin, (workdir), (files: [{path, offset, size}] + [sealed memfd])}
+  /// -> {proc, pid, cgroup} + [stdout, stderr, (stdin)]
+  Launch = 6,
+  Signal = 7,      ///< {proc, signal}
+  Kill = 8,        ///< {proc}
+  RemoveData = 9,  ///< {worker_id}
+  Preflight = 10,  ///< {} -> {report}
+  Reload = 11,     ///< {} -> {}
+  Stats = 12,      ///< {} -> {uids_leased, uids_draining, ports_leased, oom_kills_closed}
+  /// {worker_id, patterns} -> {files: [{path, pattern, size, truncated, offset, length} |
+  /// {path, pattern, error}]} + [sealed memfd holding the contents]
+  Collect = 13,
   // spawner -> daemon
   Reply = 64,    ///< {ok: true, ...} or {ok: false, error: {code, message, field}}
   Started = 65,  ///< {proc, workload_pid}

@@ -37,10 +37,17 @@ struct Allocation {
   /// kHelperProgramPath, read-only and executable; "" when none. Copied, not bind-mounted, so
   /// the worker UID needs no permission on the helper's host path, and /tmp cannot hide it.
   std::string helper_program;
+  /// A run with files or collect: its working directory is data_root/<worker_id>, mounted
+  /// read-write at the profile's data_mount or, without one, at /work, and used as the cwd.
+  bool run_workdir = false;
 };
 
 /// Where Allocation::helper_program appears inside the sandbox.
 inline constexpr const char* kHelperProgramPath = "/run/paddock/helper";
+
+/// Where a run's working directory (Allocation::run_workdir) appears when the profile has no
+/// data_mount.
+inline constexpr const char* kRunWorkdirMount = "/work";
 
 /// One resource limit applied in the child before exec (values as for setrlimit).
 struct Rlimit {

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "paddock/cgroup/files.hpp"
+#include "paddock/runfiles/runfiles.hpp"
 #include "paddock/sandbox/plan.hpp"
 #include "paddock/supervisor/log_ring.hpp"
 #include "paddock/util/fd.hpp"
@@ -66,6 +67,21 @@ struct LaunchRequest {
   /// reported through ProcessSink::on_relay, and on_exited follows the reaping at once (the
   /// caller drains the pipes). The spawner launches this way for the daemon.
   Handover* handover = nullptr;
+  /// A run with files or collect: plan.data_dir is its working directory (it must not exist
+  /// yet), created by the process layer with `files` in it before the launch.
+  bool run_workdir = false;
+  std::vector<runfiles::InputFile> files;
+  runfiles::Caps file_caps;
+};
+
+/// What to collect from a run's working directory once every process of its UID is gone.
+struct CollectRequest {
+  std::string worker_id;
+  std::string dir;  ///< data_root/<worker_id>
+  uid_t uid = 0;    ///< the run's UID (still leased)
+  gid_t gid = 0;
+  std::vector<std::string> patterns;
+  runfiles::Caps caps;
 };
 
 class ProcessOps {
@@ -94,6 +110,12 @@ class ProcessOps {
   /// Deletes a worker's data directory (`data_root`/<id>) and everything in it, without
   /// following symlinks; called once, when the worker has finally ended (never on a restart).
   virtual void remove_data_dir(const std::string& path) = 0;
+  /// Reads the files a run left in its working directory (runfiles::collect); `done` gets the
+  /// entries, at once or later on the io thread. The default reads them in this process.
+  virtual void collect(CollectRequest request,
+                       std::function<void(std::vector<runfiles::Collected>)> done) {
+    done(runfiles::collect(request.dir, request.patterns, request.uid, request.gid, request.caps));
+  }
 };
 
 }  // namespace paddock::supervisor

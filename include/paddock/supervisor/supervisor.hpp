@@ -17,6 +17,7 @@
 #include "paddock/config/config.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/uid_pool.hpp"
+#include "paddock/runfiles/runfiles.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/sandbox/profile.hpp"
 #include "paddock/sandbox/worker_spec.hpp"
@@ -87,6 +88,10 @@ struct RunSpec {
   std::optional<std::string> stdin_data;
   std::uint32_t timeout_seconds = 60;
   std::size_t output_cap_bytes = 1024 * 1024;
+  /// Written into the run's working directory before its command starts.
+  std::vector<runfiles::InputFile> files;
+  /// Globs relative to the working directory, read back once the run has ended.
+  std::vector<std::string> collect;
 };
 
 struct RunResult {
@@ -98,6 +103,8 @@ struct RunResult {
   bool stderr_truncated = false;
   bool timed_out = false;
   std::int64_t duration_ms = 0;
+  /// What "collect" found (files and error entries), once the run has ended.
+  std::vector<runfiles::Collected> files;
 };
 
 struct SupervisorStats {
