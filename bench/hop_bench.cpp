@@ -169,7 +169,7 @@ int main(int argc, char** argv) try {
   long serial = 0;
   const auto next_id = [&] {
     char id[32];
-    std::snprintf(id, sizeof id, "r-bench%015ld", serial++);
+    std::snprintf(id, sizeof id, "r-bench%017ld", serial++);
     return std::string(id);
   };
   for (long i = 0; i < warmup; ++i) {

@@ -23,7 +23,7 @@ client=auto
 
 [[ -f build/release/build.ninja ]] || cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target paddock-bench-spawn paddock-bench-http \
-  paddock-bench-fleet paddock-bench-stop
+  paddock-bench-fleet paddock-bench-stop paddock-bench-hop
 
 bin=build/release/bench
 out=build/release/bench-results
@@ -33,11 +33,13 @@ if [[ $quick == yes ]]; then
   http_args=(--seconds=2 "--client=$client")
   fleet_args=(--workers=100 --requests=30 --ring-workers=10)
   stop_args=(--n=3)
+  hop_args=(--n=30 --rounds=3 --warmup=3)
 else
   spawn_args=(--n=200 --rounds=10 --warmup=10 --throughput-runs=200 --net-n=200)
   http_args=(--seconds=10 "--client=$client")
   fleet_args=(--workers=1000 --requests=200 --ring-workers=100)
   stop_args=(--n=20)
+  hop_args=(--n=300 --rounds=10 --warmup=20)
 fi
 
 {
@@ -63,6 +65,7 @@ run paddock-bench-spawn "${spawn_args[@]}"
 run paddock-bench-http "${http_args[@]}"
 run paddock-bench-fleet "${fleet_args[@]}"
 run paddock-bench-stop "${stop_args[@]}"
+run paddock-bench-hop "${hop_args[@]}"
 
 echo
 printf '%-36s %12s  %-7s %-8s %s\n' figure value unit target met
