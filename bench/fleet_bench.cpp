@@ -173,8 +173,10 @@ int main(int argc, char** argv) try {
   long rss_rings = 0, rss_rings_base = 0;
   std::uint64_t ring_bytes_held = 0;
   if (ring_workers > 0) {
-    // Far above the first daemon's range (and below 65534, nobody, when that fits).
-    const auto ring_first = static_cast<uid_t>(kFirstUid + range + 16);
+    // After the first daemon's range when that stays below 65534 (nobody), else far above it.
+    const auto after_first = static_cast<uid_t>(kFirstUid + range + 16);
+    const auto ring_first =
+        after_first + ring_workers + 4 < 65534 ? after_first : static_cast<uid_t>(200000);
     test::TestDaemon r(daemon_options(ring_first, static_cast<uid_t>(ring_workers + 4),
                                       static_cast<unsigned>(ring_workers + 4)));
     if (!r.started()) throw std::runtime_error(r.start_error());

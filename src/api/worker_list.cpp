@@ -94,14 +94,16 @@ void append_usage_field(std::string& out, const std::optional<cgroup::Usage>& us
 
 const WorkerListCache::Piece& WorkerListCache::piece(const supervisor::Supervisor& sup,
                                                      const supervisor::ListedWorker& l) {
-  Piece& p = pieces_[l.id];
+  auto it = pieces_.find(l.id);
+  if (it == pieces_.end()) it = pieces_.emplace(std::string(l.id), Piece{}).first;
+  Piece& p = it->second;
   p.used = generation_;
   if (p.version == l.version && !p.spans.empty()) return p;
   p.version = l.version;
   p.body.clear();
   p.spans.clear();
   ++renders_;
-  const auto snap = sup.get(l.id);
+  const auto snap = sup.get(std::string(l.id));
   if (!snap) return p;  // listed a moment ago on the same thread: cannot happen
   const auto j = to_json(*snap);
   for (const auto& [name, value] : j.items()) {
@@ -122,11 +124,7 @@ std::string WorkerListCache::render(const supervisor::Supervisor& sup,
   ++generation_;
   const bool usage = !fields || std::binary_search(fields->begin(), fields->end(), "usage");
   std::string out;
-  std::size_t reserve = 32;
-  for (const auto& l : listed) {
-    if (auto it = pieces_.find(l.id); it != pieces_.end()) reserve += it->second.body.size() + 128;
-  }
-  out.reserve(fields ? reserve / 4 : reserve);
+  if (!fields) out.reserve(last_size_ + 4096);
   out += "{\"workers\":[";
   bool first = true;
   for (const auto& l : listed) {
@@ -153,6 +151,7 @@ std::string WorkerListCache::render(const supervisor::Supervisor& sup,
     out.push_back('}');
   }
   out += "],\"count\":" + std::to_string(listed.size()) + "}\n";
+  if (!fields) last_size_ = out.size();
   // Forget workers the supervisor no longer knows (a filtered list may drop some it does: they
   // are rendered again when next listed).
   if (pieces_.size() > sup.known_count()) {

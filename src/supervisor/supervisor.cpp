@@ -62,8 +62,9 @@ struct ShownKey {
   std::optional<int> signal;
   std::uint32_t restarts = 0;
   std::uint64_t dropped_log_bytes = 0;
-  cgroup::Enforcement enforcement;
-  bool operator==(const ShownKey&) const = default;
+  // What the enforcement shown is made from (enforcement()).
+  std::optional<cgroup::Controllers> cgroup;
+  bool rlimit_as = false;
 };
 
 }  // namespace
@@ -155,8 +156,18 @@ ShownKey shown_key(const Supervisor::Worker& w) {
   k.signal = w.signal;
   k.restarts = w.restarts.restarts();
   k.dropped_log_bytes = dropped_log_bytes(w);
-  k.enforcement = enforcement(w);
+  k.cgroup = w.cgroup;
+  k.rlimit_as = w.profile.rlimit_as_mb.has_value();
   return k;
+}
+
+/// Whether `k` still describes `w` (compared in place: this runs for every worker of a list).
+bool still_shows(const ShownKey& k, const Supervisor::Worker& w) {
+  return k.state == w.state && k.uid == w.uid && k.pid == w.workload_pid && k.port == w.port &&
+         k.started_at == w.started_at && k.exited_at == w.exited_at && k.exit_code == w.exit_code &&
+         k.signal == w.signal && k.restarts == w.restarts.restarts() &&
+         k.dropped_log_bytes == dropped_log_bytes(w) && k.cgroup == w.cgroup &&
+         k.rlimit_as == w.profile.rlimit_as_mb.has_value() && k.reason == w.reason;
 }
 
 }  // namespace
@@ -801,9 +812,8 @@ std::vector<ListedWorker> Supervisor::list_versions(
   std::vector<ListedWorker> out;
   out.reserve(ws.size());
   for (const Worker* w : ws) {
-    ShownKey now = shown_key(*w);
-    if (w->version == 0 || !(now == w->shown)) {
-      w->shown = std::move(now);
+    if (w->version == 0 || !still_shows(w->shown, *w)) {
+      w->shown = shown_key(*w);
       w->version = ++versions_;
     }
     ListedWorker l;

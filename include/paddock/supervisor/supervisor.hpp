@@ -86,7 +86,8 @@ struct WorkerSnapshot {
 /// A worker as a list names it: enough for a cache of rendered workers to know whether its
 /// rendering is still current.
 struct ListedWorker {
-  std::string id;
+  /// The worker's id, valid until the supervisor next runs (it forgets workers only then).
+  std::string_view id;
   /// Changes whenever anything the worker's snapshot shows, other than `usage`, changes (unique
   /// across workers: a new rendering is never mistaken for an old one).
   std::uint64_t version = 0;
