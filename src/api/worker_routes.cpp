@@ -8,6 +8,7 @@
 #include "paddock/api/json_body.hpp"
 #include "paddock/api/routes.hpp"
 #include "paddock/api/worker_json.hpp"
+#include "paddock/api/worker_list.hpp"
 #include "paddock/log/log.hpp"
 
 namespace paddock::api {
@@ -55,6 +56,15 @@ Result<std::optional<std::chrono::seconds>> grace_param(const Request& req) {
   auto g = query_uint(req, "grace_seconds", 3600);
   if (!g) return g.error();
   return std::optional<std::chrono::seconds>(std::chrono::seconds(*g));
+}
+
+/// ?fields= of the worker routes: nullopt when absent (every field).
+Result<std::optional<std::vector<std::string>>> fields_param(const Request& req) {
+  auto f = req.query_param("fields");
+  if (!f) return std::optional<std::vector<std::string>>{};
+  auto parsed = parse_worker_fields(*f);
+  if (!parsed) return parsed.error();
+  return std::optional<std::vector<std::string>>(std::move(*parsed));
 }
 
 bool query_flag(const Request& req, const std::string& name) {
@@ -155,7 +165,8 @@ void register_worker_routes(Router& router, const Services& services) {
     return r;
   });
 
-  router.add("GET", "/v1/workers", [sup](const Request& req, const PathParams&) {
+  auto list_cache = std::make_shared<WorkerListCache>();
+  router.add("GET", "/v1/workers", [sup, list_cache](const Request& req, const PathParams&) {
     if (sup == nullptr) return not_available();
     std::optional<supervisor::State> state;
     if (auto s = req.query_param("state")) {
@@ -174,26 +185,22 @@ void register_worker_routes(Router& router, const Services& services) {
       }
       label = std::make_pair(l->substr(0, eq), l->substr(eq + 1));
     }
-    // Serialised worker by worker into one string: no document of the whole list is built
-    // (and copied) first, which is what dominated this route with a thousand workers.
-    const auto workers = sup->list(state, label);
+    auto fields = fields_param(req);
+    if (!fields) return error_response(fields.error());
+    // Each worker's JSON is rendered once per change and kept; the list joins the pieces.
     Response res;
-    res.body.reserve(workers.size() * 640 + 32);
-    res.body += "{\"workers\":[";
-    for (std::size_t i = 0; i < workers.size(); ++i) {
-      if (i > 0) res.body.push_back(',');
-      res.body +=
-          to_json(workers[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    }
-    res.body += "],\"count\":" + std::to_string(workers.size()) + "}\n";
+    res.body = list_cache->render(*sup, sup->list_versions(state, label), *fields);
     return res;
   });
 
-  router.add("GET", "/v1/workers/{id}", [sup](const Request&, const PathParams& p) {
+  router.add("GET", "/v1/workers/{id}", [sup](const Request& req, const PathParams& p) {
     if (sup == nullptr) return not_available();
+    auto fields = fields_param(req);
+    if (!fields) return error_response(fields.error());
     auto id = resolve(*sup, p.at("id"), Among::Workers);
     if (auto* refused = std::get_if<Response>(&id)) return std::move(*refused);
-    return Response::json(200, to_json(*sup->get(std::get<std::string>(id))));
+    auto j = to_json(*sup->get(std::get<std::string>(id)));
+    return Response::json(200, *fields ? select_fields(j, **fields) : std::move(j));
   });
 
   router.add("DELETE", "/v1/workers/{id}", stop_route(sup, Among::Workers));
@@ -252,9 +259,11 @@ void register_worker_routes(Router& router, const Services& services) {
     // memory than one stream's queue; the client asks again from where the answer stopped.
     auto lines = since ? ring->since(*since, stream, kBacklogBytes) : ring->tail(n, stream);
     const bool more = since && !lines.empty() && !ring->since(lines.back().seq, stream, 1).empty();
-    // Lines after `since` that the ring no longer holds (they are only in the worker's log file).
+    // Lines after `since` that are no longer held, in memory or in the worker's log file.
     std::uint64_t missing = 0;
-    if (since && ring->first_seq() > *since + 1) missing = ring->first_seq() - *since - 1;
+    if (since && ring->first_after(*since) > *since + 1) {
+      missing = ring->first_after(*since) - *since - 1;
+    }
     if (!query_flag(req, "follow")) {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& l : lines) arr.push_back(to_json(l));
@@ -296,9 +305,9 @@ void register_worker_routes(Router& router, const Services& services) {
                           {"after_seq", *since},
                           {"missing_lines", missing},
                           {"message",
-                           "lines after since are no longer in the log ring; the "
-                           "worker's log file holds them when [log] worker_log_dir "
-                           "is set"}}) +
+                           "lines after since are no longer held: neither in memory nor "
+                           "in the worker's log file ([log] worker_log_dir, "
+                           "worker_log_max_bytes)"}}) +
                     "\n");
       }
       for (const auto& l : lines) {

@@ -131,6 +131,7 @@ std::vector<KeySpec> build() {
       path("log", "worker_log_dir", lg, &L::worker_log_dir),
       integer("log", "worker_log_max_bytes", lg, &L::worker_log_max_bytes, 4096, 1LL << 40),
       integer("log", "worker_log_ring_bytes", lg, &L::worker_log_ring_bytes, 1024, 64LL << 20),
+      integer("log", "max_ring_bytes_total", lg, &L::max_ring_bytes_total, 0, 1LL << 40),
 
       integer("limits", "memory_mb", li, &M::memory_mb, 1, 1 << 24),
       floating("limits", "cpus", li, &M::cpus),

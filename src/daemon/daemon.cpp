@@ -186,8 +186,14 @@ void register_supervisor_metrics(api::MetricsRegistry& m, const supervisor::Supe
                         }
                         return out;
                       });
+  m.gauge_collector(
+      "paddock_log_ring_bytes",
+      "Memory held by all workers' log rings (bounded by [log] max_ring_bytes_total).", {}, [&sup] {
+        return std::vector<api::CollectedSample>{{{}, static_cast<double>(sup.log_ring_bytes())}};
+      });
   m.counter_collector("paddock_dropped_log_bytes_total",
-                      "Worker output dropped because a log ring or file was full.", {}, [&sup] {
+                      "Worker output lost: out of memory and not in the worker's log file.", {},
+                      [&sup] {
                         return std::vector<api::CollectedSample>{
                             {{}, static_cast<double>(sup.stats().dropped_log_bytes)}};
                       });

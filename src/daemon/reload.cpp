@@ -90,6 +90,7 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(log, worker_log_dir, Restart),  // created at start
       PADDOCK_KEY(log, worker_log_max_bytes, Live),
       PADDOCK_KEY(log, worker_log_ring_bytes, Live),
+      PADDOCK_KEY(log, max_ring_bytes_total, Live),
       // Per-worker defaults: used for every worker started afterwards.
       PADDOCK_KEY(limits, memory_mb, Live),
       PADDOCK_KEY(limits, cpus, Live),

@@ -56,6 +56,8 @@ Result<SpawnerProcess> start_spawner(const std::string& exe, const std::string& 
 namespace {
 
 constexpr auto kCallTimeout = std::chrono::seconds(30);
+/// How long a request waits for room in a full socket buffer before the spawner counts as gone.
+constexpr auto kSendWait = std::chrono::seconds(5);
 constexpr auto kUsageMaxAge = std::chrono::seconds(1);
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
@@ -197,9 +199,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   /// A request that gets no reply.
   void tell(Type type, const nlohmann::json& body) {
     if (is_lost) return;
-    if (auto r = send_message(sock.native_handle(), type, 0, body, {}, kMaxRequestBytes); !r) {
-      lose(r.error().message);
-    }
+    if (auto r = send(type, 0, body); !r) lose(r.error().message);
   }
 
   /// A request whose reply arrives later, on the io thread.
@@ -209,7 +209,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     const std::uint32_t id = next_id++;
-    if (auto r = send_message(sock.native_handle(), type, id, body, {}, kMaxRequestBytes); !r) {
+    if (auto r = send(type, id, body); !r) {
       asio::post(ioc, [cb, e = r.error()] { cb(e); });
       lose(r.error().message);
       return;
@@ -224,7 +224,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                        const std::vector<int>& fds = {}) {
     if (is_lost) return make_error("spawn_failed", "the spawner is gone");
     const std::uint32_t id = next_id++;
-    if (auto r = send_message(sock.native_handle(), type, id, body, fds, kMaxRequestBytes); !r) {
+    if (auto r = send(type, id, body, fds); !r) {
       lose(r.error().message);
       return make_error("spawn_failed", "cannot reach the spawner: " + r.error().message);
     }
@@ -255,17 +255,47 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         if (auto st = reply_status(m.body); !st) return st.error();
         return m;
       }
-      backlog.push_back(std::move(m));
-      if (!draining_posted) {
-        draining_posted = true;
-        asio::post(ioc, [self = shared_from_this()] {
-          self->draining_posted = false;
-          while (!self->backlog.empty()) {
-            Message next = std::move(self->backlog.front());
-            self->backlog.pop_front();
-            self->dispatch(std::move(next));
-          }
-        });
+      keep(std::move(m));
+    }
+  }
+
+  /// Keeps a message that arrived while waiting, for the io thread, in order.
+  void keep(Message m) {
+    backlog.push_back(std::move(m));
+    if (!draining_posted) {
+      draining_posted = true;
+      asio::post(ioc, [self = shared_from_this()] {
+        self->draining_posted = false;
+        while (!self->backlog.empty()) {
+          Message next = std::move(self->backlog.front());
+          self->backlog.pop_front();
+          self->dispatch(std::move(next));
+        }
+      });
+    }
+  }
+
+  /// Sends one request. While the spawner's socket buffer is full (a burst of stops, say), waits
+  /// for room (bounded, as the spawner does towards the daemon) and meanwhile takes in what the
+  /// spawner sends, so that neither side waits on the other.
+  Result<void> send(Type type, std::uint32_t id, const nlohmann::json& body,
+                    const std::vector<int>& fds = {}) {
+    const auto deadline = std::chrono::steady_clock::now() + kSendWait;
+    for (;;) {
+      auto r = send_message(sock.native_handle(), type, id, body, fds, kMaxRequestBytes);
+      if (r || r.error().message.find("EAGAIN") == std::string::npos ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return r;
+      }
+      pollfd p{sock.native_handle(), POLLOUT | POLLIN, 0};
+      (void)::poll(&p, 1, 100);
+      if ((p.revents & POLLIN) == 0) continue;
+      for (int i = 0; i < 64; ++i) {
+        Message m;
+        auto got = receive_message(sock.native_handle(), kMaxReplyBytes, m);
+        if (!got) continue;
+        if (*got != Received::Message) break;
+        keep(std::move(m));
       }
     }
   }

@@ -12,23 +12,46 @@ std::optional<Stream> parse_stream(std::string_view s) {
   return std::nullopt;
 }
 
-void LogRing::push(Stream stream, WallTime at, std::string text, std::vector<LogLine>& out) {
-  LogLine line{next_seq_++, stream, at, std::move(text)};
-  out.push_back(line);
-  const std::size_t cost = line.text.size() + kLineOverhead;
-  if (cost > max_bytes_) {  // a single line larger than the whole ring is dropped
-    dropped_bytes_ += line.text.size();
+std::size_t LogRing::line_cost(const LogLine& l) {
+  // Text past the small-string buffer lives in a malloc block: size + NUL + 8 bytes of header,
+  // rounded up to 16. The deque stores records in 512-byte blocks (8 bytes of map per block,
+  // ignored).
+  const std::size_t heap = l.text.capacity() > 15 ? (l.text.capacity() + 1 + 8 + 15) / 16 * 16 : 0;
+  return sizeof(LogLine) + heap;
+}
+
+void LogRing::pop_oldest() {
+  const LogLine& l = lines_.front();
+  bytes_ -= line_cost(l);
+  if (l.seq > kept_through_) {
+    dropped_bytes_ += l.text.size();
     ++dropped_lines_;
+  }
+  lines_.pop_front();
+}
+
+void LogRing::push(Stream stream, WallTime at, std::string text, std::vector<LogLine>& out) {
+  // The ring holds a copy sized to the text (a line built by appends has spare capacity).
+  LogLine line{next_seq_++, stream, at, std::string(text)};
+  if (writer_ && writer_(line) && kept_through_ + 1 == line.seq) kept_through_ = line.seq;
+  out.push_back({line.seq, stream, at, std::move(text)});
+  const std::size_t cost = line_cost(line);
+  if (cost > max_bytes_) {  // a single line larger than the whole ring is not held
+    if (line.seq > kept_through_) {
+      dropped_bytes_ += line.text.size();
+      ++dropped_lines_;
+    }
     return;
   }
-  while (bytes_ + cost > max_bytes_ && !lines_.empty()) {
-    bytes_ -= lines_.front().text.size() + kLineOverhead;
-    dropped_bytes_ += lines_.front().text.size();
-    ++dropped_lines_;
-    lines_.pop_front();
-  }
+  while (bytes_ + cost > max_bytes_ && !lines_.empty()) pop_oldest();
   bytes_ += cost;
   lines_.push_back(std::move(line));
+}
+
+std::size_t LogRing::evict_to(std::size_t keep) {
+  const std::size_t before = bytes_;
+  while (bytes_ > keep && !lines_.empty()) pop_oldest();
+  return before - bytes_;
 }
 
 std::vector<LogLine> LogRing::append(Stream stream, WallTime at, std::string_view bytes) {

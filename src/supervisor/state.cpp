@@ -1,5 +1,6 @@
 #include "paddock/supervisor/state.hpp"
 
+#include <charconv>
 #include <ctime>
 
 namespace paddock::supervisor {
@@ -62,6 +63,32 @@ std::string format_time(WallTime t) {
   std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buf,
                 static_cast<int>(ms % 1000));
   return out;
+}
+
+std::optional<WallTime> parse_time(std::string_view text) {
+  // "2026-11-23T01:02:03.456Z"
+  if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || text[19] != '.' || text[23] != 'Z') {
+    return std::nullopt;
+  }
+  auto num = [&](std::size_t at, std::size_t len) -> std::optional<int> {
+    int v = 0;
+    const auto [p, ec] = std::from_chars(text.data() + at, text.data() + at + len, v);
+    if (ec != std::errc{} || p != text.data() + at + len) return std::nullopt;
+    return v;
+  };
+  const auto y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+             s = num(17, 2), ms = num(20, 3);
+  if (!y || !mo || !d || !h || !mi || !s || !ms) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = *y - 1900;
+  tm.tm_mon = *mo - 1;
+  tm.tm_mday = *d;
+  tm.tm_hour = *h;
+  tm.tm_min = *mi;
+  tm.tm_sec = *s;
+  const std::time_t secs = ::timegm(&tm);
+  return WallTime{} + std::chrono::seconds(secs) + std::chrono::milliseconds(*ms);
 }
 
 }  // namespace paddock::supervisor

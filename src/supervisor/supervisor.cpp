@@ -44,6 +44,31 @@ std::vector<std::string> DirProfileSource::names() const {
 // ---------------------------------------------------------------------------------------------
 // Worker record
 
+namespace {
+
+/// What a worker's snapshot shows that can change after it is created (everything else there
+/// comes from its spec and profile, fixed at create), but usage, which list_versions() hands
+/// out fresh. A field snapshot() fills from changing state must be here too, or cached
+/// renderings of the worker list go stale.
+struct ShownKey {
+  State state = State::Starting;
+  std::string reason;
+  uid_t uid = 0;
+  std::optional<pid_t> pid;
+  std::optional<std::uint16_t> port;
+  std::optional<WallTime> started_at;
+  std::optional<WallTime> exited_at;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::uint32_t restarts = 0;
+  std::uint64_t dropped_log_bytes = 0;
+  // What the enforcement shown is made from (enforcement()).
+  std::optional<cgroup::Controllers> cgroup;
+  bool rlimit_as = false;
+};
+
+}  // namespace
+
 struct Supervisor::Worker {
   std::string id;
   bool is_run = false;
@@ -88,10 +113,7 @@ struct Supervisor::Worker {
   Scheduler::TimerId lifetime_timer = 0;
   std::chrono::milliseconds readiness_delay{0};
 
-  LogRing ring;
-  std::FILE* log_file = nullptr;
-  std::uint64_t log_file_bytes = 0;
-  std::uint64_t log_file_dropped = 0;
+  LogStore ring;
   std::map<std::uint64_t, std::pair<std::function<void(const LogLine&)>, std::function<void()>>>
       followers;
   std::uint64_t next_follower = 1;
@@ -111,11 +133,50 @@ struct Supervisor::Worker {
   bool collected = false;
   std::vector<runfiles::Collected> collected_files;
 
-  explicit Worker(std::size_t ring_bytes, RestartSettings rs) : restarts(rs), ring(ring_bytes) {}
-  ~Worker() {
-    if (log_file != nullptr) std::fclose(log_file);
-  }
+  // What list_versions() last saw of this worker, and the version it gave that.
+  mutable ShownKey shown;
+  mutable std::uint64_t version = 0;
+
+  Worker(std::size_t ring_bytes, LogBudget* budget, RestartSettings rs)
+      : restarts(rs), ring(ring_bytes, budget) {}
 };
+
+namespace {
+
+std::uint64_t dropped_log_bytes(const Supervisor::Worker& w) { return w.ring.dropped_bytes(); }
+
+cgroup::Enforcement enforcement(const Supervisor::Worker& w) {
+  return cgroup::enforcement_for(w.cgroup, w.profile.rlimit_as_mb.has_value());
+}
+
+ShownKey shown_key(const Supervisor::Worker& w) {
+  ShownKey k;
+  k.state = w.state;
+  k.reason = w.reason;
+  k.uid = w.uid;
+  k.pid = w.workload_pid;
+  k.port = w.port;
+  k.started_at = w.started_at;
+  k.exited_at = w.exited_at;
+  k.exit_code = w.exit_code;
+  k.signal = w.signal;
+  k.restarts = w.restarts.restarts();
+  k.dropped_log_bytes = dropped_log_bytes(w);
+  k.cgroup = w.cgroup;
+  k.rlimit_as = w.profile.rlimit_as_mb.has_value();
+  return k;
+}
+
+/// Whether `k` still describes `w` (compared in place: this runs for every worker of a list).
+bool still_shows(const ShownKey& k, const Supervisor::Worker& w) {
+  return k.state == w.state && k.uid == w.uid && k.pid == w.workload_pid && k.port == w.port &&
+         k.started_at == w.started_at && k.exited_at == w.exited_at && k.exit_code == w.exit_code &&
+         k.signal == w.signal && k.restarts == w.restarts.restarts() &&
+         k.dropped_log_bytes == dropped_log_bytes(w) && k.cgroup == w.cgroup &&
+         k.rlimit_as == w.profile.rlimit_as_mb.has_value() && k.reason == w.reason;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
@@ -216,7 +277,7 @@ void Supervisor::transition(Worker& w, State to, std::string reason) {
 }
 
 Result<WorkerSnapshot> Supervisor::create(const sandbox::WorkerSpec& spec) {
-  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, options_.restart);
+  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, &log_budget_, options_.restart);
   w->id = new_id("w-");
   return create_impl(spec, std::move(w));
 }
@@ -286,13 +347,9 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   Worker& ref = *w;
   if (!cfg_.log.worker_log_dir.empty()) {
     const std::string path = cfg_.log.worker_log_dir + "/" + ref.id + ".log";
-    const int fd =
-        ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd >= 0) {
-      ref.log_file = ::fdopen(fd, "a");
-    } else {
+    if (auto opened = ref.ring.open_file(path, cfg_.log.worker_log_max_bytes); !opened) {
       log::warn("cannot open worker log file; output stays in memory only",
-                {{"worker_id", ref.id}, {"path", path}, {"error", std::strerror(errno)}});
+                {{"worker_id", ref.id}, {"path", path}, {"error", opened.error().message}});
     }
   }
 
@@ -476,26 +533,7 @@ void Supervisor::on_output(ProcId proc, Stream stream, std::string_view bytes) {
   const auto before = w->ring.dropped_bytes();
   auto lines = w->ring.append(stream, sched_.wall_now(), bytes);
   counters_.dropped_log_bytes += w->ring.dropped_bytes() - before;
-  if (w->log_file != nullptr) {
-    for (const auto& l : lines) {
-      const std::size_t need = l.text.size() + 40;
-      if (w->log_file_bytes + need > cfg_.log.worker_log_max_bytes) {
-        w->log_file_dropped += l.text.size();
-        continue;
-      }
-      const int n = std::fprintf(w->log_file, "%s %s %s\n", format_time(l.at).c_str(),
-                                 stream == Stream::Stdout ? "out" : "err", l.text.c_str());
-      if (n < 0) {
-        log::warn("worker log file write failed; output stays in memory only",
-                  {{"worker_id", w->id}, {"error", std::strerror(errno)}});
-        std::fclose(w->log_file);
-        w->log_file = nullptr;
-        break;
-      }
-      w->log_file_bytes += static_cast<std::uint64_t>(n);
-    }
-    if (w->log_file != nullptr) std::fflush(w->log_file);
-  }
+  trim_rings();
   if (!w->followers.empty()) {
     auto followers = w->followers;  // a follower may unsubscribe while called
     for (const auto& l : lines) {
@@ -513,7 +551,10 @@ void Supervisor::on_exited(ProcId proc, ExitStatus status) {
   w->exit_code = status.signal == 0 ? std::optional<int>(status.exit_code) : std::nullopt;
   w->signal = status.signal != 0 ? std::optional<int>(status.signal) : std::nullopt;
   w->exited_at = sched_.wall_now();
+  const auto dropped_before = w->ring.dropped_bytes();
   auto tail = w->ring.flush(sched_.wall_now());
+  counters_.dropped_log_bytes += w->ring.dropped_bytes() - dropped_before;
+  trim_rings();
   for (const auto& l : tail) {
     for (auto& [token, f] : w->followers) f.first(l);
   }
@@ -622,10 +663,7 @@ void Supervisor::release_resources(Worker& w) {
   if (w.holds_port && w.port) ports_.give_back(*w.port);
   w.holds_uid = w.holds_port = false;
   w.port_listener.reset();
-  if (w.log_file != nullptr) {
-    std::fclose(w.log_file);
-    w.log_file = nullptr;
-  }
+  w.ring.close_file();
   if ((!w.profile.data_mount.empty() || w.run_workdir) && !w.data_dir_removed) {
     w.data_dir_removed = true;
     ops_.remove_data_dir(cfg_.process.data_root + "/" + w.id);
@@ -711,7 +749,7 @@ Result<void> Supervisor::send_signal(const std::string& id, int sig) {
 
 Result<WorkerSnapshot> Supervisor::start_run(RunSpec spec,
                                              std::function<void(const RunResult&)> done) {
-  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, options_.restart);
+  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, &log_budget_, options_.restart);
   w->id = new_id("r-");
   w->is_run = true;
   w->stdin_data = std::move(spec.stdin_data);
@@ -781,9 +819,11 @@ std::optional<WorkerSnapshot> Supervisor::get(const std::string& id) const {
   return snapshot(*w);
 }
 
-std::vector<WorkerSnapshot> Supervisor::list(
-    std::optional<State> state, std::optional<std::pair<std::string, std::string>> label) const {
+std::vector<const Supervisor::Worker*> Supervisor::listed(
+    std::optional<State> state,
+    const std::optional<std::pair<std::string, std::string>>& label) const {
   std::vector<const Worker*> ws;
+  ws.reserve(workers_.size());
   for (const auto& [id, w] : workers_) {
     if (w->is_run) continue;
     if (state && w->state != *state) continue;
@@ -796,12 +836,38 @@ std::vector<WorkerSnapshot> Supervisor::list(
   std::sort(ws.begin(), ws.end(), [](const Worker* a, const Worker* b) {
     return a->created_at != b->created_at ? a->created_at < b->created_at : a->id < b->id;
   });
+  return ws;
+}
+
+std::vector<WorkerSnapshot> Supervisor::list(
+    std::optional<State> state, std::optional<std::pair<std::string, std::string>> label) const {
+  const auto ws = listed(state, label);
   std::vector<WorkerSnapshot> out;
   out.reserve(ws.size());
   for (const Worker* w : ws) out.push_back(snapshot(*w));
   return out;
 }
 
+std::vector<ListedWorker> Supervisor::list_versions(
+    std::optional<State> state, std::optional<std::pair<std::string, std::string>> label) const {
+  const auto ws = listed(state, label);
+  std::vector<ListedWorker> out;
+  out.reserve(ws.size());
+  for (const Worker* w : ws) {
+    if (w->version == 0 || !still_shows(w->shown, *w)) {
+      w->shown = shown_key(*w);
+      w->version = ++versions_;
+    }
+    ListedWorker l;
+    l.id = w->id;
+    l.version = w->version;
+    if (w->proc && w->cgroup) l.usage = ops_.usage(*w->proc);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+// Every field filled here from state that changes after create must be in ShownKey.
 WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
   WorkerSnapshot s;
   s.id = w.id;
@@ -825,13 +891,32 @@ WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
   s.limits = w.limits;
   s.restart = w.spec.restart;
   s.network = w.spec.network.value_or(sandbox::NetworkMode::Private);
-  s.dropped_log_bytes = w.ring.dropped_bytes() + w.log_file_dropped;
-  s.enforcement = cgroup::enforcement_for(w.cgroup, w.profile.rlimit_as_mb.has_value());
+  s.dropped_log_bytes = dropped_log_bytes(w);
+  s.enforcement = enforcement(w);
   if (w.proc && w.cgroup) s.usage = ops_.usage(*w.proc);
   return s;
 }
 
-const LogRing* Supervisor::logs(const std::string& id) const {
+void Supervisor::trim_rings() {
+  const std::size_t cap = cfg_.log.max_ring_bytes_total;
+  if (cap == 0 || log_budget_.bytes <= cap) return;
+  // Down to 7/8 of the cap at once, so the next trim waits for that much new output.
+  const std::size_t need = log_budget_.bytes - (cap - cap / 8);
+  std::vector<std::size_t> sizes;
+  sizes.reserve(workers_.size());
+  for (const auto& [id, w] : workers_) sizes.push_back(w->ring.bytes());
+  const std::size_t level = trim_level(std::move(sizes), need);
+  std::uint64_t dropped = 0;
+  for (auto& [id, w] : workers_) {
+    if (w->ring.bytes() <= level) continue;
+    const auto before = w->ring.dropped_bytes();
+    w->ring.evict_to(level);
+    dropped += w->ring.dropped_bytes() - before;
+  }
+  counters_.dropped_log_bytes += dropped;
+}
+
+const LogStore* Supervisor::logs(const std::string& id) const {
   const Worker* w = find(id);
   return w == nullptr ? nullptr : &w->ring;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <filesystem>
 
 #include "paddock/supervisor/supervisor.hpp"
 #include "support/fakes.hpp"
@@ -540,4 +541,44 @@ TEST_F(SupervisorTest, GivenFiltersThenListMatchesStateAndLabel) {
             a->id);
   EXPECT_TRUE(
       sup->list(std::nullopt, std::make_pair(std::string("app"), std::string("two"))).empty());
+}
+
+TEST_F(SupervisorTest,
+       GivenRingsOverTheDaemonTotal_ThenTheTotalStaysBoundedAndTheFileServesEveryLine) {
+  char tmpl[] = "/tmp/paddock-sup-logs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  cfg.log.worker_log_dir = dir;
+  cfg.log.max_ring_bytes_total = 6000;  // less than the three 4096-byte rings
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto w = sup->create(spec());
+    ASSERT_TRUE(w) << w.error().message;
+    ids.push_back(w->id);
+    ops.start(ops.last());
+  }
+  for (int n = 1; n <= 500; ++n) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      // The first worker prints most.
+      const int copies = i == 0 ? 3 : 1;
+      for (int c = 0; c < copies; ++c) {
+        ops.output(i, Stream::Stdout, "w" + std::to_string(i) + " line\n");
+      }
+      ASSERT_LE(sup->log_ring_bytes(), cfg.log.max_ring_bytes_total);
+    }
+  }
+  EXPECT_GT(sup->log_ring_bytes(), 0u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto* log = sup->logs(ids[i]);
+    ASSERT_NE(log, nullptr);
+    const auto lines = log->since(0);
+    ASSERT_EQ(lines.size(), i == 0 ? 1500u : 500u);
+    for (std::size_t k = 0; k < lines.size(); ++k) {
+      ASSERT_EQ(lines[k].seq, k + 1);
+      ASSERT_EQ(lines[k].text, "w" + std::to_string(i) + " line");
+    }
+    EXPECT_EQ(sup->get(ids[i])->dropped_log_bytes, 0u);
+  }
+  sup.reset();
+  std::filesystem::remove_all(dir);
 }

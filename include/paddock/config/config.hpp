@@ -100,6 +100,9 @@ struct LogConfig {
   std::string worker_log_dir;  ///< "" keeps worker output in memory rings only
   std::uint64_t worker_log_max_bytes = 10 * 1024 * 1024;
   std::uint64_t worker_log_ring_bytes = 256 * 1024;
+  /// Memory of all rings together; past it the oldest lines of the largest rings leave memory
+  /// (served from the worker's log file when there is one). 0: no daemon-wide bound.
+  std::uint64_t max_ring_bytes_total = 32 * 1024 * 1024;
 };
 
 /// Per-worker defaults; a request may lower them (and raise them up to these values).

@@ -1,9 +1,12 @@
 #pragma once
 /// Per-worker output: a bounded ring of lines (stream, time, text). When full, the oldest lines
-/// are dropped and counted, so a worker that floods its output cannot grow the daemon's memory.
+/// leave memory, so a worker that floods its output cannot grow the daemon's memory. A line the
+/// ring's writer kept elsewhere (the worker's log file) is only evicted; any other is dropped
+/// and counted.
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,10 +31,16 @@ class LogRing {
  public:
   /// Lines longer than this are split.
   static constexpr std::size_t kMaxLine = 16 * 1024;
-  /// Bytes a line costs beyond its text (bookkeeping), counted against the budget.
-  static constexpr std::size_t kLineOverhead = 64;
+  /// Called with every complete line before the ring takes it; true when the line is kept
+  /// elsewhere (so evicting it later loses nothing).
+  using Writer = std::function<bool(const LogLine&)>;
 
-  explicit LogRing(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+  explicit LogRing(std::size_t max_bytes, Writer writer = {})
+      : max_bytes_(max_bytes), writer_(std::move(writer)) {}
+
+  /// What a held line costs in memory, counted against the ring's bytes: the record in the
+  /// ring plus the heap block of its text (as glibc's malloc sizes it).
+  static std::size_t line_cost(const LogLine& l);
 
   /// Adds raw output; complete lines enter the ring, a trailing partial line waits for more.
   /// Returns the lines completed by this call (for followers and log files).
@@ -48,14 +57,25 @@ class LogRing {
   /// The seq of the oldest line held (last_seq() + 1 when the ring is empty).
   std::uint64_t first_seq() const { return lines_.empty() ? next_seq_ : lines_.front().seq; }
 
+  /// Text bytes and lines gone from memory that the writer had not kept.
   std::uint64_t dropped_bytes() const { return dropped_bytes_; }
   std::uint64_t dropped_lines() const { return dropped_lines_; }
+  /// Lines with seq up to this one are kept by the writer (all of them, in order).
+  std::uint64_t kept_through() const { return kept_through_; }
+  /// Memory held, by line_cost().
   std::size_t bytes() const { return bytes_; }
   std::uint64_t last_seq() const { return next_seq_ - 1; }
+  /// Removes the oldest lines until at most `keep` bytes are held; returns the bytes freed.
+  std::size_t evict_to(std::size_t keep);
+  /// The writer sees no more lines; lines it kept stay kept.
+  void stop_writer() { writer_ = {}; }
 
  private:
   void push(Stream stream, WallTime at, std::string text, std::vector<LogLine>& out);
+  void pop_oldest();
   std::size_t max_bytes_;
+  Writer writer_;
+  std::uint64_t kept_through_ = 0;
   std::size_t bytes_ = 0;
   std::deque<LogLine> lines_;
   std::string partial_[2];

@@ -28,5 +28,7 @@ using WallTime = std::chrono::system_clock::time_point;
 
 /// RFC 3339 UTC with milliseconds ("2026-11-23T01:02:03.456Z").
 std::string format_time(WallTime t);
+/// format_time()'s text back to the time; nullopt for anything else.
+std::optional<WallTime> parse_time(std::string_view text);
 
 }  // namespace paddock::supervisor

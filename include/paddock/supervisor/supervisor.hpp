@@ -23,6 +23,7 @@
 #include "paddock/sandbox/worker_spec.hpp"
 #include "paddock/supervisor/events.hpp"
 #include "paddock/supervisor/log_ring.hpp"
+#include "paddock/supervisor/log_store.hpp"
 #include "paddock/supervisor/lookup.hpp"
 #include "paddock/supervisor/process_ops.hpp"
 #include "paddock/supervisor/restart.hpp"
@@ -79,6 +80,19 @@ struct WorkerSnapshot {
   /// Which mechanism enforces each limit (for the current or last launch).
   cgroup::Enforcement enforcement;
   /// The cgroup's counters while the worker runs in one; nullopt otherwise.
+  std::optional<cgroup::Usage> usage;
+};
+
+/// A one-shot run: a worker that is never restarted, whose output is captured.
+/// A worker as a list names it: enough for a cache of rendered workers to know whether its
+/// rendering is still current.
+struct ListedWorker {
+  /// The worker's id, valid until the supervisor next runs (it forgets workers only then).
+  std::string_view id;
+  /// Changes whenever anything the worker's snapshot shows, other than `usage`, changes (unique
+  /// across workers: a new rendering is never mistaken for an old one).
+  std::uint64_t version = 0;
+  /// The cgroup's counters while the worker runs in one (read fresh, as in snapshot()).
   std::optional<cgroup::Usage> usage;
 };
 
@@ -151,6 +165,13 @@ class Supervisor final : public ProcessSink {
   std::vector<WorkerSnapshot> list(
       std::optional<State> state = std::nullopt,
       std::optional<std::pair<std::string, std::string>> label = std::nullopt) const;
+  /// The workers list() would return, as ids with a change version (see ListedWorker), for
+  /// routes that keep each worker's rendering and redo it only when the version moves.
+  std::vector<ListedWorker> list_versions(
+      std::optional<State> state = std::nullopt,
+      std::optional<std::pair<std::string, std::string>> label = std::nullopt) const;
+  /// Workers and runs not yet forgotten.
+  std::size_t known_count() const { return workers_.size(); }
   /// SIGTERM to the workload, SIGKILL to the tree after `grace` (default [process]
   /// stop_grace_seconds). Idempotent; works while starting. Error not_found.
   Result<WorkerSnapshot> stop(const std::string& id, std::optional<std::chrono::seconds> grace,
@@ -167,8 +188,10 @@ class Supervisor final : public ProcessSink {
   Result<WorkerSnapshot> start_run(RunSpec spec, std::function<void(const RunResult&)> done = {});
   std::optional<RunResult> get_run(const std::string& id) const;
 
-  /// The worker's output ring (nullptr for unknown ids).
-  const LogRing* logs(const std::string& id) const;
+  /// The worker's output, in memory and its log file (nullptr for unknown ids).
+  const LogStore* logs(const std::string& id) const;
+  /// Memory held by every worker's log ring together (bounded by [log] max_ring_bytes_total).
+  std::size_t log_ring_bytes() const { return log_budget_.bytes; }
   /// Calls `on_line` for every new line and `on_end` once the worker has exited (at once when
   /// it already has). Returns a token for unsubscribe_logs, 0 for unknown ids.
   std::uint64_t subscribe_logs(const std::string& id, std::function<void(const LogLine&)> on_line,
@@ -202,6 +225,9 @@ class Supervisor final : public ProcessSink {
   void cancel_timers(Worker& w);
   void complete_run(Worker& w);
   void forget_old();
+  /// Trims the largest rings (their oldest lines) while all rings together pass
+  /// [log] max_ring_bytes_total.
+  void trim_rings();
   void check_shutdown_done();
   Worker* find(const std::string& id);
   const Worker* find(const std::string& id) const;
@@ -210,6 +236,9 @@ class Supervisor final : public ProcessSink {
   Result<std::string> resolve_bundle(const std::string& bundle) const;
   Worker* by_proc(ProcId proc);
   WorkerSnapshot snapshot(const Worker& w) const;
+  std::vector<const Worker*> listed(
+      std::optional<State> state,
+      const std::optional<std::pair<std::string, std::string>>& label) const;
   std::string new_id(const char* prefix);
   Result<WorkerSnapshot> create_impl(const sandbox::WorkerSpec& spec, std::unique_ptr<Worker> w);
 
@@ -222,6 +251,7 @@ class Supervisor final : public ProcessSink {
   const sandbox::FileSystem& fs_;
   EventBus& events_;
   SupervisorOptions options_;
+  LogBudget log_budget_;  // before workers_: their rings give their bytes back when destroyed
   std::map<std::string, std::unique_ptr<Worker>> workers_;
   std::map<ProcId, std::string> procs_;
   std::vector<std::string> finished_order_;
@@ -229,6 +259,7 @@ class Supervisor final : public ProcessSink {
   std::function<void()> shutdown_done_;
   Scheduler::TimerId shutdown_timer_ = 0;
   SupervisorStats counters_;
+  mutable std::uint64_t versions_ = 0;
 };
 
 }  // namespace paddock::supervisor

@@ -1,0 +1,139 @@
+// A worker's output in memory and in its log file: lines that leave memory are read back from
+// the file in order with their seq; the daemon-wide trim level.
+#include "paddock/supervisor/log_store.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+using namespace paddock::supervisor;
+
+namespace {
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/paddock-log-store-XXXXXX";
+    path = ::mkdtemp(tmpl) != nullptr ? tmpl : "";
+  }
+  ~TempDir() {
+    if (!path.empty()) std::filesystem::remove_all(path);
+  }
+  std::string path;
+};
+
+WallTime at(int ms) { return WallTime{} + std::chrono::milliseconds(1764500000000LL + ms); }
+
+/// Lines "line 1" .. "line n", stdout for odd numbers and stderr for even ones.
+void print(LogStore& s, int from, int to) {
+  for (int i = from; i <= to; ++i) {
+    s.append(i % 2 != 0 ? Stream::Stdout : Stream::Stderr, at(i),
+             "line " + std::to_string(i) + "\n");
+  }
+}
+
+void expect_lines(const std::vector<LogLine>& lines, std::uint64_t first, std::uint64_t last) {
+  ASSERT_EQ(lines.size(), last - first + 1);
+  for (std::uint64_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].seq, first + i);
+    EXPECT_EQ(lines[i].text, "line " + std::to_string(first + i));
+    EXPECT_EQ(lines[i].at, at(static_cast<int>(first + i)));
+    EXPECT_EQ(lines[i].stream, (first + i) % 2 != 0 ? Stream::Stdout : Stream::Stderr);
+  }
+}
+
+}  // namespace
+
+TEST(LogTime, GivenFormattedTime_ThenParsedBackExactly) {
+  const auto t = at(123456789);
+  EXPECT_EQ(parse_time(format_time(t)), t);
+  EXPECT_FALSE(parse_time("2026-11-23T01:02:03Z"));
+  EXPECT_FALSE(parse_time("2026-11-23T01:02:03.45xZ"));
+}
+
+TEST(LogStore, GivenRingTooSmall_ThenEvictedLinesAreServedFromTheFileInOrder) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  LogBudget budget;
+  LogStore s(4096, &budget);
+  ASSERT_TRUE(s.open_file(dir.path + "/w.log", 1 << 30));
+  print(s, 1, 3000);
+  EXPECT_LE(s.bytes(), 4096u);
+  EXPECT_EQ(budget.bytes, s.bytes());
+  EXPECT_EQ(s.dropped_bytes(), 0u) << "every line is in the file";
+  EXPECT_EQ(s.first_after(0), 1u);
+  expect_lines(s.since(0), 1, 3000);
+  expect_lines(s.since(1234), 1235, 3000);
+  expect_lines(s.tail(2500), 501, 3000);
+  // Paging with a byte bound: every line once, in order.
+  std::vector<LogLine> paged;
+  for (std::uint64_t after = 0;;) {
+    auto page = s.since(after, std::nullopt, 1000);
+    if (page.empty()) break;
+    after = page.back().seq;
+    paged.insert(paged.end(), page.begin(), page.end());
+  }
+  expect_lines(paged, 1, 3000);
+  // One stream, from the file and the ring.
+  const auto err = s.tail(1500, Stream::Stderr);
+  ASSERT_EQ(err.size(), 1500u);
+  EXPECT_EQ(err.front().seq, 2u);
+  EXPECT_EQ(err.back().seq, 3000u);
+  // Trimmed to nothing: still all there.
+  EXPECT_GT(s.evict_to(0), 0u);
+  EXPECT_EQ(s.bytes(), 0u);
+  EXPECT_EQ(budget.bytes, 0u);
+  expect_lines(s.since(2990), 2991, 3000);
+  expect_lines(s.tail(3), 2998, 3000);
+}
+
+TEST(LogStore, GivenNoFile_ThenEvictedLinesAreDroppedAndCounted) {
+  LogBudget budget;
+  {
+    LogStore s(4096, &budget);
+    print(s, 1, 1000);
+    EXPECT_GT(budget.bytes, 0u);
+    const auto evicted = s.since(0);
+    ASSERT_FALSE(evicted.empty());
+    const auto first = evicted.front().seq;
+    EXPECT_GT(first, 1u);
+    EXPECT_EQ(s.first_after(0), first);
+    EXPECT_GT(s.dropped_bytes(), 0u);
+    expect_lines(evicted, first, 1000);
+  }
+  EXPECT_EQ(budget.bytes, 0u) << "a destroyed store gives its bytes back";
+}
+
+TEST(LogStore, GivenFullFile_ThenLinesPastItThatLeftMemoryAreAGap) {
+  TempDir dir;
+  LogStore s(4096, nullptr);
+  ASSERT_TRUE(s.open_file(dir.path + "/w.log", 40 * 100));  // ~100 lines of ~38 bytes
+  print(s, 1, 1000);
+  const auto from_file = s.since(0);
+  ASSERT_FALSE(from_file.empty());
+  const auto file_last = from_file.back().seq;
+  expect_lines(from_file, 1, file_last);
+  EXPECT_LT(file_last, 200u);
+  // After the file's last line: the next line held is the ring's first, the rest is lost.
+  const auto next = s.first_after(file_last);
+  EXPECT_GT(next, file_last + 1);
+  expect_lines(s.since(file_last), next, 1000);
+  EXPECT_GT(s.dropped_bytes(), 0u);
+  // tail does not bridge the gap.
+  expect_lines(s.tail(5000), next, 1000);
+}
+
+TEST(LogStore, GivenRingSizes_ThenTrimLevelFreesWhatIsNeededFromTheLargestFirst) {
+  EXPECT_EQ(trim_level({100, 50, 10}, 30), 70u);  // only the largest: 100 -> 70
+  EXPECT_EQ(trim_level({100, 50, 10}, 60), 45u);  // 100 and 50 -> 45 each frees 60
+  EXPECT_EQ(trim_level({100, 100, 100}, 30), 90u);
+  EXPECT_EQ(trim_level({10, 10}, 100), 0u);
+  EXPECT_EQ(trim_level({}, 1), 0u);
+  for (std::size_t need : {1u, 17u, 99u, 150u}) {
+    const std::vector<std::size_t> sizes{100, 80, 33, 7, 0};
+    const auto level = trim_level(sizes, need);
+    std::size_t freed = 0;
+    for (auto s : sizes) freed += s > level ? s - level : 0;
+    EXPECT_GE(freed, need) << need;
+  }
+}
