@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -453,6 +454,37 @@ std::string machine_description() {
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
   return cpu + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, kernel " +
          u.release + ", " + date;
+}
+
+double spawn_module_once(const RawBwrap& raw) {
+  const auto t0 = Clock::now();
+  spawn::SpawnInputs in;
+  in.seccomp_bpf = raw.seccomp_bpf();
+  auto s = spawn::spawn(raw.sandbox_plan(), std::move(in));
+  if (!s) throw std::runtime_error("spawn::spawn: " + s.error().message);
+  // Read stdout, stderr and the status stream to EOF, as the daemon does, then reap.
+  pollfd fds[3] = {{s->stdout_fd.get(), POLLIN, 0},
+                   {s->stderr_fd.get(), POLLIN, 0},
+                   {s->status_fd.get(), POLLIN, 0}};
+  int open = 3;
+  char buf[4096];
+  while (open > 0) {
+    if (::poll(fds, 3, 10000) <= 0) break;
+    for (auto& p : fds) {
+      if (p.fd < 0 || p.revents == 0) continue;
+      if (::read(p.fd, buf, sizeof buf) <= 0) {
+        p.fd = -1;
+        --open;
+      }
+    }
+  }
+  siginfo_t info{};
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s->pidfd.get()), &info, WEXITED);
+  const double ms = ms_since(t0);
+  if (info.si_code != CLD_EXITED || info.si_status != 0) {
+    throw std::runtime_error("spawner: bwrap status " + std::to_string(info.si_status));
+  }
+  return ms;
 }
 
 }  // namespace paddock::bench

@@ -129,6 +129,10 @@ class BaselineServer {
   pid_t pid_ = -1;
 };
 
+/// The daemon's spawn module alone: spawn::spawn of `raw`'s plan, stdout/stderr/status read to
+/// EOF, reaped through the pidfd; milliseconds. Throws unless bwrap exited 0.
+double spawn_module_once(const RawBwrap& raw);
+
 /// waitpid(pid) until it reports; returns the wait status.
 int wait_for(pid_t pid);
 

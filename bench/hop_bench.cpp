@@ -119,18 +119,6 @@ struct Hop {
   }
 };
 
-double module_once(const RawBwrap& raw) {
-  const auto t0 = Clock::now();
-  spawn::SpawnInputs in;
-  in.seccomp_bpf = raw.seccomp_bpf();
-  auto s = spawn::spawn(raw.sandbox_plan(), std::move(in));
-  if (!s) throw std::runtime_error("spawn::spawn: " + s.error().message);
-  read_to_eof({s->stdout_fd.get(), s->stderr_fd.get(), s->status_fd.get()});
-  siginfo_t info{};
-  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s->pidfd.get()), &info, WEXITED);
-  return ms_since(t0);
-}
-
 double raw_once(const RawBwrap& raw) {
   const auto t0 = Clock::now();
   auto pid = raw.start();
@@ -175,7 +163,7 @@ int main(int argc, char** argv) try {
   for (long i = 0; i < warmup; ++i) {
     hop.hello();
     hop.run(next_id());
-    module_once(*raw);
+    spawn_module_once(*raw);
     raw_once(*raw);
     reap_exited_children();
   }
@@ -185,7 +173,7 @@ int main(int argc, char** argv) try {
     for (long i = 0; i < per; ++i) hello_ms.push_back(hop.hello());
     for (long i = 0; i < per; ++i) spawner_ms.push_back(hop.run(next_id()));
     reap_exited_children();
-    for (long i = 0; i < per; ++i) module_ms.push_back(module_once(*raw));
+    for (long i = 0; i < per; ++i) module_ms.push_back(spawn_module_once(*raw));
     reap_exited_children();
     for (long i = 0; i < per; ++i) raw_ms.push_back(raw_once(*raw));
     reap_exited_children();

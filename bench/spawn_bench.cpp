@@ -65,37 +65,6 @@ double raw_once(const RawBwrap& raw) {
   return ms;
 }
 
-double spawner_once(const RawBwrap& raw) {
-  const auto t0 = Clock::now();
-  spawn::SpawnInputs in;
-  in.seccomp_bpf = raw.seccomp_bpf();
-  auto s = spawn::spawn(raw.sandbox_plan(), std::move(in));
-  if (!s) throw std::runtime_error("spawn::spawn: " + s.error().message);
-  // Read stdout, stderr and the status stream to EOF, as the daemon does, then reap.
-  pollfd fds[3] = {{s->stdout_fd.get(), POLLIN, 0},
-                   {s->stderr_fd.get(), POLLIN, 0},
-                   {s->status_fd.get(), POLLIN, 0}};
-  int open = 3;
-  char buf[4096];
-  while (open > 0) {
-    if (::poll(fds, 3, 10000) <= 0) break;
-    for (auto& p : fds) {
-      if (p.fd < 0 || p.revents == 0) continue;
-      if (::read(p.fd, buf, sizeof buf) <= 0) {
-        p.fd = -1;
-        --open;
-      }
-    }
-  }
-  siginfo_t info{};
-  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s->pidfd.get()), &info, WEXITED);
-  const double ms = ms_since(t0);
-  if (info.si_code != CLD_EXITED || info.si_status != 0) {
-    throw std::runtime_error("spawner: bwrap status " + std::to_string(info.si_status));
-  }
-  return ms;
-}
-
 double daemon_once(KeepAliveClient& c, const std::string& token) {
   const auto t0 = Clock::now();
   auto r = c.request("POST", "/v1/runs", kRunBody, token);
@@ -363,7 +332,7 @@ int main(int argc, char** argv) try {
   KeepAliveClient client(d.port());
   for (long i = 0; i < warmup; ++i) {
     raw_once(*raw_a);
-    spawner_once(*raw_a);
+    spawn_module_once(*raw_a);
     daemon_once(client, d.write_token());
     reap_exited_children();
   }
@@ -373,7 +342,7 @@ int main(int argc, char** argv) try {
     const long per = n / rounds + (r < n % rounds ? 1 : 0);
     for (long i = 0; i < per; ++i) raw_ms.push_back(raw_once(*raw_a));
     reap_exited_children();
-    for (long i = 0; i < per; ++i) spawner_ms.push_back(spawner_once(*raw_a));
+    for (long i = 0; i < per; ++i) spawner_ms.push_back(spawn_module_once(*raw_a));
     reap_exited_children();
     for (long i = 0; i < per; ++i) daemon_ms.push_back(daemon_once(client, d.write_token()));
   }
