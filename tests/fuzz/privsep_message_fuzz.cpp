@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // What decodes encodes back to something that decodes to the same message.
   const std::string again = paddock::privsep::encode(m->type, m->id, m->body);
   auto m2 = paddock::privsep::decode(again);
-  check(m2.has_value() && m2->type == m->type && m2->id == m->id && m2->body == m->body);
+  check(static_cast<bool>(m2) && m2->type == m->type && m2->id == m->id && m2->body == m->body);
   if (m->type == paddock::privsep::Type::Launch) {
     if (auto spec = m->body.find("spec"); spec != m->body.end() && spec->is_object()) {
       auto parsed = paddock::api::parse_worker_spec(*spec);
