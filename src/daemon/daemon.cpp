@@ -286,6 +286,16 @@ int run(const config::Config& start_config, const std::string& config_path) {
       return 1;
     }
     daemon_user = *u;
+    // Bundles (and a staging .tmp) left by a version that ran the daemon as root.
+    auto handed = privsep::hand_over_tree(cfg.bundles.dir, *u);
+    if (!handed) {
+      log::critical("refusing to start: " + handed.error().message);
+      return 1;
+    }
+    if (*handed > 0) {
+      log::info("bundle store entries handed over to the daemon's user",
+                {{"dir", cfg.bundles.dir}, {"entries", static_cast<long>(*handed)}});
+    }
   } else {
     log::warn("not started as root: no privilege separation (workers cannot be started either)");
   }

@@ -1,6 +1,7 @@
 #include "paddock/privsep/drop.hpp"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <pwd.h>
@@ -613,6 +614,46 @@ Result<void> install_daemon_seccomp() {
     return step_failed("seccomp_load (daemon filter)", -rc);
   }
   return {};
+}
+
+namespace {
+
+// nftw's callback takes no context; hand_over_tree runs once, single-threaded, before the drop.
+uid_t tree_uid = 0;
+gid_t tree_gid = 0;
+std::size_t tree_changed = 0;
+int tree_error = 0;
+
+int hand_over_entry(const char* path, const struct stat* st, int type, FTW* where) {
+  if (where->level == 0 || st->st_uid != 0) return 0;  // the top itself, or not root's
+  if (type == FTW_SL || type == FTW_SLN) return 0;     // never through a symlink
+  if (type == FTW_F && (!S_ISREG(st->st_mode) || st->st_nlink > 1)) return 0;
+  if (::lchown(path, tree_uid, tree_gid) != 0) {
+    tree_error = errno;
+    return 1;
+  }
+  ++tree_changed;
+  return 0;
+}
+
+}  // namespace
+
+Result<std::size_t> hand_over_tree(const std::string& dir, const DaemonUser& u) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::size_t{0};
+    return util::errno_error("lstat(" + dir + ")", errno);
+  }
+  if (!S_ISDIR(st.st_mode)) return make_error("unsafe_path", dir + " is not a directory", dir);
+  tree_uid = u.uid;
+  tree_gid = u.gid;
+  tree_changed = 0;
+  tree_error = 0;
+  if (::nftw(dir.c_str(), hand_over_entry, 16, FTW_PHYS | FTW_MOUNT) != 0) {
+    return util::errno_error("handing " + dir + " over to " + u.name,
+                             tree_error ? tree_error : errno);
+  }
+  return tree_changed;
 }
 
 }  // namespace paddock::privsep

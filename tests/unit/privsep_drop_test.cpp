@@ -277,3 +277,36 @@ TEST(PrivsepSeccomp, GivenTheDenyList_ThenCoreNamesResolveAndEveryNameIsInTheDoc
     EXPECT_EQ(seen.count(needed), 0u) << needed;
   }
 }
+
+TEST(PrivsepHandOver,
+     GivenAStoreLeftByRoot_ThenItsEntriesChangeHandsButNoSymlinkOrHardlinkIsFollowed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to own and chown files";
+  char tmpl[] = "/tmp/paddock-tree-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  fs::create_directories(dir + "/b-1/root/sub");
+  std::ofstream(dir + "/b-1/root/sub/f") << "x";
+  std::ofstream(dir + "/outside") << "keep";  // stands in for a root file elsewhere
+  fs::create_directories(dir + "/.tmp");
+  fs::create_symlink("/etc/passwd", dir + "/.tmp/link");
+  ASSERT_EQ(::link((dir + "/outside").c_str(), (dir + "/b-1/hard").c_str()), 0);
+  const DaemonUser u{"test", 54321, 54321};
+  auto r = hand_over_tree(dir, u);
+  ASSERT_TRUE(r) << r.error().message;
+  const auto owner = [](const std::string& p) {
+    struct stat st {};
+    ::lstat(p.c_str(), &st);
+    return st.st_uid;
+  };
+  EXPECT_EQ(owner(dir + "/b-1"), 54321u);
+  EXPECT_EQ(owner(dir + "/b-1/root/sub"), 54321u);
+  EXPECT_EQ(owner(dir + "/b-1/root/sub/f"), 54321u);
+  EXPECT_EQ(owner(dir + "/.tmp"), 54321u);
+  EXPECT_EQ(owner(dir), 0u) << "the top is hand_over_paths' business";
+  EXPECT_EQ(owner("/etc/passwd"), 0u);
+  EXPECT_EQ(owner(dir + "/.tmp/link"), 0u) << "symlinks are left alone";
+  EXPECT_EQ(owner(dir + "/outside"), 0u) << "a file with two links is left alone";
+  EXPECT_EQ(*r, 5u);  // b-1, root, sub, f, .tmp
+  EXPECT_EQ(hand_over_tree(dir + "/missing", u).value(), 0u);
+  fs::remove_all(dir);
+}

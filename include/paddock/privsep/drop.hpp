@@ -86,6 +86,13 @@ Result<void> hand_over_paths(const std::vector<std::string>& dirs, const DaemonU
 /// owned by a UID other than root or the user, or with more than one hard link.
 Result<void> hand_over_file(const std::string& file, const DaemonUser& u);
 
+/// Everything below `dir` (not `dir` itself) that root owns becomes the user's: what an earlier
+/// version, which ran the daemon as root, left in a directory the daemon now owns (the bundle
+/// store's bundles and its .tmp). Walked without following symlinks (nftw FTW_PHYS, lchown);
+/// a regular file with more than one hard link is left alone. Call it before the drop, when no
+/// daemon of this service runs. Returns how many entries changed hands.
+Result<std::size_t> hand_over_tree(const std::string& dir, const DaemonUser& u);
+
 /// Whether the user will be able to read `file` after the drop (the tokens file): every parent
 /// searchable and the file readable by the user with only its primary group. A missing file is
 /// fine (no tokens). The error says what to run: chgrp <user> F && chmod 0640 F.
