@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -521,6 +522,8 @@ int ns_hook(const void* raw, int report_fd, int* step) {
     *step = static_cast<int>(Step::ReportClose);
     return errno;
   }
+  // What ps and top show for it (it would otherwise carry the spawner's name).
+  ::prctl(PR_SET_NAME, "paddock-relay", 0, 0, 0);
   // One request byte in, one TCP socket (made in this namespace) out; an errno instead when
   // socket() fails. Ends when the daemon closes its end (or dies: PDEATHSIG).
   for (;;) {
