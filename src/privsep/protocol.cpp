@@ -200,8 +200,15 @@ Result<void> reply_status(const nlohmann::json& body) {
   if (ok->get<bool>()) return {};
   const auto e = body.find("error");
   if (e == body.end() || !e->is_object()) return bad("a failed reply without \"error\"");
-  return make_error(e->value("code", "spawn_failed"), e->value("message", "the spawner refused"),
-                    e->value("field", ""));
+  // A code or message that is missing, empty or not a string still reads as a refusal.
+  const auto text = [&](const char* key, const char* fallback) {
+    const auto v = e->find(key);
+    return v != e->end() && v->is_string() && !v->get<std::string>().empty()
+               ? v->get<std::string>()
+               : std::string(fallback);
+  };
+  return make_error(text("code", "spawn_failed"), text("message", "the spawner refused"),
+                    text("field", ""));
 }
 
 bool valid_worker_id(std::string_view id) {

@@ -160,6 +160,14 @@ TEST(PrivsepProtocol, GivenReplyBodiesThenStatusCarriesTheErrorOrNothing) {
   EXPECT_EQ(e.error().field, "uid");
   EXPECT_FALSE(reply_status(nlohmann::json{{"ok", "yes"}}));
   EXPECT_FALSE(reply_status(nlohmann::json{{"ok", false}}));
+  // An empty or mistyped code still reads as a refusal with a code (found by fuzzing).
+  auto empty = reply_status(nlohmann::json{{"ok", false}, {"error", {{"code", ""}}}});
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code, "spawn_failed");
+  EXPECT_FALSE(empty.error().message.empty());
+  auto typed = reply_status(nlohmann::json{{"ok", false}, {"error", {{"code", 7}, {"field", 1}}}});
+  ASSERT_FALSE(typed);
+  EXPECT_EQ(typed.error().code, "spawn_failed");
 }
 
 TEST(PrivsepProtocol, GivenIdsThenOnlyWorkerAndRunIdsAreValid) {
