@@ -456,6 +456,23 @@ std::string machine_description() {
          u.release + ", " + date;
 }
 
+void read_to_eof(const std::vector<int>& fds) {
+  std::vector<pollfd> p;
+  for (int fd : fds) p.push_back({fd, POLLIN, 0});
+  std::size_t open = p.size();
+  char buf[4096];
+  while (open > 0) {
+    if (::poll(p.data(), p.size(), 10000) <= 0) throw std::runtime_error("output never ended");
+    for (auto& x : p) {
+      if (x.fd < 0 || x.revents == 0) continue;
+      if (::read(x.fd, buf, sizeof buf) <= 0) {
+        x.fd = -1;
+        --open;
+      }
+    }
+  }
+}
+
 double spawn_module_once(const RawBwrap& raw) {
   const auto t0 = Clock::now();
   spawn::SpawnInputs in;
@@ -463,21 +480,7 @@ double spawn_module_once(const RawBwrap& raw) {
   auto s = spawn::spawn(raw.sandbox_plan(), std::move(in));
   if (!s) throw std::runtime_error("spawn::spawn: " + s.error().message);
   // Read stdout, stderr and the status stream to EOF, as the daemon does, then reap.
-  pollfd fds[3] = {{s->stdout_fd.get(), POLLIN, 0},
-                   {s->stderr_fd.get(), POLLIN, 0},
-                   {s->status_fd.get(), POLLIN, 0}};
-  int open = 3;
-  char buf[4096];
-  while (open > 0) {
-    if (::poll(fds, 3, 10000) <= 0) break;
-    for (auto& p : fds) {
-      if (p.fd < 0 || p.revents == 0) continue;
-      if (::read(p.fd, buf, sizeof buf) <= 0) {
-        p.fd = -1;
-        --open;
-      }
-    }
-  }
+  read_to_eof({s->stdout_fd.get(), s->stderr_fd.get(), s->status_fd.get()});
   siginfo_t info{};
   ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s->pidfd.get()), &info, WEXITED);
   const double ms = ms_since(t0);

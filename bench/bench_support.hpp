@@ -129,6 +129,9 @@ class BaselineServer {
   pid_t pid_ = -1;
 };
 
+/// Reads every descriptor of `fds` to EOF (bounded: throws when nothing arrives for 10 s).
+void read_to_eof(const std::vector<int>& fds);
+
 /// The daemon's spawn module alone: spawn::spawn of `raw`'s plan, stdout/stderr/status read to
 /// EOF, reaped through the pidfd; milliseconds. Throws unless bwrap exited 0.
 double spawn_module_once(const RawBwrap& raw);

@@ -58,23 +58,6 @@ Message call(int sock, Type type, std::uint32_t id, const nlohmann::json& body,
   }
 }
 
-void read_to_eof(std::vector<int> fds) {
-  std::vector<pollfd> p;
-  for (int fd : fds) p.push_back({fd, POLLIN, 0});
-  std::size_t open = p.size();
-  char buf[4096];
-  while (open > 0) {
-    if (::poll(p.data(), p.size(), 10000) <= 0) throw std::runtime_error("output never ended");
-    for (auto& x : p) {
-      if (x.fd < 0 || x.revents == 0) continue;
-      if (::read(x.fd, buf, sizeof buf) <= 0) {
-        x.fd = -1;
-        --open;
-      }
-    }
-  }
-}
-
 struct Hop {
   int sock;
   std::uint32_t next = 1;
