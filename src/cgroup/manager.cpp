@@ -135,19 +135,31 @@ Result<Leaf> Manager::create_leaf(const std::string& worker_id, const sandbox::L
     if (errno != EEXIST) return sys("mkdir(" + leaf.path + ")", errno);
     // Left by this worker's previous process tree (ids are never reused, so nobody else's).
     // That tree was killed and reaped, but its last processes (the sandbox's init) may still be
-    // exiting: kill what is left and wait for it, bounded, before refusing to share.
+    // exiting: kill what is left and wait for it, bounded, before refusing to share. The old
+    // leaf is then removed and made anew, never reused: a leaf that was ever killed through
+    // cgroup.kill kills every process later cloned into it with CLONE_INTO_CGROUP on kernels
+    // that compare the cloning parent's kill count with the leaf's (seen on 6.18).
     const auto populated = [&] {
       return util::read_small_file(leaf.path + "/cgroup.procs").find_first_not_of(" \n") !=
              std::string::npos;
     };
-    for (int i = 0; i < 100 && populated(); ++i) {
-      if (has_kill_ && i % 10 == 0) (void)write_file(leaf.path + "/cgroup.kill", "1");
+    bool removed = false;
+    for (int i = 0; i < 100; ++i) {
+      if (populated()) {
+        if (has_kill_ && i % 10 == 0) (void)write_file(leaf.path + "/cgroup.kill", "1");
+      } else if (auto r = remove_leaf(worker_id); r) {
+        removed = true;
+        break;
+      } else if (r.error().code != "busy") {
+        return r.error();
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (populated()) {
+    if (!removed) {
       return make_error("cgroup_failed", "the cgroup " + leaf.path +
                                              " already holds processes; refusing to share it");
     }
+    if (::mkdir(leaf.path.c_str(), 0755) != 0) return sys("mkdir(" + leaf.path + ")", errno);
   }
   auto fail = [&](Error e) -> Result<Leaf> {
     (void)remove_leaf(worker_id);

@@ -5,15 +5,20 @@
 // the daemon's bridge.
 #include <gtest/gtest.h>
 #include <linux/capability.h>
+#include <linux/sched.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -159,6 +164,90 @@ TEST_F(Limits, GivenWritableCgroup2_WhenAWorkerRuns_ThenItsWorkloadIsInOwnWorker
     if (!gone) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(gone) << leaf_dir << " is still there\n" << d->log();
+}
+
+TEST_F(Limits, GivenALeafKilledThroughCgroupKill_WhenTheWorkerRestarts_ThenTheNewTreeRuns) {
+  auto found = cgroup::detect();
+  ASSERT_TRUE(found) << found.error().message;
+  if (!found->has_v2() || !cgroup::Manager::check_writable(found->own_dir())) {
+    GTEST_SKIP() << "no writable cgroup2 for this process; no leaf to kill and reuse";
+  }
+  start();
+  if (!std::filesystem::exists(found->own_dir() + "/workers/cgroup.kill")) {
+    GTEST_SKIP() << "this kernel has no cgroup.kill (Linux 5.14 or newer)";
+  }
+  // The workload ignores SIGTERM, so the restart's stop ends in cgroup.kill on its leaf after
+  // stop_grace_seconds; the next tree is cloned into the same worker's leaf.
+  auto res =
+      post("/v1/workers", {{"command", {"sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  auto ready = wait_state(id, {"ready"});
+  ASSERT_EQ(ready["state"], "ready") << ready.dump();
+  const auto first_pid = ready["pid"];
+  auto restarted = d->tcp().request("POST", "/v1/workers/" + id + "/restart", "", w());
+  ASSERT_EQ(restarted.status, 202u) << restarted.body;
+  json again;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    again = get_json("/v1/workers/" + id);
+    if ((again["state"] == "ready" && again["pid"] != first_pid) || again["state"] == "exited" ||
+        again["state"] == "failed") {
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(again["state"], "ready") << again.dump() << "\n" << d->log();
+  // Still running a moment later: the kernel did not kill it on its way into the leaf.
+  std::this_thread::sleep_for(300ms);
+  auto later = get_json("/v1/workers/" + id);
+  EXPECT_EQ(later["state"], "ready") << later.dump() << "\n" << d->log();
+  EXPECT_EQ(later["pid"], again["pid"]) << later.dump();
+  EXPECT_EQ(v2_cgroup_of(later["pid"].get<pid_t>()), join(found->own_path, "workers/" + id));
+}
+
+// A leaf once killed through cgroup.kill must not be handed out again: some kernels (seen on
+// 6.18) kill every process later cloned into it with CLONE_INTO_CGROUP. create_leaf makes it anew.
+TEST(CgroupLeaf, GivenALeafKilledOnce_WhenCreatedAgain_ThenAChildClonedIntoItLives) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make cgroups";
+  auto found = cgroup::detect();
+  ASSERT_TRUE(found) << found.error().message;
+  if (!found->has_v2() || !cgroup::Manager::check_writable(found->own_dir())) {
+    GTEST_SKIP() << "no writable cgroup2 for this process";
+  }
+  const std::string own = found->own_dir() + "/paddock-leaf-test-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(own.c_str(), 0755), 0) << own;
+  struct Cleanup {
+    std::string own;
+    ~Cleanup() {
+      for (const char* sub : {"/workers/w-leaf", "/workers", "/daemon", ""}) {
+        ::rmdir((own + sub).c_str());
+      }
+    }
+  } cleanup{own};
+  {
+    auto m = cgroup::Manager::setup(own, 0);
+    ASSERT_TRUE(m) << m.error().message;
+    if (!(*m)->has_kill()) GTEST_SKIP() << "this kernel has no cgroup.kill (Linux 5.14 or newer)";
+    const sandbox::Limits limits;
+    ASSERT_TRUE((*m)->create_leaf("w-leaf", limits));
+    ASSERT_TRUE((*m)->kill("w-leaf"));
+    auto again = (*m)->create_leaf("w-leaf", limits);
+    ASSERT_TRUE(again) << again.error().message;
+    struct clone_args args {};
+    args.flags = CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<std::uint64_t>(again->dir.get());
+    const long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) ::_exit(7);
+    ASSERT_GT(pid, 0) << std::strerror(errno);
+    int status = 0;
+    ASSERT_EQ(::waitpid(static_cast<pid_t>(pid), &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 7)
+        << "the child cloned into the leaf ended with status " << status;
+    again->dir.reset();
+    EXPECT_TRUE((*m)->remove_leaf("w-leaf"));
+  }
 }
 
 TEST_F(Limits, GivenCgroupOff_ThenWorkersStayInTheDaemonsCgroupAndReportRlimits) {

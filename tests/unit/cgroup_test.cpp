@@ -297,9 +297,11 @@ TEST(CgroupManager, GivenBadInputs_ThenRefused) {
   ASSERT_FALSE(busy);
   EXPECT_NE(busy.error().message.find("already holds processes"), std::string::npos);
   EXPECT_EQ(fx.read("workers/w-busy/cgroup.procs"), "4711\n");
-  // An empty leftover is reused.
-  std::filesystem::create_directories(fx.dir() + "/workers/w-left");
+  // An empty leftover is replaced by a fresh leaf (what the old one held is gone).
+  fx.write("workers/w-left/left-behind", "1\n");
   EXPECT_TRUE((*m)->create_leaf("w-left", limits(64, 1, 5)));
+  EXPECT_TRUE(fx.exists("workers/w-left"));
+  EXPECT_FALSE(fx.exists("workers/w-left/left-behind"));
   EXPECT_FALSE((*m)->create_leaf("", limits(64, 1, 5)));
   EXPECT_FALSE(fx.exists("escape"));
 }

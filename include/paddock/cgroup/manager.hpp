@@ -64,7 +64,8 @@ class Manager {
   /// <own>/workers/<worker_id>.
   std::string leaf_path(const std::string& worker_id) const;
 
-  /// Creates the leaf (an existing, empty one is reused) and writes memory.max and
+  /// Creates the leaf (one left by the worker's previous tree is emptied, bounded, removed and
+  /// made anew: never reused, see manager.cpp) and writes memory.max and
   /// memory.swap.max = 0 (memory), cpu.max (cpu) and pids.max (pids) for the enabled
   /// controllers. A limit that cannot be written is an error naming the file (the leaf is
   /// removed again); memory.swap.max is skipped where swap accounting is off.
