@@ -113,6 +113,7 @@ std::vector<KeySpec> build() {
       path("process", "state_dir", pr, &P::state_dir),
       path("process", "data_root", pr, &P::data_root),
       integer("process", "stop_grace_seconds", pr, &P::stop_grace_seconds, 0, 3600),
+      integer("process", "adopt_seconds", pr, &P::adopt_seconds, 0, 86400),
       integer("process", "readiness_timeout_seconds", pr, &P::readiness_timeout_seconds, 1, 3600),
       str("process", "cgroup", pr, &P::cgroup),
 

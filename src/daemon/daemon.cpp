@@ -304,7 +304,19 @@ int run(const config::Config& start_config, const std::string& config_path) {
   // Started before anything else runs a thread; it gets nothing from us but a socket.
   std::error_code path_ec;
   const std::string abs_config = std::filesystem::absolute(config_path, path_ec).string();
-  auto spawner = privsep::start_spawner("/proc/self/exe", abs_config);
+  // A spawner whose daemon died may still wait with its workers: adopt them (see below).
+  auto spawner = privsep::connect_spawner(cfg.process.state_dir);
+  const bool adopting = static_cast<bool>(spawner);
+  if (adopting) {
+    log::info("a spawner left by the previous paddockd is waiting; adopting its workers",
+              {{"spawner_pid", static_cast<long>(spawner->pid)}});
+  } else {
+    if (spawner.error().code != "not_found") {
+      log::warn("cannot reach a waiting spawner; starting a new one",
+                {{"error", spawner.error().message}});
+    }
+    spawner = privsep::start_spawner("/proc/self/exe", abs_config);
+  }
   if (!spawner) {
     log::critical("refusing to start: cannot start the spawner",
                   {{"error", spawner.error().message}});
@@ -449,6 +461,26 @@ int run(const config::Config& start_config, const std::string& config_path) {
     audit->record(std::move(entry));
   });
   register_cgroup_metrics(*metrics, ops);
+
+  if (adopting) {
+    auto adopted = ops.adopt(sup);
+    if (!adopted) {
+      log::critical("refusing to start: cannot adopt the previous daemon's workers",
+                    {{"error", adopted.error().message}});
+      return 1;
+    }
+    std::size_t running = 0;
+    for (auto& a : *adopted) {
+      if (a.proc) ++running;
+      const std::string id = a.id;
+      if (auto r = sup.adopt(std::move(a)); !r) {
+        log::error("could not adopt a worker", {{"worker_id", id}, {"error", r.error().message}});
+      }
+    }
+    log::info("adopted the previous daemon's workers",
+              {{"running", static_cast<long>(running)},
+               {"ended_meanwhile", static_cast<long>(adopted->size() - running)}});
+  }
 
   // The spawner is our only child. If it dies, its workers die with it (PDEATHSIG) and this
   // daemon can start nothing: exit so the service manager restarts the pair.
@@ -667,6 +699,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
   ioc.run();
   // The admin socket's directory is root's: the spawner removes the socket when it exits.
   // Closing the socket stops the spawner (and whatever still runs under it); wait for it, bounded.
+  ops.goodbye();
   ops.close();
   for (int i = 0; i < 500; ++i) {
     if (::waitpid(spawner_pid, nullptr, WNOHANG) != 0) break;

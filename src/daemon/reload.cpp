@@ -73,6 +73,8 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(process, data_root, Restart),
       PADDOCK_KEY(process, stop_grace_seconds, Live),
       PADDOCK_KEY(process, readiness_timeout_seconds, Live),
+      // Read by the spawner when the daemon is gone.
+      PADDOCK_KEY(process, adopt_seconds, Live),
       // The daemon moves itself into <own>/daemon and sets up <own>/workers once, at start.
       PADDOCK_KEY(process, cgroup, Restart),
       // Preflight checks run before the daemon reports ready.

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <map>
 
@@ -51,6 +53,34 @@ Result<SpawnerProcess> start_spawner(const std::string& exe, const std::string& 
     ::_exit(127);
   }
   return SpawnerProcess{pid, std::move(mine)};
+}
+
+Result<SpawnerProcess> connect_spawner(const std::string& state_dir) {
+  const std::string path = state_dir + "/spawner.sock";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    return make_error("not_found", "the adoption socket path " + path + " is too long");
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  util::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd) return util::errno_error("socket(AF_UNIX)", errno);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int err = errno;
+    Error e = util::errno_error("connect(" + path + ")", err);
+    if (err == ENOENT || err == ECONNREFUSED) e.code = "not_found";
+    return e;
+  }
+  ucred peer{};
+  socklen_t len = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+    return util::errno_error("getsockopt(SO_PEERCRED)", errno);
+  }
+  if (peer.uid != 0) {
+    return make_error("not_found", path + " is served by uid " + std::to_string(peer.uid) +
+                                       ", not by a spawner running as root; ignored");
+  }
+  return SpawnerProcess{peer.pid, std::move(fd)};
 }
 
 namespace {
@@ -434,8 +464,11 @@ Client::Client(asio::io_context& ioc, util::UniqueFd sock)
 
 Client::~Client() { close(); }
 
+void Client::goodbye() { impl_->tell(Type::Bye, nlohmann::json::object()); }
+
 void Client::close() {
-  // Closing the socket tells the spawner to stop every worker and exit.
+  // Closing the socket tells the spawner to stop every worker and exit; without goodbye()
+  // first it keeps them for a daemon that adopts them ([process] adopt_seconds).
   impl_->is_lost = true;
   boost::system::error_code ec;
   impl_->sock.close(ec);
@@ -457,6 +490,108 @@ Result<void> Client::hello() {
 }
 
 void Client::on_lost(std::function<void()> fn) { impl_->lost = std::move(fn); }
+
+namespace {
+
+supervisor::WallTime wall_ms(std::int64_t ms) {
+  return supervisor::WallTime(std::chrono::milliseconds(ms));
+}
+
+/// The fields every entry of an adopt reply has (running or ended).
+Result<supervisor::AdoptedWorker> adopted(const nlohmann::json& e) {
+  auto spec = api::parse_worker_spec(e.value("spec", nlohmann::json::object()));
+  if (!spec) {
+    return make_error("bad_message",
+                      "the spawner kept a spec this daemon cannot read: " + spec.error().message);
+  }
+  supervisor::AdoptedWorker a;
+  a.id = e.value("worker_id", "");
+  a.spec = std::move(*spec);
+  a.uid = e.value("uid", uid_t{0});
+  if (e.contains("port") && e["port"].is_number()) a.port = e["port"].get<std::uint16_t>();
+  a.started_at = wall_ms(e.value("started_at_ms", std::int64_t{0}));
+  return a;
+}
+
+}  // namespace
+
+Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(supervisor::ProcessSink& sink) {
+  auto r = impl_->call(Type::Adopt, nlohmann::json::object());
+  if (!r) return r.error();
+  std::vector<supervisor::AdoptedWorker> out;
+  auto lease = [this](const supervisor::AdoptedWorker& a) {
+    impl_->uids.leases[a.uid] = a.id;
+    if (a.port) impl_->ports.leases[*a.port] = a.id;
+  };
+  for (const auto& e : r->body.value("exited", nlohmann::json::array())) {
+    auto parsed = adopted(e);
+    if (!parsed) return parsed.error();
+    supervisor::AdoptedWorker& a = *parsed;
+    a.exited_at = wall_ms(e.value("exited_at_ms", std::int64_t{0}));
+    a.exit = supervisor::ExitStatus{e.value("exit_code", -1), e.value("signal", 0)};
+    lease(a);
+    out.push_back(std::move(a));
+  }
+  for (const auto& e : r->body.value("workers", nlohmann::json::array())) {
+    auto parsed = adopted(e);
+    if (!parsed) return parsed.error();
+    supervisor::AdoptedWorker& a = *parsed;
+    a.proc = e.value("proc", ProcId{0});
+    a.bwrap_pid = e.value("pid", pid_t{-1});
+    if (e.contains("workload_pid") && e["workload_pid"].is_number()) {
+      a.workload_pid = e["workload_pid"].get<pid_t>();
+    }
+    auto fds = impl_->call(Type::AdoptFds, {{"proc", *a.proc}});
+    if (!fds) {
+      if (fds.error().code != "not_found") return fds.error();
+      // It ended between the two requests; its exit status went to no one.
+      a.proc.reset();
+      a.exited_at = std::chrono::system_clock::now();
+      a.exit = supervisor::ExitStatus{-1, 0};
+      lease(a);
+      out.push_back(std::move(a));
+      continue;
+    }
+    const bool with_listener = fds->body.value("listener", false);
+    const bool with_relay = fds->body.value("relay", false);
+    if (fds->fds.size() != std::size_t{2} + (with_listener ? 1U : 0U) + (with_relay ? 1U : 0U)) {
+      return make_error("bad_message", "the spawner handed over a tree without its descriptors");
+    }
+    auto& ioc = impl_->ioc;
+    auto p = std::make_shared<Proc>(ioc);
+    p->id = *a.proc;
+    p->pid = a.bwrap_pid;
+    p->sink = &sink;
+    p->worker_id = a.id;
+    p->uid = static_cast<long>(a.uid);
+    p->port = a.port;
+    if (const auto c = e.find("cgroup"); c != e.end() && c->is_object()) {
+      p->cgroup = cgroup::Controllers{c->value("memory", false), c->value("cpu", false),
+                                      c->value("pids", false)};
+      p->cgroup_path = e.value("cgroup_path", "");
+      a.cgroup = p->cgroup;
+    }
+    p->out = std::make_unique<stream_descriptor>(ioc, fds->fds[0].release());
+    p->err = std::make_unique<stream_descriptor>(ioc, fds->fds[1].release());
+    const bool bridged = a.port && a.spec.network != sandbox::NetworkMode::Host;
+    if (with_listener && bridged) {
+      impl_->bridged_ports[*a.port] = p->id;
+      p->listener = std::move(fds->fds[2]);
+      if (with_relay) {
+        auto ctl = std::make_shared<util::UniqueFd>(std::move(fds->fds[3]));
+        p->bridge = net::PortBridge::start(
+            ioc, std::move(p->listener), [ctl] { return net::relay_socket(ctl->get()); }, *p->port,
+            p->worker_id, p->uid);
+      }
+    }
+    impl_->procs[p->id] = p;
+    impl_->read_stream(p, supervisor::Stream::Stdout);
+    impl_->read_stream(p, supervisor::Stream::Stderr);
+    lease(a);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
 
 Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest request,
                                                 supervisor::ProcessSink& sink) {

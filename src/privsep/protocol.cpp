@@ -61,6 +61,12 @@ std::string_view to_string(Type type) {
       return "stats";
     case Type::Collect:
       return "collect";
+    case Type::Bye:
+      return "bye";
+    case Type::Adopt:
+      return "adopt";
+    case Type::AdoptFds:
+      return "adopt_fds";
     case Type::Reply:
       return "reply";
     case Type::Started:

@@ -1,8 +1,11 @@
 #include "paddock/privsep/spawner.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,11 +14,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "paddock/api/json_body.hpp"
@@ -90,10 +96,22 @@ class Spawner final : public supervisor::ProcessSink {
     return {};
   }
 
+  void wait_stop() {
+    stop_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (orphaned() && !closing_) {
+        stop_everything();
+        return;
+      }
+      wait_stop();
+    });
+  }
+
   int run() {
     wait_chld();
-    // The daemon's signals are the daemon's business; the spawner stops when its socket closes.
-    stop_.async_wait([](boost::system::error_code, int) {});
+    // The daemon's signals are the daemon's business; the spawner stops when its socket closes
+    // (or, with no daemon, on SIGTERM/SIGINT/SIGHUP).
+    wait_stop();
     wait_request();
     ioc_.run();
     // Sandbox init processes re-parented to us may exit a moment after their bwrap: reap them
@@ -108,17 +126,34 @@ class Spawner final : public supervisor::ProcessSink {
 
   // ProcessSink: events for the daemon.
   void on_started(supervisor::ProcId proc, pid_t workload_pid) override {
-    send_event(Type::Started, {{"proc", proc}, {"workload_pid", workload_pid}});
+    if (auto it = live_.find(proc); it != live_.end()) it->second.workload_pid = workload_pid;
+    if (!orphaned()) send_event(Type::Started, {{"proc", proc}, {"workload_pid", workload_pid}});
   }
   void on_output(supervisor::ProcId, supervisor::Stream, std::string_view) override {}
   void on_exited(supervisor::ProcId proc, supervisor::ExitStatus status) override {
-    live_.erase(proc);
-    send_event(Type::Exited,
-               {{"proc", proc}, {"exit_code", status.exit_code}, {"signal", status.signal}});
+    auto it = live_.find(proc);
+    if (it != live_.end() && orphaned()) {
+      // Told to the daemon that adopts what is left.
+      ended_.push_back({{"worker_id", it->second.worker_id},
+                        {"uid", it->second.uid},
+                        {"spec", it->second.spec},
+                        {"started_at_ms", it->second.started_at_ms},
+                        {"exited_at_ms", now_ms()},
+                        {"exit_code", status.exit_code},
+                        {"signal", status.signal}});
+    }
+    if (it != live_.end()) live_.erase(it);
+    if (!orphaned()) {
+      send_event(Type::Exited,
+                 {{"proc", proc}, {"exit_code", status.exit_code}, {"signal", status.signal}});
+    }
     if (closing_ && live_.empty()) ioc_.stop();
   }
   void on_relay(supervisor::ProcId proc, util::UniqueFd control) override {
-    send_event(Type::Relay, {{"proc", proc}}, {control.get()});
+    if (auto it = live_.find(proc); it != live_.end()) {
+      it->second.relay.reset(::fcntl(control.get(), F_DUPFD_CLOEXEC, 3));
+    }
+    if (!orphaned()) send_event(Type::Relay, {{"proc", proc}}, {control.get()});
   }
 
  private:
@@ -176,11 +211,102 @@ class Spawner final : public supervisor::ProcessSink {
                      });
   }
 
-  /// The daemon is gone (it exited or crashed): nothing may outlive it unsupervised.
+  static std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  bool orphaned() const { return !sock_.is_open(); }
+
+  /// The daemon is gone. When it said goodbye (or adopt_seconds is 0), every worker is stopped;
+  /// when it died, its workers wait adopt_seconds for a new daemon to adopt them.
   void daemon_gone() {
-    log::info("the daemon closed its socket; stopping every worker", {{"workers", live_.size()}});
+    boost::system::error_code ec;
+    sock_.close(ec);
+    if (!bye_ && cfg_.process.adopt_seconds > 0 && !live_.empty()) {
+      if (auto r = listen_for_adopter(); r) {
+        log::warn(
+            "the daemon is gone without stopping its workers; they keep running for a new "
+            "paddockd to adopt",
+            {{"workers", live_.size()},
+             {"adopt_seconds", cfg_.process.adopt_seconds},
+             {"socket", adopt_path()}});
+        adopt_timer_.expires_after(std::chrono::seconds(cfg_.process.adopt_seconds));
+        adopt_timer_.async_wait([this](boost::system::error_code tec) {
+          if (tec || !orphaned()) return;
+          log::warn("no paddockd adopted the workers in time", {});
+          stop_everything();
+        });
+        return;
+      } else {
+        log::error("cannot wait for a new daemon to adopt the workers",
+                   {{"error", r.error().message}});
+      }
+    }
+    stop_everything();
+  }
+
+  /// Where a paddockd started again finds this spawner.
+  std::string adopt_path() const { return cfg_.process.state_dir + "/spawner.sock"; }
+
+  Result<void> listen_for_adopter() {
+    const std::string path = adopt_path();
+    util::UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return util::errno_error("socket(AF_UNIX)", errno);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+      return make_error("invalid_config", "the adoption socket path " + path + " is too long");
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());
+    const mode_t old = ::umask(0077);
+    const int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    const int bind_errno = errno;
+    ::umask(old);
+    if (bound != 0) return util::errno_error("bind(" + path + ")", bind_errno);
+    if (::listen(fd.get(), 4) != 0) return util::errno_error("listen(" + path + ")", errno);
+    adopt_listener_.assign(fd.release());
+    accept_adopter();
+    return {};
+  }
+
+  /// Takes the first connection from root (a paddockd before it drops its privileges) as the
+  /// new daemon; anyone else is hung up on.
+  void accept_adopter() {
+    adopt_listener_.async_wait(
+        asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+          if (ec || !orphaned()) return;
+          util::UniqueFd conn(::accept4(adopt_listener_.native_handle(), nullptr, nullptr,
+                                        SOCK_CLOEXEC | SOCK_NONBLOCK));
+          ucred peer{};
+          socklen_t len = sizeof peer;
+          if (!conn || ::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 ||
+              peer.uid != 0) {
+            if (conn) log::warn("refused an adopter that is not root", {{"uid", peer.uid}});
+            accept_adopter();
+            return;
+          }
+          log::info("a new paddockd connected; it adopts the workers",
+                    {{"pid", peer.pid}, {"workers", live_.size()}});
+          boost::system::error_code ignored;
+          adopt_timer_.cancel();
+          adopt_listener_.close(ignored);
+          ::unlink(adopt_path().c_str());
+          sock_.assign(conn.release());
+          wait_request();
+        });
+  }
+
+  /// Nothing may outlive the daemon unsupervised.
+  void stop_everything() {
+    log::info("the daemon is gone; stopping every worker", {{"workers", live_.size()}});
+    boost::system::error_code ignored;
+    adopt_listener_.close(ignored);
+    if (!cfg_.process.state_dir.empty()) ::unlink(adopt_path().c_str());
     closing_ = true;
-    for (const auto& [proc, id] : live_) ops_.kill_tree(proc);
+    for (const auto& [proc, l] : live_) ops_.kill_tree(proc);
     if (live_.empty()) {
       ioc_.stop();
       return;
@@ -243,6 +369,18 @@ class Spawner final : public supervisor::ProcessSink {
       case Type::Stats:
         reply(m.id, stats(m.body));
         return;
+      case Type::Bye:
+        bye_ = true;
+        return;
+      case Type::Adopt:
+        reply(m.id, adopt(m.body));
+        return;
+      case Type::AdoptFds: {
+        std::vector<int> fds;
+        auto r = adopt_fds(m.body, fds);
+        reply(m.id, r, fds);
+        return;
+      }
       case Type::Collect: {
         util::UniqueFd blob;
         auto r = collect(m.body, blob);
@@ -294,8 +432,8 @@ class Spawner final : public supervisor::ProcessSink {
   }
 
   bool is_live(const std::string& worker_id) const {
-    for (const auto& [proc, id] : live_) {
-      if (id == worker_id) return true;
+    for (const auto& [proc, l] : live_) {
+      if (l.worker_id == worker_id) return true;
     }
     return false;
   }
@@ -472,9 +610,9 @@ class Spawner final : public supervisor::ProcessSink {
       alloc.port = port->second.port;
       // Host network: the workload binds the port itself once the reservation is closed.
       // Otherwise the daemon holds it and bridges it; this copy is not needed.
+      // (The spawner keeps its own copy otherwise: a daemon that adopts the worker gets it.)
       if (*network == sandbox::NetworkMode::Host)
         req.port_listener = std::move(port->second.listener);
-      port->second.listener.reset();
     }
     auto plan = sandbox::make_plan(*spec, *profile, cfg_, alloc);
     if (!plan) return in_spec(plan.error());
@@ -484,11 +622,100 @@ class Spawner final : public supervisor::ProcessSink {
     req.handover = &h;
     auto launched = ops_.launch(std::move(req), *this);
     if (!launched) return launched.error();
-    live_[launched->first] = *id;
+    Live& l = live_[launched->first];
+    l.worker_id = *id;
+    l.uid = *uid;
+    l.pid = launched->second;
+    l.spec = body["spec"];
+    l.started_at_ms = now_ms();
+    // Kept so a daemon that adopts this worker after a crash reads the same pipes.
+    l.out.reset(::fcntl(h.stdout_fd.get(), F_DUPFD_CLOEXEC, 3));
+    l.err.reset(::fcntl(h.stderr_fd.get(), F_DUPFD_CLOEXEC, 3));
     nlohmann::json out{{"proc", launched->first}, {"pid", launched->second}};
     if (auto c = ops_.cgroup_of(launched->first)) {
       out["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
       out["cgroup_path"] = ops_.cgroup_path(launched->first);
+    }
+    return out;
+  }
+
+  /// What the daemon that went away left: the trees that run and those that ended since.
+  Result<nlohmann::json> adopt(const nlohmann::json& body) {
+    auto checked = read(body, [](api::FieldReader&) { return nlohmann::json::object(); });
+    if (!checked) return checked.error();
+    // Leases of workers that neither run nor ended meanwhile (between restarts, or ended before
+    // the old daemon read that) go back: the new daemon will never know those ids.
+    std::set<std::string> keep;
+    for (const auto& [proc, l] : live_) keep.insert(l.worker_id);
+    for (const auto& e : ended_) keep.insert(e.value("worker_id", ""));
+    {
+      std::lock_guard lock(pool_mutex_);
+      for (auto it = uid_leases_.begin(); it != uid_leases_.end();) {
+        if (keep.count(it->first) != 0) {
+          ++it;
+          continue;
+        }
+        uids_.release(it->second);
+        it = uid_leases_.erase(it);
+      }
+    }
+    for (auto it = port_leases_.begin(); it != port_leases_.end();) {
+      if (keep.count(it->first) != 0) {
+        ++it;
+        continue;
+      }
+      ports_.release(it->second.port);
+      it = port_leases_.erase(it);
+    }
+    nlohmann::json workers = nlohmann::json::array();
+    for (const auto& [proc, l] : live_) {
+      nlohmann::json w{{"worker_id", l.worker_id},
+                       {"proc", proc},
+                       {"pid", l.pid},
+                       {"workload_pid", l.workload_pid > 0 ? nlohmann::json(l.workload_pid)
+                                                           : nlohmann::json(nullptr)},
+                       {"uid", l.uid},
+                       {"spec", l.spec},
+                       {"started_at_ms", l.started_at_ms}};
+      if (auto port = port_leases_.find(l.worker_id); port != port_leases_.end()) {
+        w["port"] = port->second.port;
+      }
+      if (auto c = ops_.cgroup_of(proc)) {
+        w["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
+        w["cgroup_path"] = ops_.cgroup_path(proc);
+      }
+      workers.push_back(std::move(w));
+    }
+    nlohmann::json ended = nlohmann::json::array();
+    for (auto& e : ended_) {
+      const std::string id = e["worker_id"];
+      if (auto port = port_leases_.find(id); port != port_leases_.end())
+        e["port"] = port->second.port;
+      ended.push_back(std::move(e));
+    }
+    ended_.clear();
+    return nlohmann::json{{"workers", std::move(workers)}, {"exited", std::move(ended)}};
+  }
+
+  /// A running tree's descriptors for the daemon that adopts it: its output pipes, its port's
+  /// listener and its relay when the port is bridged.
+  Result<nlohmann::json> adopt_fds(const nlohmann::json& body, std::vector<int>& fds) {
+    api::FieldReader r(body);
+    auto proc = live_proc(r);
+    if (auto done = r.finish(); !done) return done.error();
+    if (!proc) return proc.error();
+    const Live& l = live_.at(*proc);
+    if (!l.out || !l.err) return make_error("not_found", "the tree's output pipes are gone");
+    fds = {l.out.get(), l.err.get()};
+    nlohmann::json out{{"listener", false}, {"relay", false}};
+    if (auto port = port_leases_.find(l.worker_id);
+        port != port_leases_.end() && port->second.listener) {
+      fds.push_back(port->second.listener.get());
+      out["listener"] = true;
+      if (l.relay) {
+        fds.push_back(l.relay.get());
+        out["relay"] = true;
+      }
     }
     return out;
   }
@@ -659,7 +886,21 @@ class Spawner final : public supervisor::ProcessSink {
   asio::signal_set stop_;
   std::map<std::string, uid_t> uid_leases_;
   std::map<std::string, pool::PortLease> port_leases_;
-  std::map<supervisor::ProcId, std::string> live_;
+  /// A process tree that runs, and what a daemon adopting it needs.
+  struct Live {
+    std::string worker_id;
+    uid_t uid = 0;
+    pid_t pid = -1;
+    pid_t workload_pid = -1;
+    nlohmann::json spec;
+    std::int64_t started_at_ms = 0;
+    util::UniqueFd out, err, relay;
+  };
+  std::map<supervisor::ProcId, Live> live_;
+  std::vector<nlohmann::json> ended_;  // trees that ended while no daemon was connected
+  bool bye_ = false;
+  asio::posix::stream_descriptor adopt_listener_{ioc_};
+  asio::steady_timer adopt_timer_{ioc_};
   bool closing_ = false;
   bool preflight_running_ = false;
   std::thread preflight_thread_;
@@ -668,8 +909,8 @@ class Spawner final : public supervisor::ProcessSink {
 }  // namespace
 
 int run_spawner(int sock, const std::string& config_path) {
-  // Dies with the daemon that started it, even if the socket's EOF were missed.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // No PDEATHSIG: when the daemon dies, the socket's EOF tells, and the workers either wait for
+  // a new daemon to adopt them ([process] adopt_seconds) or are stopped.
   ::prctl(PR_SET_NAME, "paddock-spawner");  // what ps and top show
   if (::getppid() == 1) return 1;
   auto loaded = config::load_file(config_path, config::current_environment(),

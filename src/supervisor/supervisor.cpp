@@ -91,6 +91,7 @@ struct Supervisor::Worker {
   pid_t bwrap_pid = -1;
   std::optional<pid_t> workload_pid;
   Scheduler::Mono launched_mono{};
+  bool adopted = false;  // taken over from a daemon that went away; no spawn latency to record
   Scheduler::Mono last_activity{};
 
   WallTime created_at{};
@@ -276,6 +277,28 @@ void Supervisor::transition(Worker& w, State to, std::string reason) {
   events_.publish(std::move(e));
 }
 
+/// The event that announces a worker (Starting -> Starting), for the event stream and the audit
+/// log.
+void Supervisor::publish_created(const Worker& w, WallTime at, std::string reason) {
+  Event e;
+  e.worker_id = w.id;
+  e.kind = w.is_run ? "run" : "worker";
+  e.from = State::Starting;
+  e.to = State::Starting;
+  e.at = at;
+  e.reason = std::move(reason);
+  events_.publish(std::move(e));
+}
+
+void Supervisor::open_log_file(Worker& w) {
+  if (cfg_.log.worker_log_dir.empty()) return;
+  const std::string path = cfg_.log.worker_log_dir + "/" + w.id + ".log";
+  if (auto opened = w.ring.open_file(path, cfg_.log.worker_log_max_bytes); !opened) {
+    log::warn("cannot open worker log file; output stays in memory only",
+              {{"worker_id", w.id}, {"path", path}, {"error", opened.error().message}});
+  }
+}
+
 Result<WorkerSnapshot> Supervisor::create(const sandbox::WorkerSpec& spec) {
   auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, &log_budget_, options_.restart);
   w->id = new_id("w-");
@@ -345,13 +368,7 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   w->reason = "created";
 
   Worker& ref = *w;
-  if (!cfg_.log.worker_log_dir.empty()) {
-    const std::string path = cfg_.log.worker_log_dir + "/" + ref.id + ".log";
-    if (auto opened = ref.ring.open_file(path, cfg_.log.worker_log_max_bytes); !opened) {
-      log::warn("cannot open worker log file; output stays in memory only",
-                {{"worker_id", ref.id}, {"path", path}, {"error", opened.error().message}});
-    }
-  }
+  open_log_file(ref);
 
   // Plan before registering, so a bad request leaves nothing behind.
   if (auto r = launch(ref); !r) {
@@ -359,14 +376,7 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
     return r.error();
   }
   workers_.emplace(ref.id, std::move(w));
-  Event e;
-  e.worker_id = ref.id;
-  e.kind = ref.is_run ? "run" : "worker";
-  e.from = State::Starting;
-  e.to = State::Starting;
-  e.at = ref.created_at;
-  e.reason = "created";
-  events_.publish(std::move(e));
+  publish_created(ref, ref.created_at, "created");
 
   const std::uint32_t lifetime = ref.spec.max_lifetime_seconds;
   const std::uint32_t wall = ref.limits.wall_seconds;
@@ -451,7 +461,7 @@ void Supervisor::on_started(ProcId proc, pid_t workload_pid) {
   Worker* w = by_proc(proc);
   if (w == nullptr) return;
   w->workload_pid = workload_pid;
-  if (options_.on_spawn_latency) {
+  if (options_.on_spawn_latency && !std::exchange(w->adopted, false)) {
     options_.on_spawn_latency(
         std::chrono::duration<double>(sched_.now() - w->launched_mono).count());
   }
@@ -719,6 +729,65 @@ Result<WorkerSnapshot> Supervisor::stop(const std::string& id,
     });
   }
   return snapshot(*w);
+}
+
+Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
+  if (workers_.count(a.id) != 0) {
+    return make_error("invalid_request", "worker " + a.id + " is known already", "id");
+  }
+  auto w = std::make_unique<Worker>(cfg_.log.worker_log_ring_bytes, &log_budget_, options_.restart);
+  w->id = a.id;
+  w->is_run = a.id.rfind("r-", 0) == 0;
+  w->run_workdir = w->is_run;
+  w->spec = std::move(a.spec);
+  if (w->spec.profile.empty()) w->spec.profile = cfg_.process.default_profile;
+  if (auto profile = profiles_.get(w->spec.profile)) {
+    w->profile = std::move(*profile);
+  } else {
+    log::warn("an adopted worker's profile is gone; it keeps running as it was started",
+              {{"worker_id", w->id}, {"profile", w->spec.profile}});
+  }
+  if (auto limits = sandbox::resolve_limits(w->spec.limits, cfg_.limits)) w->limits = *limits;
+  if (!w->spec.bundle.empty()) {
+    if (auto resolved = resolve_bundle(w->spec.bundle)) w->bundle_path = *resolved;
+  }
+  w->uid = a.uid;
+  w->holds_uid = true;
+  w->port = a.port;
+  w->holds_port = a.port.has_value();
+  w->created_at = a.started_at;
+  w->started_at = a.started_at;
+  w->cgroup = a.cgroup;
+  w->bwrap_pid = a.bwrap_pid;
+  w->launched_mono = sched_.now();
+  w->last_activity = sched_.now();
+  w->reason = "adopted";
+  Worker& ref = *w;
+  open_log_file(ref);
+  workers_.emplace(ref.id, std::move(w));
+  publish_created(ref, sched_.wall_now(), "adopted after a daemon restart");
+
+  if (!a.proc) {
+    ref.exited_at = a.exited_at.value_or(sched_.wall_now());
+    ref.exit_code = a.exit.signal == 0 ? std::optional<int>(a.exit.exit_code) : std::nullopt;
+    ref.signal = a.exit.signal != 0 ? std::optional<int>(a.exit.signal) : std::nullopt;
+    const std::string how = a.exit.signal != 0 ? "killed by signal " + std::to_string(a.exit.signal)
+                                               : "exit code " + std::to_string(a.exit.exit_code);
+    finish(ref, State::Exited, "exited while no daemon ran (" + how + ")", "exited");
+    return snapshot(ref);
+  }
+  ref.proc = a.proc;
+  ref.adopted = true;
+  procs_[*a.proc] = ref.id;
+  log::info("worker adopted", log::worker_fields(ref.id, static_cast<long>(ref.uid),
+                                                 a.workload_pid.value_or(a.bwrap_pid), {}));
+  if (a.workload_pid) on_started(*a.proc, *a.workload_pid);
+  if (ref.is_run) {
+    (void)stop(ref.id, 0s, "its caller went away with the daemon that started it");
+  } else if (ref.spec.idle_timeout_seconds != 0) {
+    schedule_idle_check(ref);
+  }
+  return snapshot(ref);
 }
 
 Result<WorkerSnapshot> Supervisor::restart(const std::string& id) {

@@ -115,7 +115,10 @@ TEST_F(Faults, GivenAlwaysRestartedWorkerThatCrashesBySignal_WhenItKeepsCrashing
 
 TEST_F(Faults, GivenLiveWorkersWithGrandchildren_WhenTheDaemonIsSigkilled_ThenNoWorkerProcessRuns) {
   constexpr uid_t kCount = 8;
-  TestDaemon d(with_uids(kFirstUid, kCount));
+  // Adoption off: the spawner stops every tree as soon as the daemon is gone.
+  auto options = with_uids(kFirstUid, kCount);
+  options.set["process.adopt_seconds"] = "0";
+  TestDaemon d(options);
   ASSERT_TRUE(d.started()) << d.start_error();
   WorkerApi api(d);
   const std::vector<std::vector<std::string>> commands = {
@@ -140,7 +143,7 @@ TEST_F(Faults, GivenLiveWorkersWithGrandchildren_WhenTheDaemonIsSigkilled_ThenNo
 
   ASSERT_EQ(::kill(d.pid(), SIGKILL), 0);
   ASSERT_TRUE(d.wait_exit(10s).has_value());
-  // bwrap has PDEATHSIG=SIGKILL and the sandbox dies with it; zombies that wait for pid 1 to
+  // The spawner kills every tree it holds; zombies that wait for pid 1 to
   // reap them run nothing and do not count.
   std::vector<ProcInfo> left;
   const bool gone = eventually(

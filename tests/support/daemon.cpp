@@ -111,6 +111,7 @@ TestDaemon::TestDaemon(TestDaemonOptions options) {
     return;
   }
   config_path_ = write_config(options);
+  options_ = options;
   if (options.config_only) return;
   spawn(options);
   if (!error_.empty() || !options.wait_healthy) return;
@@ -135,6 +136,8 @@ std::string TestDaemon::write_config(const TestDaemonOptions& options) {
       "process", Keys{{"seccomp_profile", toml_string(seccomp_profile_for_tests(dir_))},
                       {"sandbox_profiles_dir", toml_string(PADDOCK_SOURCE_DIR "/profiles/sandbox")},
                       {"state_dir", toml_string(dir_ + "/state")},
+                      // Workers of a test daemon that was killed do not wait long for another.
+                      {"adopt_seconds", "5"},
                       {"data_root", toml_string(dir_ + "/data")},
                       {"bundle_roots", "[" + toml_string(dir_ + "/bundles") + "]"}});
   // Preflight runs at every start; its metadata checks go to a closed loopback port.
@@ -189,7 +192,8 @@ void TestDaemon::spawn(const TestDaemonOptions& options) {
   std::string flag = "--config";
   std::vector<char*> argv{exe.data(), flag.data(), config_path_.data(), nullptr};
   const std::string log_path = dir_ + "/daemon.log";
-  const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int log_fd = ::open(
+      log_path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append_log_ ? O_APPEND : O_TRUNC), 0644);
   if (log_fd < 0) {
     error_ = "open(" + log_path + "): " + std::strerror(errno);
     return;
@@ -282,6 +286,24 @@ std::optional<int> TestDaemon::stop(std::chrono::milliseconds timeout) {
   ::waitpid(pid_, &status, 0);
   exit_status_ = status;
   return std::nullopt;
+}
+
+bool TestDaemon::start_again() {
+  if (running()) {
+    error_ = "paddockd still runs";
+    return false;
+  }
+  exit_status_.reset();
+  pid_ = -1;
+  error_.clear();
+  append_log_ = true;
+  spawn(options_);
+  if (!error_.empty()) return false;
+  if (!wait_healthy(options_.start_timeout)) {
+    error_ = "paddockd did not answer /healthz again; its log:\n" + log();
+    return false;
+  }
+  return true;
 }
 
 TestDaemon::~TestDaemon() {

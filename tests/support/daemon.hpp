@@ -91,6 +91,10 @@ class TestDaemon {
   /// SIGTERM, then waits up to `timeout`; returns the wait status, or nullopt when the daemon had
   /// to be killed with SIGKILL (or was not running).
   std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  /// Starts paddockd again with the same directory and config once it has exited (or been
+  /// killed), its log appended to the first one's; false (see start_error()) when it does not
+  /// answer /healthz.
+  bool start_again();
 
  private:
   std::string write_config(const TestDaemonOptions& options);
@@ -105,6 +109,8 @@ class TestDaemon {
   pid_t pid_ = -1;
   std::optional<int> exit_status_;
   std::string error_;
+  TestDaemonOptions options_;
+  bool append_log_ = false;
 };
 
 /// A loopback TCP port that was free a moment ago (bind port 0, read it, close).

@@ -75,6 +75,9 @@ struct ProcessConfig {
   std::string data_root = "/var/lib/paddock/data";
   std::uint32_t stop_grace_seconds = 10;
   std::uint32_t readiness_timeout_seconds = 60;
+  /// When the daemon ends without saying goodbye (killed, crashed), the spawner keeps its
+  /// workers this long for a new daemon to adopt; then it stops them. 0: stop them at once.
+  std::uint32_t adopt_seconds = 60;
   /// "auto": place workers in cgroup v2 leaves under the daemon's own cgroup when it is
   /// writable (delegated); "off": never touch cgroups (limits are rlimits only).
   std::string cgroup = "auto";

@@ -16,6 +16,7 @@
 #include "paddock/pool/uid_pool.hpp"
 #include "paddock/preflight/result.hpp"
 #include "paddock/supervisor/process_ops.hpp"
+#include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/fd.hpp"
 #include "paddock/util/result.hpp"
 
@@ -32,6 +33,12 @@ struct SpawnerProcess {
 /// single-threaded.
 Result<SpawnerProcess> start_spawner(const std::string& exe, const std::string& config_path);
 
+/// Connects to a spawner whose daemon went away and that waits at `<state_dir>/spawner.sock`
+/// for a new one to adopt its workers ([process] adopt_seconds). Only a spawner running as root
+/// is taken (SO_PEERCRED); the pid is the spawner's. Error code "not_found" when none waits.
+/// Call it while still root.
+Result<SpawnerProcess> connect_spawner(const std::string& state_dir);
+
 class Client final : public supervisor::ProcessOps {
  public:
   /// `sock`: the daemon's end. Call hello() before anything else.
@@ -42,6 +49,14 @@ class Client final : public supervisor::ProcessOps {
   Result<void> hello();
   /// Closes the socket: the spawner stops every worker still running and exits.
   void close();
+  /// Tells the spawner this daemon ends on purpose: at close() it stops every worker instead of
+  /// keeping them for a daemon that adopts them.
+  void goodbye();
+  /// Takes over what the spawner kept from a daemon that went away: every running tree (its
+  /// output pipes, port listener and relay come across and are read and bridged here from now
+  /// on; `sink` gets its events) and every tree that ended meanwhile. The UID and port leases
+  /// become this daemon's. Call after hello(), before the io_context runs.
+  Result<std::vector<supervisor::AdoptedWorker>> adopt(supervisor::ProcessSink& sink);
   /// Called once when the spawner's socket closes or fails (the spawner died).
   void on_lost(std::function<void()> fn);
 

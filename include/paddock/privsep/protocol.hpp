@@ -53,6 +53,15 @@ enum class Type : std::uint16_t {
   /// {worker_id, patterns} -> {files: [{path, pattern, size, truncated, offset, length} |
   /// {path, pattern, error}]} + [sealed memfd holding the contents]
   Collect = 13,
+  /// {} (no reply): the daemon ends on purpose; at the socket's EOF every worker is stopped
+  /// instead of kept for a daemon that adopts them.
+  Bye = 14,
+  /// {} -> {workers: [{worker_id, proc, pid, workload_pid, uid, port, spec, started_at_ms,
+  /// cgroup, cgroup_path}], exited: [{worker_id, uid, port, spec, started_at_ms, exited_at_ms,
+  /// exit_code, signal}]}: what a daemon that went away left running (or ended since).
+  Adopt = 15,
+  /// {proc} -> {listener, relay} + [stdout, stderr, (port listener), (relay control)]
+  AdoptFds = 16,
   // spawner -> daemon
   Reply = 64,    ///< {ok: true, ...} or {ok: false, error: {code, message, field}}
   Started = 65,  ///< {proc, workload_pid}

@@ -108,6 +108,22 @@ struct RunSpec {
   std::vector<std::string> collect;
 };
 
+/// A worker (or run) that a daemon which went away left with the spawner, as a new daemon
+/// adopts it: its tree still runs (`proc`), or it ended while no daemon was there.
+struct AdoptedWorker {
+  std::string id;
+  sandbox::WorkerSpec spec;
+  uid_t uid = 0;
+  std::optional<std::uint16_t> port;
+  std::optional<ProcId> proc;  ///< the running tree; none when it has ended
+  pid_t bwrap_pid = -1;
+  std::optional<pid_t> workload_pid;
+  std::optional<cgroup::Controllers> cgroup;
+  WallTime started_at{};
+  std::optional<WallTime> exited_at;
+  ExitStatus exit;
+};
+
 struct RunResult {
   WorkerSnapshot worker;
   bool finished = false;
@@ -181,6 +197,11 @@ class Supervisor final : public ProcessSink {
   std::vector<IdEntry> lookup_entries(bool runs) const;
   /// Stops the current process and starts a new one with the same id, UID and port.
   Result<WorkerSnapshot> restart(const std::string& id);
+
+  /// Takes over a worker the previous daemon left running (same id, UID, port and process
+  /// tree; its leases are already held), or records one that ended meanwhile as exited. An
+  /// adopted run is stopped: whoever waited for its result went with the old daemon.
+  Result<WorkerSnapshot> adopt(AdoptedWorker a);
   /// Sends a signal to the workload. Errors: not_found, not_running (409).
   Result<void> send_signal(const std::string& id, int sig);
 
@@ -220,6 +241,8 @@ class Supervisor final : public ProcessSink {
   void transition(Worker& w, State to, std::string reason);
   void finish(Worker& w, State to, std::string reason, const std::string& exit_reason);
   void release_resources(Worker& w);
+  void open_log_file(Worker& w);
+  void publish_created(const Worker& w, WallTime at, std::string reason);
   void schedule_readiness(Worker& w, std::chrono::milliseconds delay);
   void schedule_idle_check(Worker& w);
   void cancel_timers(Worker& w);

@@ -1,0 +1,210 @@
+// A paddockd that dies without stopping its workers (kill -9) leaves them with its spawner; a
+// paddockd started again adopts them: same ids, pids, UIDs and ports, their output from then on,
+// and no UID or port of theirs handed out twice. Without a new daemon within [process]
+// adopt_seconds, the spawner stops them itself.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "support/daemon.hpp"
+#include "support/http_client.hpp"
+#include "support/worker_api.hpp"
+
+using namespace paddock::test;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+/// Processes (not zombies) whose real UID is `uid`.
+int running_under(uid_t uid) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream st(e.path() / "status");
+    std::string line;
+    bool zombie = false;
+    long real = -1;
+    while (std::getline(st, line)) {
+      if (line.rfind("State:", 0) == 0) zombie = line.find('Z') != std::string::npos;
+      if (line.rfind("Uid:", 0) == 0) real = std::stol(line.substr(4));
+    }
+    if (!zombie && real == static_cast<long>(uid)) ++n;
+  }
+  return n;
+}
+
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return f();
+}
+
+std::string logs_text(const WorkerApi& api, const std::string& id) {
+  std::string out;
+  const json body = api.get_json("/v1/workers/" + id + "/logs?tail=1000");
+  for (const auto& l : body["lines"]) out += l["line"].get<std::string>() + "\n";
+  return out;
+}
+
+/// The spawner: the daemon's only child.
+pid_t spawner_of(pid_t daemon) {
+  std::ifstream in("/proc/" + std::to_string(daemon) + "/task/" + std::to_string(daemon) +
+                   "/children");
+  pid_t c = -1;
+  in >> c;
+  return c;
+}
+
+class Adopt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  }
+  void start(const std::string& adopt_seconds) {
+    TestDaemonOptions o;
+    o.set["process.adopt_seconds"] = adopt_seconds;
+    d = std::make_unique<TestDaemon>(o);
+    ASSERT_TRUE(d->started()) << d->start_error();
+  }
+  void kill_daemon() {
+    ASSERT_EQ(::kill(d->pid(), SIGKILL), 0);
+    ASSERT_TRUE(d->wait_exit(10s).has_value());
+  }
+  std::unique_ptr<TestDaemon> d;
+};
+
+// Prints a counter every 50 ms and serves HTTP on $PORT.
+const char* kServer =
+    "import http.server, sys, threading, time\n"
+    "def tick():\n"
+    "  n = 0\n"
+    "  while True:\n"
+    "    print('tick', n, flush=True); n += 1; time.sleep(0.05)\n"
+    "threading.Thread(target=tick, daemon=True).start()\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "  def do_GET(self):\n"
+    "    self.send_response(200); self.end_headers(); self.wfile.write(b'served')\n"
+    "  def log_message(self, *a): pass\n"
+    "import os\n"
+    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+
+}  // namespace
+
+TEST_F(Adopt, GivenTheDaemonKilled_WhenStartedAgain_ThenItsWorkersAreAdoptedWhole) {
+  start("30");
+  WorkerApi api(*d);
+  auto res = api.post("/v1/workers", {{"profile", "python"},
+                                      {"port", true},
+                                      {"name", "survivor"},
+                                      {"labels", {{"app", "adopt"}}},
+                                      {"command", {"python3", "-c", kServer}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  auto before = api.wait_state(id, {"ready", "failed", "exited"});
+  ASSERT_EQ(before["state"], "ready") << before.dump() << logs_text(api, id);
+  const std::uint16_t port = before["port"].get<std::uint16_t>();
+  const uid_t uid = before["uid"].get<uid_t>();
+  EXPECT_EQ(HttpClient::tcp("127.0.0.1", port).get("/").body, "served");
+
+  kill_daemon();
+  ASSERT_TRUE(d->start_again()) << d->start_error();
+  EXPECT_NE(d->log().find("adopted the previous daemon's workers"), std::string::npos) << d->log();
+
+  // Listed as it was: same id, pid, UID, port, name and labels, and ready.
+  auto after = api.get_json("/v1/workers/" + id);
+  EXPECT_EQ(after["state"], "ready") << after.dump();
+  EXPECT_EQ(after["pid"], before["pid"]) << after.dump();
+  EXPECT_EQ(after["uid"], before["uid"]);
+  EXPECT_EQ(after["port"], before["port"]);
+  EXPECT_EQ(after["name"], "survivor");
+  EXPECT_EQ(after["labels"]["app"], "adopt");
+  auto list = api.get_json("/v1/workers");
+  ASSERT_EQ(list["workers"].size(), 1u) << list.dump();
+  EXPECT_EQ(list["workers"][0]["id"], id);
+
+  // Still served through the same port, and its output after the restart is captured.
+  EXPECT_EQ(HttpClient::tcp("127.0.0.1", port).get("/").body, "served");
+  const std::string first = logs_text(api, id);
+  EXPECT_TRUE(eventually([&] { return logs_text(api, id).size() > first.size(); }, 5s))
+      << "no output captured after the adoption:\n"
+      << first;
+
+  // A new worker never gets the survivor's UID or port.
+  auto other = api.post("/v1/workers", {{"port", true}, {"command", {"sleep", "600"}}});
+  ASSERT_EQ(other.status, 201u) << other.body;
+  EXPECT_NE(other.json()["uid"], before["uid"]);
+  EXPECT_NE(other.json()["port"], before["port"]);
+
+  // The adopted worker is stopped like any other, and nothing of it is left.
+  EXPECT_EQ(api.del("/v1/workers/" + id + "?grace_seconds=0").status, 202u);
+  auto done = api.wait_state(id, {"exited", "failed"});
+  EXPECT_EQ(done["state"], "exited") << done.dump();
+  EXPECT_TRUE(eventually([&] { return running_under(uid) == 0; }, 5s));
+}
+
+TEST_F(Adopt, GivenAWorkerThatEndsWhileNoDaemonRuns_ThenTheNewDaemonListsItExited) {
+  start("30");
+  WorkerApi api(*d);
+  const auto free_before = api.metric("paddock_free_uids");
+  ASSERT_TRUE(free_before.has_value());
+  auto res =
+      api.post("/v1/workers", {{"command", {"sh", "-c", "echo up; sleep 1; echo bye; exit 3"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  kill_daemon();
+  std::this_thread::sleep_for(1500ms);  // it ends meanwhile
+  ASSERT_TRUE(d->start_again()) << d->start_error();
+  auto w = api.get_json("/v1/workers/" + id);
+  EXPECT_EQ(w["state"], "exited") << w.dump();
+  EXPECT_EQ(w["exit_code"], 3) << w.dump();
+  EXPECT_NE(w["reason"].get<std::string>().find("while no daemon ran"), std::string::npos)
+      << w.dump();
+  // Its UID went back to the pool.
+  EXPECT_TRUE(eventually([&] { return api.metric("paddock_free_uids") == free_before; }, 5s))
+      << d->log();
+}
+
+TEST_F(Adopt, GivenTheDaemonKilledAndNoneAdopts_ThenTheSpawnerStopsEveryWorkerAfterAdoptSeconds) {
+  start("2");
+  WorkerApi api(*d);
+  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const uid_t uid = res.json()["uid"].get<uid_t>();
+  ASSERT_EQ(api.wait_state(res.json()["id"], {"ready"})["state"], "ready");
+  const pid_t spawner = spawner_of(d->pid());
+  ASSERT_GT(spawner, 0);
+  kill_daemon();
+  // Kept for a while for a new daemon ...
+  std::this_thread::sleep_for(500ms);
+  EXPECT_GT(running_under(uid), 0) << "the worker did not wait for a new daemon";
+  EXPECT_TRUE(std::filesystem::exists(d->dir() + "/state/spawner.sock"));
+  // ... then stopped, and the spawner is gone too.
+  EXPECT_TRUE(eventually([&] { return running_under(uid) == 0; }, 8s));
+  EXPECT_TRUE(eventually([&] { return ::kill(spawner, 0) != 0; }, 5s));
+  EXPECT_FALSE(std::filesystem::exists(d->dir() + "/state/spawner.sock"));
+}
+
+TEST_F(Adopt, GivenAdoptSecondsZero_WhenTheDaemonIsKilled_ThenItsWorkersStopAtOnce) {
+  start("0");
+  WorkerApi api(*d);
+  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const uid_t uid = res.json()["uid"].get<uid_t>();
+  ASSERT_EQ(api.wait_state(res.json()["id"], {"ready"})["state"], "ready");
+  kill_daemon();
+  EXPECT_TRUE(eventually([&] { return running_under(uid) == 0; }, 5s));
+  EXPECT_FALSE(std::filesystem::exists(d->dir() + "/state/spawner.sock"));
+}
