@@ -274,10 +274,13 @@ TEST_F(Limits, GivenAForkBomb_ThenRlimitNprocBoundsItHealthzAnswersAndItStopsCle
   start();
   constexpr int kPids = 20;
   auto res =
-      post("/v1/workers", {// Every process forks two more and then sleeps, so the bomb stays at its
-                           // ceiling instead of dying out between two samples.
-                           {"command", {"sh", "-c", "echo bomb; f() { f & f & sleep 60; }; f"}},
-                           {"limits", {{"pids", kPids}}}});
+      post("/v1/workers",
+           {// Every process forks two more and then sleeps, so the bomb stays at its
+            // ceiling instead of dying out between two samples. dash exits when a
+            // fork fails, so the workload itself only starts the bomb and then
+            // becomes `sleep`: the worker lives however the bomb's forks fare.
+            {"command", {"sh", "-c", "echo bomb; f() { f & f & sleep 60; }; f & exec sleep 600"}},
+            {"limits", {{"pids", kPids}}}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   const uid_t uid = res.json()["uid"].get<uid_t>();
