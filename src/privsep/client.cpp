@@ -77,7 +77,7 @@ Result<SpawnerProcess> connect_spawner(const std::string& state_dir) {
     return util::errno_error("getsockopt(SO_PEERCRED)", errno);
   }
   if (peer.uid != 0) {
-    return make_error("not_found", path + " is served by uid " + std::to_string(peer.uid) +
+    return make_error("forbidden", path + " is served by uid " + std::to_string(peer.uid) +
                                        ", not by a spawner running as root; ignored");
   }
   return SpawnerProcess{peer.pid, std::move(fd)};

@@ -2,17 +2,26 @@
 // paddockd started again adopts them: same ids, pids, UIDs and ports, their output from then on,
 // and no UID or port of theirs handed out twice. Without a new daemon within [process]
 // adopt_seconds, the spawner stops them itself.
+#include <grp.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "paddock/privsep/drop.hpp"
+#include "paddock/privsep/protocol.hpp"
+#include "paddock/util/fd.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
 #include "support/worker_api.hpp"
@@ -65,6 +74,38 @@ pid_t spawner_of(pid_t daemon) {
   pid_t c = -1;
   in >> c;
   return c;
+}
+
+sockaddr_un unix_address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.c_str(), std::min(path.size() + 1, sizeof a.sun_path));
+  return a;
+}
+
+/// In a child running as `uid`: connects to `path`, says hello and waits 2 s for an answer.
+/// Exit 0: refused (connect failed, hung up on, or no answer); 1: answered.
+int hello_as(uid_t uid, const std::string& path) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+        ::setresuid(uid, uid, uid) != 0) {
+      ::_exit(2);
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const auto a = unix_address(path);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) ::_exit(0);
+    if (!paddock::privsep::send_message(fd, paddock::privsep::Type::Hello, 1, json::object())) {
+      ::_exit(0);
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 2000) <= 0) ::_exit(0);
+    char byte;
+    ::_exit(::recv(fd, &byte, 1, MSG_PEEK) > 0 ? 1 : 0);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 class Adopt : public ::testing::Test {
@@ -207,4 +248,73 @@ TEST_F(Adopt, GivenAdoptSecondsZero_WhenTheDaemonIsKilled_ThenItsWorkersStopAtOn
   kill_daemon();
   EXPECT_TRUE(eventually([&] { return running_under(uid) == 0; }, 5s));
   EXPECT_FALSE(std::filesystem::exists(d->dir() + "/state/spawner.sock"));
+}
+
+TEST_F(Adopt, GivenAClientThatIsNotRoot_WhenItConnectsToTheWaitingSpawner_ThenItIsHungUpOn) {
+  start("30");
+  WorkerApi api(*d);
+  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  kill_daemon();
+  const std::string sock = d->dir() + "/state/spawner.sock";
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(sock); }, 5s));
+  struct stat st {};
+  ASSERT_EQ(::stat(sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u) << "only root may connect";
+  EXPECT_EQ(st.st_uid, 0u);
+  // Even with the mode opened up (and the directory traversable), the spawner answers nobody
+  // but root: it checks the peer's credentials.
+  ASSERT_EQ(::chmod(sock.c_str(), 0666), 0);
+  ASSERT_EQ(::chmod((d->dir() + "/state").c_str(), 0755), 0);
+  EXPECT_EQ(hello_as(65534, sock), 0) << "a non-root client was answered by the spawner";
+  // Root still adopts afterwards.
+  ASSERT_TRUE(d->start_again()) << d->start_error();
+  EXPECT_EQ(api.get_json("/v1/workers/" + id)["state"], "ready") << d->log();
+  EXPECT_NE(d->log().find("refused an adopter that is not root"), std::string::npos) << d->log();
+}
+
+TEST_F(Adopt, GivenASocketPlantedByTheDaemonsUser_WhenPaddockdStarts_ThenItIgnoresItAndServes) {
+  auto user = paddock::privsep::lookup_daemon_user("paddock");
+  if (!user) GTEST_SKIP() << "no user paddock: " << user.error().message;
+  TestDaemonOptions o;
+  o.config_only = true;
+  d = std::make_unique<TestDaemon>(o);
+  // The daemon's user owns state_dir; it could leave a socket of its own where the spawner waits.
+  const std::string state = d->dir() + "/state";
+  ASSERT_EQ(::chown(state.c_str(), user->uid, user->gid), 0);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t planter = ::fork();
+  if (planter == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(user->gid, user->gid, user->gid) != 0 ||
+        ::setresuid(user->uid, user->uid, user->uid) != 0) {
+      ::_exit(2);
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    const auto a = unix_address(state + "/spawner.sock");
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) {
+      ::_exit(3);
+    }
+    (void)::write(ready[1], "r", 1);
+    for (;;) ::pause();
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "the planted socket could not be made";
+  ::close(ready[0]);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap{planter};
+  ASSERT_TRUE(d->start_again()) << d->start_error();
+  EXPECT_NE(d->log().find("not by a spawner running as root"), std::string::npos) << d->log();
+  WorkerApi api(*d);
+  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  EXPECT_EQ(api.wait_state(res.json()["id"], {"ready"})["state"], "ready") << d->log();
 }

@@ -35,7 +35,8 @@ Result<SpawnerProcess> start_spawner(const std::string& exe, const std::string& 
 
 /// Connects to a spawner whose daemon went away and that waits at `<state_dir>/spawner.sock`
 /// for a new one to adopt its workers ([process] adopt_seconds). Only a spawner running as root
-/// is taken (SO_PEERCRED); the pid is the spawner's. Error code "not_found" when none waits.
+/// is taken (SO_PEERCRED); the pid is the spawner's. Error code "not_found" when none waits,
+/// "forbidden" when the socket's owner is not root.
 /// Call it while still root.
 Result<SpawnerProcess> connect_spawner(const std::string& state_dir);
 
