@@ -28,6 +28,7 @@
 #include "paddock/api/server.hpp"
 #include "paddock/bundles/store.hpp"
 #include "paddock/cgroup/startup.hpp"
+#include "paddock/daemon/journal.hpp"
 #include "paddock/daemon/notify.hpp"
 #include "paddock/daemon/reload.hpp"
 #include "paddock/log/log.hpp"
@@ -481,6 +482,27 @@ int run(const config::Config& start_config, const std::string& config_path) {
               {{"running", static_cast<long>(running)},
                {"ended_meanwhile", static_cast<long>(adopted->size() - running)}});
   }
+  // The journal names every worker the previous daemon had; those not adopted were lost with
+  // its spawner and are listed as failed. From now on it names this daemon's.
+  const std::string journal_path = cfg.process.state_dir + "/workers.json";
+  if (auto previous = read_journal(journal_path); !previous) {
+    log::warn("cannot read the worker journal; the previous daemon's workers are not listed",
+              {{"path", journal_path}, {"error", previous.error().message}});
+  } else {
+    long lost = 0;
+    for (auto& a : *previous) {
+      if (sup.get(a.id)) continue;
+      a.lost = true;
+      if (sup.adopt(std::move(a))) ++lost;
+    }
+    if (lost > 0) {
+      log::warn("workers of the previous paddockd were lost with its spawner",
+                {{"workers", lost}, {"journal", journal_path}});
+    }
+  }
+  JournalWriter journal(ioc, journal_path, [&sup] { return sup.live_records(); });
+  journal.write_now();
+  events.subscribe([&journal](const supervisor::Event&) { journal.changed(); });
 
   // The spawner is our only child. If it dies, its workers die with it (PDEATHSIG) and this
   // daemon can start nothing: exit so the service manager restarts the pair.
@@ -699,6 +721,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
   ioc.run();
   // The admin socket's directory is root's: the spawner removes the socket when it exits.
   // Closing the socket stops the spawner (and whatever still runs under it); wait for it, bounded.
+  journal.write_now();
   ops.goodbye();
   ops.close();
   for (int i = 0; i < 500; ++i) {

@@ -752,9 +752,9 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
     if (auto resolved = resolve_bundle(w->spec.bundle)) w->bundle_path = *resolved;
   }
   w->uid = a.uid;
-  w->holds_uid = true;
+  w->holds_uid = !a.lost;
   w->port = a.port;
-  w->holds_port = a.port.has_value();
+  w->holds_port = a.port.has_value() && !a.lost;
   w->created_at = a.started_at;
   w->started_at = a.started_at;
   w->cgroup = a.cgroup;
@@ -767,6 +767,13 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
   workers_.emplace(ref.id, std::move(w));
   publish_created(ref, sched_.wall_now(), "adopted after a daemon restart");
 
+  if (a.lost) {
+    ref.exited_at = sched_.wall_now();
+    finish(ref, State::Failed,
+           "lost: paddockd and its spawner ended while it ran, and its processes with them",
+           "lost");
+    return snapshot(ref);
+  }
   if (!a.proc) {
     ref.exited_at = a.exited_at.value_or(sched_.wall_now());
     ref.exit_code = a.exit.signal == 0 ? std::optional<int>(a.exit.exit_code) : std::nullopt;
@@ -788,6 +795,21 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
     schedule_idle_check(ref);
   }
   return snapshot(ref);
+}
+
+std::vector<AdoptedWorker> Supervisor::live_records() const {
+  std::vector<AdoptedWorker> out;
+  for (const auto& [id, w] : workers_) {
+    if (is_terminal(w->state)) continue;
+    AdoptedWorker a;
+    a.id = id;
+    a.spec = w->spec;
+    a.uid = w->uid;
+    a.port = w->port;
+    a.started_at = w->started_at.value_or(w->created_at);
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 Result<WorkerSnapshot> Supervisor::restart(const std::string& id) {

@@ -318,3 +318,33 @@ TEST_F(Adopt, GivenASocketPlantedByTheDaemonsUser_WhenPaddockdStarts_ThenItIgnor
   ASSERT_EQ(res.status, 201u) << res.body;
   EXPECT_EQ(api.wait_state(res.json()["id"], {"ready"})["state"], "ready") << d->log();
 }
+
+TEST_F(Adopt,
+       GivenTheDaemonAndItsSpawnerKilled_WhenStartedAgain_ThenTheJournalListsTheirWorkersLost) {
+  start("30");
+  WorkerApi api(*d);
+  auto res = api.post("/v1/workers", {{"name", "gone"}, {"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  const pid_t spawner = spawner_of(d->pid());
+  ASSERT_GT(spawner, 0);
+  // The journal names it (written shortly after each change).
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::ifstream in(d->dir() + "/state/workers.json");
+        const std::string text((std::istreambuf_iterator<char>(in)), {});
+        return text.find(id) != std::string::npos;
+      },
+      5s));
+  ASSERT_EQ(::kill(spawner, SIGKILL), 0);
+  ASSERT_TRUE(d->wait_exit(10s).has_value()) << "the daemon outlived its spawner";
+  ASSERT_TRUE(d->start_again()) << d->start_error();
+  auto w = api.get_json("/v1/workers/" + id);
+  EXPECT_EQ(w["state"], "failed") << w.dump();
+  EXPECT_EQ(w["name"], "gone");
+  EXPECT_NE(w["reason"].get<std::string>().find("lost"), std::string::npos) << w.dump();
+  // Its name is free again and a new worker starts as usual.
+  auto again = api.post("/v1/workers", {{"name", "gone"}, {"command", {"sleep", "600"}}});
+  EXPECT_EQ(again.status, 201u) << again.body;
+}

@@ -122,6 +122,9 @@ struct AdoptedWorker {
   WallTime started_at{};
   std::optional<WallTime> exited_at;
   ExitStatus exit;
+  /// Named only by the journal: neither its tree nor its exit status survived (the spawner
+  /// ended too). It holds no lease and is recorded as failed.
+  bool lost = false;
 };
 
 struct RunResult {
@@ -202,6 +205,8 @@ class Supervisor final : public ProcessSink {
   /// tree; its leases are already held), or records one that ended meanwhile as exited. An
   /// adopted run is stopped: whoever waited for its result went with the old daemon.
   Result<WorkerSnapshot> adopt(AdoptedWorker a);
+  /// Every worker and run that has not ended, as a journal names it (id, spec, UID, port).
+  std::vector<AdoptedWorker> live_records() const;
   /// Sends a signal to the workload. Errors: not_found, not_running (409).
   Result<void> send_signal(const std::string& id, int sig);
 
