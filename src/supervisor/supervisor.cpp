@@ -290,9 +290,15 @@ void Supervisor::publish_created(const Worker& w, WallTime at, std::string reaso
   events_.publish(std::move(e));
 }
 
-void Supervisor::open_log_file(Worker& w) {
+void Supervisor::open_log_file(Worker& w, bool adopted) {
   if (cfg_.log.worker_log_dir.empty()) return;
   const std::string path = cfg_.log.worker_log_dir + "/" + w.id + ".log";
+  // An adopted worker's file holds what the previous daemon wrote: it stays on disk as .log.1
+  // and this daemon writes a new one (its line numbers start again).
+  if (adopted && ::rename(path.c_str(), (path + ".1").c_str()) != 0 && errno != ENOENT) {
+    log::warn("cannot move the previous daemon's worker log file aside",
+              {{"worker_id", w.id}, {"path", path}, {"error", std::strerror(errno)}});
+  }
   if (auto opened = w.ring.open_file(path, cfg_.log.worker_log_max_bytes); !opened) {
     log::warn("cannot open worker log file; output stays in memory only",
               {{"worker_id", w.id}, {"path", path}, {"error", opened.error().message}});
@@ -763,7 +769,7 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
   w->last_activity = sched_.now();
   w->reason = "adopted";
   Worker& ref = *w;
-  open_log_file(ref);
+  open_log_file(ref, /*adopted=*/true);
   workers_.emplace(ref.id, std::move(w));
   publish_created(ref, sched_.wall_now(), "adopted after a daemon restart");
 

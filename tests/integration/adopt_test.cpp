@@ -113,9 +113,10 @@ class Adopt : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
   }
-  void start(const std::string& adopt_seconds) {
+  void start(const std::string& adopt_seconds, const std::string& worker_log_dir = "") {
     TestDaemonOptions o;
     o.set["process.adopt_seconds"] = adopt_seconds;
+    if (!worker_log_dir.empty()) o.set["log.worker_log_dir"] = "\"" + worker_log_dir + "\"";
     d = std::make_unique<TestDaemon>(o);
     ASSERT_TRUE(d->started()) << d->start_error();
   }
@@ -144,7 +145,14 @@ const char* kServer =
 }  // namespace
 
 TEST_F(Adopt, GivenTheDaemonKilled_WhenStartedAgain_ThenItsWorkersAreAdoptedWhole) {
-  start("30");
+  char logs_tmpl[] = "/tmp/paddock-adopt-logs-XXXXXX";
+  ASSERT_NE(::mkdtemp(logs_tmpl), nullptr);
+  const std::string logs = logs_tmpl;
+  struct RemoveLogs {
+    std::string dir;
+    ~RemoveLogs() { std::filesystem::remove_all(dir); }
+  } remove_logs{logs};
+  start("30", logs);
   WorkerApi api(*d);
   auto res = api.post("/v1/workers", {{"profile", "python"},
                                       {"port", true},
@@ -181,6 +189,17 @@ TEST_F(Adopt, GivenTheDaemonKilled_WhenStartedAgain_ThenItsWorkersAreAdoptedWhol
   EXPECT_TRUE(eventually([&] { return logs_text(api, id).size() > first.size(); }, 5s))
       << "no output captured after the adoption:\n"
       << first;
+
+  // The previous daemon's log file of the worker stays as .log.1; this daemon writes a new one.
+  EXPECT_EQ(d->log().find("cannot open worker log file"), std::string::npos) << d->log();
+  auto file = [&](const std::string& name) {
+    std::ifstream in(logs + "/" + name);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  EXPECT_NE(file(id + ".log.1").find(" out tick 0"), std::string::npos) << file(id + ".log.1");
+  EXPECT_TRUE(
+      eventually([&] { return file(id + ".log").find(" out tick") != std::string::npos; }, 5s))
+      << file(id + ".log");
 
   // A new worker never gets the survivor's UID or port.
   auto other = api.post("/v1/workers", {{"port", true}, {"command", {"sleep", "600"}}});

@@ -246,7 +246,7 @@ class Supervisor final : public ProcessSink {
   void transition(Worker& w, State to, std::string reason);
   void finish(Worker& w, State to, std::string reason, const std::string& exit_reason);
   void release_resources(Worker& w);
-  void open_log_file(Worker& w);
+  void open_log_file(Worker& w, bool adopted = false);
   void publish_created(const Worker& w, WallTime at, std::string reason);
   void schedule_readiness(Worker& w, std::chrono::milliseconds delay);
   void schedule_idle_check(Worker& w);
