@@ -24,6 +24,8 @@
 #include "paddock/util/fd.hpp"
 #include "support/daemon.hpp"
 #include "support/http_client.hpp"
+#include "support/proc_probe.hpp"
+#include "support/temp_dir.hpp"
 #include "support/worker_api.hpp"
 
 using namespace paddock::test;
@@ -33,32 +35,7 @@ using json = nlohmann::json;
 namespace {
 
 /// Processes (not zombies) whose real UID is `uid`.
-int running_under(uid_t uid) {
-  int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream st(e.path() / "status");
-    std::string line;
-    bool zombie = false;
-    long real = -1;
-    while (std::getline(st, line)) {
-      if (line.rfind("State:", 0) == 0) zombie = line.find('Z') != std::string::npos;
-      if (line.rfind("Uid:", 0) == 0) real = std::stol(line.substr(4));
-    }
-    if (!zombie && real == static_cast<long>(uid)) ++n;
-  }
-  return n;
-}
-
-bool eventually(const std::function<bool()>& f, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return f();
-}
+std::size_t running_under(uid_t uid) { return not_zombies(processes_with_uids(uid, uid)).size(); }
 
 std::string logs_text(const WorkerApi& api, const std::string& id) {
   std::string out;
@@ -69,11 +46,8 @@ std::string logs_text(const WorkerApi& api, const std::string& id) {
 
 /// The spawner: the daemon's only child.
 pid_t spawner_of(pid_t daemon) {
-  std::ifstream in("/proc/" + std::to_string(daemon) + "/task/" + std::to_string(daemon) +
-                   "/children");
-  pid_t c = -1;
-  in >> c;
-  return c;
+  const auto kids = children_of(daemon);
+  return kids.size() == 1 ? kids.front().pid : -1;
 }
 
 sockaddr_un unix_address(const std::string& path) {
@@ -120,6 +94,16 @@ class Adopt : public ::testing::Test {
     d = std::make_unique<TestDaemon>(o);
     ASSERT_TRUE(d->started()) << d->start_error();
   }
+  /// Starts `sleep 600` (with `extra` fields) and returns the worker once it is ready.
+  json start_sleeper(const json& extra = json::object()) {
+    json body = extra;
+    body["command"] = {"sleep", "600"};
+    auto res = WorkerApi(*d).post("/v1/workers", body);
+    EXPECT_EQ(res.status, 201u) << res.body;
+    auto ready = WorkerApi(*d).wait_state(res.json().value("id", ""), {"ready"});
+    EXPECT_EQ(ready["state"], "ready") << ready.dump();
+    return ready;
+  }
   void kill_daemon() {
     ASSERT_EQ(::kill(d->pid(), SIGKILL), 0);
     ASSERT_TRUE(d->wait_exit(10s).has_value());
@@ -145,13 +129,8 @@ const char* kServer =
 }  // namespace
 
 TEST_F(Adopt, GivenTheDaemonKilled_WhenStartedAgain_ThenItsWorkersAreAdoptedWhole) {
-  char logs_tmpl[] = "/tmp/paddock-adopt-logs-XXXXXX";
-  ASSERT_NE(::mkdtemp(logs_tmpl), nullptr);
-  const std::string logs = logs_tmpl;
-  struct RemoveLogs {
-    std::string dir;
-    ~RemoveLogs() { std::filesystem::remove_all(dir); }
-  } remove_logs{logs};
+  const TempDir logs_dir("paddock-adopt-logs");
+  const std::string& logs = logs_dir.path();
   start("30", logs);
   WorkerApi api(*d);
   auto res = api.post("/v1/workers", {{"profile", "python"},
@@ -239,11 +218,9 @@ TEST_F(Adopt, GivenAWorkerThatEndsWhileNoDaemonRuns_ThenTheNewDaemonListsItExite
 
 TEST_F(Adopt, GivenTheDaemonKilledAndNoneAdopts_ThenTheSpawnerStopsEveryWorkerAfterAdoptSeconds) {
   start("2");
-  WorkerApi api(*d);
-  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
-  ASSERT_EQ(res.status, 201u) << res.body;
-  const uid_t uid = res.json()["uid"].get<uid_t>();
-  ASSERT_EQ(api.wait_state(res.json()["id"], {"ready"})["state"], "ready");
+  const json w = start_sleeper();
+  ASSERT_EQ(w["state"], "ready");
+  const uid_t uid = w["uid"].get<uid_t>();
   const pid_t spawner = spawner_of(d->pid());
   ASSERT_GT(spawner, 0);
   kill_daemon();
@@ -259,11 +236,9 @@ TEST_F(Adopt, GivenTheDaemonKilledAndNoneAdopts_ThenTheSpawnerStopsEveryWorkerAf
 
 TEST_F(Adopt, GivenAdoptSecondsZero_WhenTheDaemonIsKilled_ThenItsWorkersStopAtOnce) {
   start("0");
-  WorkerApi api(*d);
-  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
-  ASSERT_EQ(res.status, 201u) << res.body;
-  const uid_t uid = res.json()["uid"].get<uid_t>();
-  ASSERT_EQ(api.wait_state(res.json()["id"], {"ready"})["state"], "ready");
+  const json w = start_sleeper();
+  ASSERT_EQ(w["state"], "ready");
+  const uid_t uid = w["uid"].get<uid_t>();
   kill_daemon();
   EXPECT_TRUE(eventually([&] { return running_under(uid) == 0; }, 5s));
   EXPECT_FALSE(std::filesystem::exists(d->dir() + "/state/spawner.sock"));
@@ -272,10 +247,9 @@ TEST_F(Adopt, GivenAdoptSecondsZero_WhenTheDaemonIsKilled_ThenItsWorkersStopAtOn
 TEST_F(Adopt, GivenAClientThatIsNotRoot_WhenItConnectsToTheWaitingSpawner_ThenItIsHungUpOn) {
   start("30");
   WorkerApi api(*d);
-  auto res = api.post("/v1/workers", {{"command", {"sleep", "600"}}});
-  ASSERT_EQ(res.status, 201u) << res.body;
-  const std::string id = res.json()["id"];
-  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  const json w = start_sleeper();
+  ASSERT_EQ(w["state"], "ready");
+  const std::string id = w["id"];
   kill_daemon();
   const std::string sock = d->dir() + "/state/spawner.sock";
   ASSERT_TRUE(eventually([&] { return std::filesystem::exists(sock); }, 5s));
@@ -342,10 +316,9 @@ TEST_F(Adopt,
        GivenTheDaemonAndItsSpawnerKilled_WhenStartedAgain_ThenTheJournalListsTheirWorkersLost) {
   start("30");
   WorkerApi api(*d);
-  auto res = api.post("/v1/workers", {{"name", "gone"}, {"command", {"sleep", "600"}}});
-  ASSERT_EQ(res.status, 201u) << res.body;
-  const std::string id = res.json()["id"];
-  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  const json before = start_sleeper({{"name", "gone"}});
+  ASSERT_EQ(before["state"], "ready");
+  const std::string id = before["id"];
   const pid_t spawner = spawner_of(d->pid());
   ASSERT_GT(spawner, 0);
   // The journal names it (written shortly after each change).

@@ -7,15 +7,11 @@
 #include <fstream>
 
 #include "paddock/daemon/journal.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace paddock;
 
 namespace {
-
-std::string temp_dir() {
-  char tmpl[] = "/tmp/paddock-journal-XXXXXX";
-  return ::mkdtemp(tmpl);
-}
 
 supervisor::AdoptedWorker worker(const std::string& id) {
   supervisor::AdoptedWorker a;
@@ -33,8 +29,8 @@ supervisor::AdoptedWorker worker(const std::string& id) {
 }  // namespace
 
 TEST(WorkerJournal, GivenLiveWorkers_WhenWrittenAndReadBack_ThenIdsSpecsUidsPortsAndTimesMatch) {
-  const std::string dir = temp_dir();
-  const std::string path = dir + "/workers.json";
+  const test::TempDir tmp("paddock-journal");
+  const std::string path = tmp.path() + "/workers.json";
   auto second = worker("w-BBBBBBBBBBBBBBBBBBBBBB");
   second.port.reset();
   second.spec.port = false;
@@ -58,11 +54,11 @@ TEST(WorkerJournal, GivenLiveWorkers_WhenWrittenAndReadBack_ThenIdsSpecsUidsPort
   // Rewritten with fewer workers: the file says so.
   ASSERT_TRUE(daemon::write_journal(path, {}));
   EXPECT_TRUE(daemon::read_journal(path)->empty());
-  std::filesystem::remove_all(dir);
 }
 
 TEST(WorkerJournal, GivenNoFile_ThenEmpty_AndGivenBrokenContent_ThenAnErrorSaysWhat) {
-  const std::string dir = temp_dir();
+  const test::TempDir tmp("paddock-journal");
+  const std::string& dir = tmp.path();
   auto none = daemon::read_journal(dir + "/missing.json");
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->empty());
@@ -77,5 +73,4 @@ TEST(WorkerJournal, GivenNoFile_ThenEmpty_AndGivenBrokenContent_ThenAnErrorSaysW
   EXPECT_NE(
       bad(R"({"version": 1, "workers": [{"id": "w-x", "spec": {"command": 7}}]})").find("w-x"),
       std::string::npos);
-  std::filesystem::remove_all(dir);
 }
