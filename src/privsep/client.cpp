@@ -358,6 +358,44 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     return it == procs.end() ? nullptr : it->second;
   }
 
+  /// Starts reading (and tracking) a tree the spawner handed over: its output pipes, its
+  /// cgroup as the spawner's `body` names it, and the host side of a bridged port.
+  std::shared_ptr<Proc> track(ProcId id, pid_t pid, supervisor::ProcessSink& sink,
+                              const std::string& worker_id, uid_t uid,
+                              std::optional<std::uint16_t> port, const nlohmann::json& body,
+                              util::UniqueFd out, util::UniqueFd err, util::UniqueFd listener) {
+    auto p = std::make_shared<Proc>(ioc);
+    p->id = id;
+    p->pid = pid;
+    p->sink = &sink;
+    p->worker_id = worker_id;
+    p->uid = static_cast<long>(uid);
+    p->port = port;
+    if (listener && port) {
+      p->listener = std::move(listener);
+      bridged_ports[*port] = id;
+    }
+    if (const auto c = body.find("cgroup"); c != body.end() && c->is_object()) {
+      p->cgroup = cgroup::Controllers{c->value("memory", false), c->value("cpu", false),
+                                      c->value("pids", false)};
+      p->cgroup_path = body.value("cgroup_path", "");
+    }
+    p->out = std::make_unique<stream_descriptor>(ioc, out.release());
+    p->err = std::make_unique<stream_descriptor>(ioc, err.release());
+    procs[id] = p;
+    read_stream(p, supervisor::Stream::Stdout);
+    read_stream(p, supervisor::Stream::Stderr);
+    return p;
+  }
+
+  /// Serves the port's host side through the relay's control socket `ctl`.
+  static void bridge(asio::io_context& ioc, const std::shared_ptr<Proc>& p, util::UniqueFd ctl) {
+    auto shared = std::make_shared<util::UniqueFd>(std::move(ctl));
+    p->bridge = net::PortBridge::start(
+        ioc, std::move(p->listener), [shared] { return net::relay_socket(shared->get()); },
+        *p->port, p->worker_id, p->uid);
+  }
+
   void dispatch(Message m) {
     switch (m.type) {
       case Type::Reply: {
@@ -386,10 +424,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       case Type::Relay: {
         auto p = proc_of(m);
         if (!p || p->reported || m.fds.size() != 1 || !p->listener || !p->port) return;
-        auto ctl = std::make_shared<util::UniqueFd>(std::move(m.fds[0]));
-        p->bridge = net::PortBridge::start(
-            ioc, std::move(p->listener), [ctl] { return net::relay_socket(ctl->get()); }, *p->port,
-            p->worker_id, p->uid);
+        bridge(ioc, p, std::move(m.fds[0]));
         return;
       }
       case Type::Exited: {
@@ -557,36 +592,12 @@ Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(supervisor::Process
     if (fds->fds.size() != std::size_t{2} + (with_listener ? 1U : 0U) + (with_relay ? 1U : 0U)) {
       return make_error("bad_message", "the spawner handed over a tree without its descriptors");
     }
-    auto& ioc = impl_->ioc;
-    auto p = std::make_shared<Proc>(ioc);
-    p->id = *a.proc;
-    p->pid = a.bwrap_pid;
-    p->sink = &sink;
-    p->worker_id = a.id;
-    p->uid = static_cast<long>(a.uid);
-    p->port = a.port;
-    if (const auto c = e.find("cgroup"); c != e.end() && c->is_object()) {
-      p->cgroup = cgroup::Controllers{c->value("memory", false), c->value("cpu", false),
-                                      c->value("pids", false)};
-      p->cgroup_path = e.value("cgroup_path", "");
-      a.cgroup = p->cgroup;
-    }
-    p->out = std::make_unique<stream_descriptor>(ioc, fds->fds[0].release());
-    p->err = std::make_unique<stream_descriptor>(ioc, fds->fds[1].release());
-    const bool bridged = a.port && a.spec.network != sandbox::NetworkMode::Host;
-    if (with_listener && bridged) {
-      impl_->bridged_ports[*a.port] = p->id;
-      p->listener = std::move(fds->fds[2]);
-      if (with_relay) {
-        auto ctl = std::make_shared<util::UniqueFd>(std::move(fds->fds[3]));
-        p->bridge = net::PortBridge::start(
-            ioc, std::move(p->listener), [ctl] { return net::relay_socket(ctl->get()); }, *p->port,
-            p->worker_id, p->uid);
-      }
-    }
-    impl_->procs[p->id] = p;
-    impl_->read_stream(p, supervisor::Stream::Stdout);
-    impl_->read_stream(p, supervisor::Stream::Stderr);
+    const bool bridged = with_listener && a.port && a.spec.network != sandbox::NetworkMode::Host;
+    auto p =
+        impl_->track(*a.proc, a.bwrap_pid, sink, a.id, a.uid, a.port, e, std::move(fds->fds[0]),
+                     std::move(fds->fds[1]), bridged ? std::move(fds->fds[2]) : util::UniqueFd());
+    a.cgroup = p->cgroup;
+    if (bridged && with_relay) Impl::bridge(impl_->ioc, p, std::move(fds->fds[3]));
     lease(a);
     out.push_back(std::move(a));
   }
@@ -632,28 +643,11 @@ Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest reques
   if (r->fds.size() != want) {
     return make_error("spawn_failed", "the spawner answered a launch without its descriptors");
   }
-  auto& ioc = impl_->ioc;
-  auto p = std::make_shared<Proc>(ioc);
-  p->id = r->body.value("proc", ProcId{0});
-  p->pid = r->body.value("pid", pid_t{-1});
-  p->sink = &sink;
-  p->worker_id = plan.worker_id;
-  p->uid = static_cast<long>(plan.uid);
-  p->port = plan.port;
-  if (bridged && listener) {
-    p->listener = std::move(listener);
-    impl_->bridged_ports[*p->port] = p->id;
-  }
-  if (const auto c = r->body.find("cgroup"); c != r->body.end() && c->is_object()) {
-    p->cgroup = cgroup::Controllers{c->value("memory", false), c->value("cpu", false),
-                                    c->value("pids", false)};
-    p->cgroup_path = r->body.value("cgroup_path", "");
-  }
-  p->out = std::make_unique<stream_descriptor>(ioc, r->fds[0].release());
-  p->err = std::make_unique<stream_descriptor>(ioc, r->fds[1].release());
-  impl_->procs[p->id] = p;
+  auto p = impl_->track(r->body.value("proc", ProcId{0}), r->body.value("pid", pid_t{-1}), sink,
+                        plan.worker_id, plan.uid, plan.port, r->body, std::move(r->fds[0]),
+                        std::move(r->fds[1]), bridged ? std::move(listener) : util::UniqueFd());
   if (request.stdin_data) {
-    p->in = std::make_unique<stream_descriptor>(ioc, r->fds[2].release());
+    p->in = std::make_unique<stream_descriptor>(impl_->ioc, r->fds[2].release());
     p->stdin_data = std::move(*request.stdin_data);
     asio::async_write(*p->in, asio::buffer(p->stdin_data),
                       [p](boost::system::error_code, std::size_t) {
@@ -661,8 +655,6 @@ Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest reques
                         if (p->in) p->in->close(ec);  // EOF for the workload
                       });
   }
-  impl_->read_stream(p, supervisor::Stream::Stdout);
-  impl_->read_stream(p, supervisor::Stream::Stderr);
   return std::make_pair(p->id, p->pid);
 }
 

@@ -650,23 +650,17 @@ class Spawner final : public supervisor::ProcessSink {
     for (const auto& e : ended_) keep.insert(e.value("worker_id", ""));
     {
       std::lock_guard lock(pool_mutex_);
-      for (auto it = uid_leases_.begin(); it != uid_leases_.end();) {
-        if (keep.count(it->first) != 0) {
-          ++it;
-          continue;
-        }
-        uids_.release(it->second);
-        it = uid_leases_.erase(it);
-      }
+      std::erase_if(uid_leases_, [&](const auto& lease) {
+        if (keep.count(lease.first) != 0) return false;
+        uids_.release(lease.second);
+        return true;
+      });
     }
-    for (auto it = port_leases_.begin(); it != port_leases_.end();) {
-      if (keep.count(it->first) != 0) {
-        ++it;
-        continue;
-      }
-      ports_.release(it->second.port);
-      it = port_leases_.erase(it);
-    }
+    std::erase_if(port_leases_, [&](const auto& lease) {
+      if (keep.count(lease.first) != 0) return false;
+      ports_.release(lease.second.port);
+      return true;
+    });
     nlohmann::json workers = nlohmann::json::array();
     for (const auto& [proc, l] : live_) {
       nlohmann::json w{{"worker_id", l.worker_id},

@@ -558,14 +558,25 @@ void Supervisor::on_output(ProcId proc, Stream stream, std::string_view bytes) {
   }
 }
 
+namespace {
+
+/// Sets the worker's exit code or signal from `status`; returns how it ended, for a reason.
+std::string record_exit(Supervisor::Worker& w, ExitStatus status) {
+  w.exit_code = status.signal == 0 ? std::optional<int>(status.exit_code) : std::nullopt;
+  w.signal = status.signal != 0 ? std::optional<int>(status.signal) : std::nullopt;
+  return status.signal != 0 ? "killed by signal " + std::to_string(status.signal)
+                            : "exit code " + std::to_string(status.exit_code);
+}
+
+}  // namespace
+
 void Supervisor::on_exited(ProcId proc, ExitStatus status) {
   Worker* w = by_proc(proc);
   procs_.erase(proc);
   if (w == nullptr) return;
   w->proc.reset();
   w->workload_pid.reset();
-  w->exit_code = status.signal == 0 ? std::optional<int>(status.exit_code) : std::nullopt;
-  w->signal = status.signal != 0 ? std::optional<int>(status.signal) : std::nullopt;
+  const std::string how = record_exit(*w, status);
   w->exited_at = sched_.wall_now();
   const auto dropped_before = w->ring.dropped_bytes();
   auto tail = w->ring.flush(sched_.wall_now());
@@ -579,8 +590,6 @@ void Supervisor::on_exited(ProcId proc, ExitStatus status) {
   if (w->readiness_deadline != 0) sched_.cancel(w->readiness_deadline);
   w->grace_timer = w->readiness_timer = w->readiness_deadline = 0;
 
-  const std::string how = status.signal != 0 ? "killed by signal " + std::to_string(status.signal)
-                                             : "exit code " + std::to_string(status.exit_code);
   const auto ran_for =
       std::chrono::duration_cast<std::chrono::milliseconds>(sched_.now() - w->launched_mono);
 
@@ -782,10 +791,7 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
   }
   if (!a.proc) {
     ref.exited_at = a.exited_at.value_or(sched_.wall_now());
-    ref.exit_code = a.exit.signal == 0 ? std::optional<int>(a.exit.exit_code) : std::nullopt;
-    ref.signal = a.exit.signal != 0 ? std::optional<int>(a.exit.signal) : std::nullopt;
-    const std::string how = a.exit.signal != 0 ? "killed by signal " + std::to_string(a.exit.signal)
-                                               : "exit code " + std::to_string(a.exit.exit_code);
+    const std::string how = record_exit(ref, a.exit);
     finish(ref, State::Exited, "exited while no daemon ran (" + how + ")", "exited");
     return snapshot(ref);
   }
