@@ -32,14 +32,28 @@ void register_routes(Router& router, const Services& services) {
     return r;
   });
 
-  router.add(
-      "GET", "/v1/version",
-      [version = services.version, started = services.started](const Request&, const PathParams&) {
-        const auto up = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::steady_clock::now() - started)
-                            .count();
-        return Response::json(200, {{"version", version}, {"api", "v1"}, {"uptime_seconds", up}});
-      });
+  router.add("GET", "/v1/version",
+             [version = services.version, started = services.started,
+              generation = services.generation](const Request&, const PathParams&) {
+               const auto up = std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::steady_clock::now() - started)
+                                   .count();
+               return Response::json(200, {{"version", version},
+                                           {"api", "v1"},
+                                           {"uptime_seconds", up},
+                                           {"generation", generation}});
+             });
+
+  router.add("POST", "/v1/admin/upgrade",
+             [upgrade = services.upgrade](const Request& req, const PathParams&) {
+               if (!upgrade) return not_implemented("upgrades in place");
+               if (!req.peer.is_unix) {
+                 return Response::error(403, "admin_socket_only",
+                                        "an upgrade is asked for on the admin socket (paddock "
+                                        "upgrade, or systemctl reload paddockd), not over TCP");
+               }
+               return upgrade(req);
+             });
 
   router.add("GET", "/metrics", [metrics = services.metrics](const Request&, const PathParams&) {
     Response r;

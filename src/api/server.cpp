@@ -1,5 +1,6 @@
 #include "paddock/api/server.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,7 +71,11 @@ struct HttpServer::State {
   std::mutex addresses_mutex;
   std::unordered_map<std::string, std::uint32_t> per_address;  // open TCP connections
   std::atomic<bool> stopped{false};
-  std::list<std::function<void()>> closers;  // one per acceptor
+  std::list<std::function<void()>> closers;      // one per acceptor
+  std::vector<HttpServer::Listening> listening;  // each acceptor's socket (for a hand-over)
+  // An upgrade: requests that arrive while the server drains are answered 503 + Retry-After
+  // (the next image serves them), and a connection that has not sent one yet is not cut.
+  std::atomic<bool> handing_over{false};
 
   std::mutex sessions_mutex;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
@@ -241,7 +246,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void shut(bool hard) override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this(), hard] {
       self->stopping_ = true;
-      if (hard || self->phase_ == Phase::Header) {
+      // Handing over, a fresh connection may have its request on the way: it is answered.
+      const bool fresh = self->state_->handing_over && self->served_ == 0;
+      if (hard || (self->phase_ == Phase::Header && !fresh)) {
         self->close();
       } else if (self->phase_ == Phase::Streaming) {
         self->end_stream(StreamEndReason::Shutdown);
@@ -253,7 +260,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   enum class Phase { Header, Body, Handling, Writing, Streaming, Closing };
 
   void read_header() {
-    if (stopping_) return close();
+    if (stopping_ && !(state_->handing_over && served_ == 0)) return close();
     phase_ = Phase::Header;
     evictable = !let_through_;
     parser_.emplace();
@@ -274,6 +281,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void on_header(beast::error_code ec) {
     evictable = false;
     if (ec) return on_error(ec);
+    if (state_->handing_over) {
+      auto res = Response::error(503, "upgrading",
+                                 "paddockd is handing over to its new binary; retry in a moment");
+      res.headers.emplace_back("Retry-After", "1");
+      return reject(std::move(res));
+    }
     phase_ = Phase::Body;
     const auto& msg = parser_->get();
     // Authentication and scope are decided now, before any of the body is read (and before a
@@ -898,6 +911,7 @@ Result<std::uint16_t> HttpServer::listen_tcp(const util::HostPort& address) {
                                     ec.message() + " (is another daemon using the port?)");
   }
   const auto port = acc.local_endpoint().port();
+  state_->listening.push_back({"tcp", util::to_string({address.host, port}), acc.native_handle()});
   auto a = std::make_shared<Acceptor<tcp>>(std::move(acc), state_,
                                            util::to_string({address.host, port}));
   state_->closers.emplace_back([a] { a->close(); });
@@ -942,10 +956,48 @@ Result<void> HttpServer::listen_unix(const std::string& path, std::uint32_t mode
   if (::chmod(path.c_str(), mode) != 0) {
     return make_error("listen", "chmod(" + path + "): " + std::strerror(errno));
   }
+  state_->listening.push_back({"unix", path, acc.native_handle()});
   auto a = std::make_shared<Acceptor<local>>(std::move(acc), state_, path);
   state_->closers.emplace_back([a] { a->close(); });
   a->start();
   return {};
+}
+
+Result<void> HttpServer::adopt_listener(const Listening& l) {
+  boost::system::error_code ec;
+  if (l.kind == "unix") {
+    local::acceptor acc(state_->ioc);
+    acc.assign(local(), l.fd, ec);
+    if (ec) return make_error("listen", "cannot take over " + l.name + ": " + ec.message());
+    state_->listening.push_back(l);
+    auto a = std::make_shared<Acceptor<local>>(std::move(acc), state_, l.name);
+    state_->closers.emplace_back([a] { a->close(); });
+    a->start();
+    return {};
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(l.fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    return make_error("listen", "cannot take over " + l.name + ": " + std::strerror(errno));
+  }
+  tcp::acceptor acc(state_->ioc);
+  acc.assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), l.fd, ec);
+  if (ec) return make_error("listen", "cannot take over " + l.name + ": " + ec.message());
+  state_->listening.push_back(l);
+  auto a = std::make_shared<Acceptor<tcp>>(std::move(acc), state_, l.name);
+  state_->closers.emplace_back([a] { a->close(); });
+  a->start();
+  return {};
+}
+
+std::vector<HttpServer::Listening> HttpServer::hand_over_listeners() {
+  std::vector<Listening> out;
+  for (const auto& l : state_->listening) {
+    const int fd = ::fcntl(l.fd, F_DUPFD_CLOEXEC, 3);
+    if (fd >= 0) out.push_back({l.kind, l.name, fd});
+  }
+  state_->handing_over = true;
+  return out;
 }
 
 void HttpServer::shutdown(std::chrono::milliseconds deadline, std::function<void()> on_done) {

@@ -1,9 +1,11 @@
 // status, events, preflight.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "paddock/cli/commands.hpp"
 #include "paddock/cli/errors.hpp"
@@ -139,9 +141,51 @@ int run_preflight(const Session& s, bool run_now) {
   return preflight_failed(report) ? kExitFailure : kExitOk;
 }
 
+/// POST /v1/admin/upgrade, then waits (bounded) until GET /v1/version answers with the new
+/// generation: the new image is serving.
+int run_upgrade(const Session& s, int timeout_seconds) {
+  const auto asked = s.call("POST", "/v1/admin/upgrade", "{}");
+  const auto next = asked.value("generation", std::uint64_t{0});
+  if (!s.json()) std::cout << "upgrading: paddockd checked the installed binary and hands over\n";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // Refused connections and 503s are expected while the new image starts.
+    auto r = s.client().request("GET", "/v1/version", "");
+    if (!r || r->status != 200) continue;
+    auto v = nlohmann::json::parse(r->body, nullptr, false);
+    if (v.is_discarded() || v.value("generation", std::uint64_t{0}) < next) continue;
+    if (s.json()) {
+      print_json(v);
+    } else {
+      std::cout << "upgraded: paddockd " << v.value("version", "?") << " serving (generation "
+                << next << ")\n";
+    }
+    return kExitOk;
+  }
+  fail(kExitTimeout, "paddockd did not come back as generation " + std::to_string(next) +
+                         " within " + std::to_string(timeout_seconds) +
+                         " s; see its log (journalctl -u paddockd)");
+}
+
 }  // namespace
 
 void add_status_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
+  auto upgrade_timeout = std::make_shared<int>(60);
+  auto* upgrade = app.add_subcommand(
+      "upgrade",
+      "Hand paddockd over to the installed binary without stopping workers (admin socket; "
+      "exit 0 once the new binary serves)");
+  upgrade->add_option("--timeout", *upgrade_timeout, "Seconds to wait for the new binary")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  upgrade->callback([g, upgrade_timeout] {
+    Session s(*g);
+    if (const int code = run_upgrade(s, *upgrade_timeout); code != 0) {
+      throw CLI::RuntimeError(code);
+    }
+  });
+
   auto* status = app.add_subcommand(
       "status",
       "Daemon version and uptime, preflight summary, workers by state, free UIDs/ports (exit 1 "

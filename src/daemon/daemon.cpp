@@ -47,6 +47,14 @@ namespace asio = boost::asio;
 
 namespace {
 
+Result<preflight::Report> report_from_handoff(const nlohmann::json& j) {
+  return privsep::report_from_json(j);
+}
+
+/// How long an upgrade waits for requests, starts, stops, runs and bridged connections under
+/// way before it hands over regardless.
+constexpr std::chrono::seconds kUpgradeDrain{10};
+
 /// How long a graceful stop waits for requests in flight before closing their connections.
 constexpr std::chrono::seconds kShutdownGrace{5};
 
@@ -231,7 +239,9 @@ Result<void> ensure_dir(const std::string& path, std::filesystem::perms mode) {
 
 }  // namespace
 
-int run(const config::Config& start_config, const std::string& config_path) {
+int run(const config::Config& start_config, const std::string& config_path,
+        std::optional<HandoffState> handoff) {
+  const bool handed = handoff.has_value();
   // The daemon's one mutable config: SIGHUP assigns reloaded live keys to it, and everything
   // that reads per-worker settings (the supervisor, sandbox planning) refers to it.
   config::Config live = start_config;
@@ -276,7 +286,12 @@ int run(const config::Config& start_config, const std::string& config_path) {
   // The HTTP-facing daemon runs as [server] user once its listeners are bound; what it writes
   // (worker logs, the audit log, the bundle store) is handed to that user now, while root.
   std::optional<privsep::DaemonUser> daemon_user;
-  if (::geteuid() == 0) {
+  if (handed) {
+    log::info("taking over from the previous image of this process",
+              {{"generation", static_cast<std::int64_t>(handoff->generation)},
+               {"workers", handoff->workers.size()},
+               {"uid", static_cast<long>(::geteuid())}});
+  } else if (::geteuid() == 0) {
     auto u = privsep::lookup_daemon_user(cfg);
     if (!u) {
       log::critical("refusing to start: " + u.error().message);
@@ -288,14 +303,14 @@ int run(const config::Config& start_config, const std::string& config_path) {
     }
     daemon_user = *u;
     // Bundles (and a staging .tmp) left by a version that ran the daemon as root.
-    auto handed = privsep::hand_over_tree(cfg.bundles.dir, *u);
-    if (!handed) {
-      log::critical("refusing to start: " + handed.error().message);
+    auto handed_over = privsep::hand_over_tree(cfg.bundles.dir, *u);
+    if (!handed_over) {
+      log::critical("refusing to start: " + handed_over.error().message);
       return 1;
     }
-    if (*handed > 0) {
+    if (*handed_over > 0) {
       log::info("bundle store entries handed over to the daemon's user",
-                {{"dir", cfg.bundles.dir}, {"entries", static_cast<long>(*handed)}});
+                {{"dir", cfg.bundles.dir}, {"entries", static_cast<long>(*handed_over)}});
     }
   } else {
     log::warn("not started as root: no privilege separation (workers cannot be started either)");
@@ -306,9 +321,13 @@ int run(const config::Config& start_config, const std::string& config_path) {
   std::error_code path_ec;
   const std::string abs_config = std::filesystem::absolute(config_path, path_ec).string();
   // A spawner whose daemon died may still wait with its workers: adopt them (see below).
-  auto spawner = privsep::connect_spawner(cfg.process.state_dir);
-  const bool adopting = static_cast<bool>(spawner);
-  if (adopting) {
+  auto spawner = handed ? Result<privsep::SpawnerProcess>(privsep::SpawnerProcess{
+                              handoff->spawner_pid, util::UniqueFd(handoff->spawner_fd)})
+                        : privsep::connect_spawner(cfg.process.state_dir);
+  const bool adopting = static_cast<bool>(spawner) && !handed;
+  if (handed) {
+    // The spawner is still our child; its socket came across the exec.
+  } else if (adopting) {
     log::info("a spawner left by the previous paddockd is waiting; adopting its workers",
               {{"spawner_pid", static_cast<long>(spawner->pid)}});
   } else {
@@ -343,7 +362,19 @@ int run(const config::Config& start_config, const std::string& config_path) {
   std::shared_ptr<api::ApiHandler> handler;
   api::HttpServer server(ioc, server_options(cfg),
                          [&handler](const api::Request& r) { return handler->handle(r); });
-  for (const auto& l : cfg.server.listen) {
+  if (handed) {
+    // The previous image's listening sockets: connections made during the exec waited in
+    // their backlogs. A changed [server] listen or socket takes effect at the next restart.
+    for (const auto& l : handoff->listeners) {
+      if (auto r = server.adopt_listener({l.kind, l.name, l.fd}); !r) {
+        log::critical(r.error().message);
+        return 1;
+      }
+      log::info("listening (handed over)", {{"listener", l.name}});
+      bound.push_back(l.name);
+    }
+  }
+  for (const auto& l : handed ? std::vector<std::string>{} : cfg.server.listen) {
     auto hp = util::parse_host_port(l);
     if (!hp) {
       log::critical("invalid listen address", {{"listen", l}, {"error", hp.error().message}});
@@ -357,7 +388,7 @@ int run(const config::Config& start_config, const std::string& config_path) {
     log::info("listening", {{"address", hp->host}, {"port", *port}});
     bound.push_back(util::to_string(util::HostPort{hp->host, static_cast<std::uint16_t>(*port)}));
   }
-  if (!cfg.server.socket.empty()) {
+  if (!handed && !cfg.server.socket.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(cfg.server.socket).parent_path(), ec);
     auto r = server.listen_unix(cfg.server.socket, cfg.server.socket_mode, cfg.server.socket_group);
@@ -463,6 +494,43 @@ int run(const config::Config& start_config, const std::string& config_path) {
   });
   register_cgroup_metrics(*metrics, ops);
 
+  if (handed) {
+    // Every worker the previous image had: the spawner hands over the trees (and those that
+    // ended during the exec); the state carried in the handoff completes each.
+    std::map<std::string, supervisor::AdoptedWorker::Carried> carried;
+    std::vector<supervisor::AdoptedWorker> between_runs;
+    for (const auto& w : handoff->workers) {
+      carried[w.id] = *w.carried;
+      if (w.carried->between_runs) between_runs.push_back(w);
+    }
+    auto adopted = ops.adopt(sup, std::move(between_runs));
+    if (!adopted) {
+      log::critical("cannot take over the previous image's workers",
+                    {{"error", adopted.error().message}});
+      return 1;
+    }
+    for (auto& a : *adopted) {
+      const std::string id = a.id;
+      if (auto c = carried.find(id); c != carried.end()) {
+        a.carried = c->second;
+        carried.erase(c);
+      }
+      if (auto r = sup.adopt(std::move(a)); !r) {
+        log::error("could not take over a worker",
+                   {{"worker_id", id}, {"error", r.error().message}});
+      }
+    }
+    for (auto& w : handoff->workers) {
+      if (carried.count(w.id) == 0) continue;
+      // Neither running nor ended in the spawner's view (its end was told to the image before
+      // and not handled there): its status is unknown.
+      w.carried.reset();
+      w.lost = true;
+      (void)sup.adopt(std::move(w));
+    }
+    log::info("took over the previous image's workers",
+              {{"workers", static_cast<long>(sup.live_count())}});
+  }
   if (adopting) {
     auto adopted = ops.adopt(sup);
     if (!adopted) {
@@ -597,6 +665,107 @@ int run(const config::Config& start_config, const std::string& config_path) {
     return res;
   };
   services.readiness = readiness;
+  services.generation = handed ? handoff->generation : 0;
+  const std::int64_t started_at_ms = handed
+                                         ? handoff->started_at_ms
+                                         : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count();
+  if (handed) {
+    services.started -=
+        std::chrono::milliseconds(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() -
+                                  started_at_ms);
+  }
+  // ---- Upgrade in place (SIGUSR2, POST /v1/admin/upgrade, `systemctl reload`) ----
+  // 1. The installed binary must run and accept the config (check-config), else nothing
+  //    changes and the caller is told why. 2. Drain: new requests get 503 + Retry-After, new
+  //    connections wait in the listeners' backlogs (API and bridged ports alike), restarts
+  //    waiting for their delay happen now; the drain waits (bounded) for requests, starts,
+  //    stops, runs and bridged connections under way. 3. The spawner holds its events; output
+  //    read so far is handled; everything is written into the handoff state; exec.
+  enum class Upgrade { Idle, Checking, Draining, Ready };
+  Upgrade upgrade = Upgrade::Idle;
+  std::vector<api::HttpServer::Listening> handed_listeners;
+  bool server_drained = false;
+  asio::steady_timer drain_poll(ioc);
+  std::chrono::steady_clock::time_point drain_deadline{};
+  std::function<void()> poll_drain = [&] {
+    const bool settled = server_drained && sup.unsettled() == 0 && ops.bridged_connections() == 0 &&
+                         ops.pending_requests() == 0;
+    const bool late = std::chrono::steady_clock::now() >= drain_deadline;
+    if (settled || (late && ops.pending_requests() == 0)) {
+      if (!settled) {
+        log::warn("upgrade: handing over with work still under way",
+                  {{"unsettled_workers", sup.unsettled()},
+                   {"bridged_connections", ops.bridged_connections()},
+                   {"server_drained", server_drained}});
+      }
+      if (auto r = ops.handoff(); !r) {
+        // The spawner cannot be told: exit without goodbye, it keeps the workers for the
+        // daemon the service manager starts next (crash adoption).
+        log::critical("upgrade: the spawner did not take the hand-over; exiting",
+                      {{"error", r.error().message}});
+        exit_code = 1;
+        ioc.stop();
+        return;
+      }
+      upgrade = Upgrade::Ready;
+      ioc.stop();
+      return;
+    }
+    drain_poll.expires_after(std::chrono::milliseconds(20));
+    drain_poll.async_wait([&](boost::system::error_code ec) {
+      if (!ec) poll_drain();
+    });
+  };
+  auto start_drain = [&] {
+    upgrade = Upgrade::Draining;
+    log::info("upgrade: draining", {{"live_workers", sup.live_count()}});
+    notifier.reloading("upgrading: handing over to the installed binary");
+    readiness->set("upgrade", false, "paddockd is handing over to its new binary");
+    handed_listeners = server.hand_over_listeners();
+    server.shutdown(kShutdownGrace, [&] { server_drained = true; });
+    sup.expedite_restarts();
+    ops.pause_bridges();
+    drain_deadline = std::chrono::steady_clock::now() + kUpgradeDrain;
+    poll_drain();
+  };
+  // The check runs while the caller waits (check-config of the new binary: tens of
+  // milliseconds, at most 10 s); on success the drain starts right after the answer.
+  auto begin_upgrade = [&]() -> Result<std::uint64_t> {
+    if (upgrade != Upgrade::Idle) {
+      return make_error("upgrade_in_progress", "an upgrade is already under way");
+    }
+    if (sup.shutting_down()) return make_error("shutting_down", "paddockd is shutting down");
+    const std::string exe = installed_binary_path();
+    log::info("upgrade: checking the installed binary", {{"binary", exe}});
+    if (auto checked = check_next_image(exe, config_path); !checked) {
+      log::error("upgrade refused; this image keeps running", {{"error", checked.error().message}});
+      return checked.error();
+    }
+    upgrade = Upgrade::Checking;
+    asio::post(ioc, [&start_drain] { start_drain(); });
+    return services.generation + 1;
+  };
+  services.upgrade = [&](const api::Request&) {
+    auto r = begin_upgrade();
+    if (!r) {
+      return api::Response::error(r.error().code == "upgrade_failed" ? 422 : 409, r.error().code,
+                                  r.error().message);
+    }
+    return api::Response::json(202, {{"status", "upgrading"}, {"generation", *r}});
+  };
+  asio::signal_set usr2(ioc, SIGUSR2);
+  std::function<void()> wait_usr2 = [&] {
+    usr2.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      (void)begin_upgrade();  // what happened is logged
+      wait_usr2();
+    });
+  };
+  wait_usr2();
   services.metrics = metrics;
   services.supervisor = &sup;
   services.events = &events;
@@ -634,9 +803,11 @@ int run(const config::Config& start_config, const std::string& config_path) {
   }
   auth->set_tokens(*tokens);
 
-  // Preflight: prove the host is safe before anything is served.
+  // Preflight: prove the host is safe before anything is served. After an upgrade the report
+  // of the image before stands (the host did not change); POST /v1/preflight/run runs it anew.
   auto first_report =
-      ops.preflight_now(std::chrono::seconds(2 * cfg.preflight.timeout_seconds + 30));
+      handed ? report_from_handoff(handoff->preflight)
+             : ops.preflight_now(std::chrono::seconds(2 * cfg.preflight.timeout_seconds + 30));
   if (!first_report) {
     log::critical("refusing to start: preflight did not run",
                   {{"error", first_report.error().message}});
@@ -719,6 +890,35 @@ int run(const config::Config& start_config, const std::string& config_path) {
 
   log::info("paddockd started", {{"version", PADDOCK_VERSION}, {"config", config_path}});
   ioc.run();
+  if (upgrade == Upgrade::Ready) {
+    // Output reads that completed before the hand-over are delivered now (and what a tree that
+    // ended left in its pipes); nothing new is read. Bounded: handlers that keep re-arming
+    // (none should) cannot hold the exec back.
+    ioc.restart();
+    for (int i = 0; i < 1000 && ioc.poll() > 0; ++i) {
+    }
+    HandoffState state;
+    state.generation = services.generation + 1;
+    state.started_at_ms = started_at_ms;
+    state.spawner_pid = spawner_pid;
+    util::UniqueFd spawner_sock = ops.release_socket();
+    state.spawner_fd = spawner_sock.get();
+    for (const auto& l : handed_listeners) state.listeners.push_back({l.kind, l.name, l.fd});
+    state.workers = sup.handoff_records();
+    state.preflight = last_report->to_json();
+    journal.write_now();
+    const std::string exe = installed_binary_path();
+    log::info("upgrade: exec'ing the installed binary",
+              {{"binary", exe},
+               {"generation", static_cast<std::int64_t>(state.generation)},
+               {"workers", state.workers.size()}});
+    Error failed = exec_next_image(exe, config_path, state);
+    // Still here: the exec failed. Exit without goodbye; the spawner keeps the workers for the
+    // paddockd the service manager starts next ([process] adopt_seconds).
+    log::critical("upgrade: exec failed; exiting so the service manager starts paddockd again",
+                  {{"error", failed.message}});
+    return 1;
+  }
   // The admin socket's directory is root's: the spawner removes the socket when it exits.
   // Closing the socket stops the spawner (and whatever still runs under it); wait for it, bounded.
   journal.write_now();

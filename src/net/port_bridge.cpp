@@ -88,6 +88,7 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
   std::set<std::shared_ptr<Conn>> conns;
   std::uint64_t accepted = 0;
   bool closed = false;
+  bool paused = false;
 
   Impl(asio::io_context& i, PortBridge::InnerSocket inner, std::uint16_t p, std::string id, long u)
       : ioc(i),
@@ -118,7 +119,7 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
   }
 
   void accept() {
-    if (closed) return;
+    if (closed || paused) return;
     std::weak_ptr<Impl> weak = shared_from_this();
     acceptor.async_accept([weak](boost::system::error_code ec, tcp::socket s) {
       auto self = weak.lock();
@@ -135,7 +136,7 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
       }
       ++self->accepted;
       self->bridge(std::move(s));
-      self->accept();
+      if (!self->paused) self->accept();
     });
   }
 
@@ -241,6 +242,13 @@ PortBridge::~PortBridge() { close(); }
 void PortBridge::probe(std::function<void(bool)> done) { impl_->probe(std::move(done)); }
 
 void PortBridge::close() { impl_->close(); }
+
+void PortBridge::pause() {
+  impl_->paused = true;
+  boost::system::error_code ec;
+  impl_->acceptor.cancel(ec);
+  impl_->retry_timer.cancel();
+}
 
 std::size_t PortBridge::connections() const { return impl_->conns.size(); }
 

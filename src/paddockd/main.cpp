@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   spawner->add_option("--fd", spawner_fd, "the socket to the daemon")->required();
   spawner->add_option("-c,--config", config_path, "configuration file");
 
+  // Internal: this image takes over from the one before it in this process (an upgrade).
+  int handoff_fd = -1;
+  app.add_option("--handoff-fd", handoff_fd, "")->group("");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*spawner) {
@@ -80,5 +84,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   paddock::log::init(result.config->log.level, result.config->log.format);
-  return paddock::daemon::run(*result.config, config_path);
+  std::optional<paddock::daemon::HandoffState> handoff;
+  if (handoff_fd >= 0) {
+    auto state = paddock::daemon::read_handoff(handoff_fd);
+    if (!state) {
+      paddock::log::critical("cannot read the state the previous image handed over",
+                             {{"error", state.error().message}});
+      return 1;
+    }
+    handoff = std::move(*state);
+  }
+  return paddock::daemon::run(*result.config, config_path, std::move(handoff));
 }

@@ -141,6 +141,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::function<void()> lost;
   bool is_lost = false;
   bool reading = false;
+  bool frozen = false;  // handed over: nothing is read any more (see Client::handoff)
   uid_t uid_first = 0;
   uid_t uid_last = 0;
   std::map<ProcId, std::shared_ptr<Proc>> procs;
@@ -333,7 +334,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   void read_loop() {
     sock.async_wait(
         stream_descriptor::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
-          if (ec || self->is_lost) return;
+          if (ec || self->is_lost || self->frozen) return;
           for (int i = 0; i < 64; ++i) {
             Message m;
             auto got = receive_message(self->sock.native_handle(), kMaxReplyBytes, m);
@@ -432,6 +433,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         if (!p || p->reaped) return;
         p->reaped = true;
         p->exit = supervisor::ExitStatus{m.body.value("exit_code", -1), m.body.value("signal", 0)};
+        if (frozen) {
+          finish_frozen(p);
+          return;
+        }
         // The pipes close right after bwrap; wait (bounded) for their EOF so nothing is lost.
         std::weak_ptr<Impl> weak = shared_from_this();
         p->drain.expires_after(std::chrono::seconds(2));
@@ -453,7 +458,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   void read_stream(const std::shared_ptr<Proc>& p, supervisor::Stream which) {
     auto& sd = which == supervisor::Stream::Stdout ? p->out : p->err;
     auto& buf = which == supervisor::Stream::Stdout ? p->buf_out : p->buf_err;
-    if (!sd) return;
+    if (!sd || frozen) return;
     std::weak_ptr<Impl> weak = shared_from_this();
     sd->async_read_some(asio::buffer(buf),
                         [weak, p, which](boost::system::error_code ec, std::size_t n) {
@@ -463,6 +468,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                             auto& b = which == supervisor::Stream::Stdout ? p->buf_out : p->buf_err;
                             p->sink->on_output(p->id, which, std::string_view(b.data(), n));
                           }
+                          if (self->frozen) return;  // what is left in the pipe is the next image's
                           if (ec) {
                             (which == supervisor::Stream::Stdout ? p->out_eof : p->err_eof) = true;
                             self->maybe_report(p);
@@ -470,6 +476,24 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
                           }
                           self->read_stream(p, which);
                         });
+  }
+
+  /// A tree that ended after the hand-over began: the spawner no longer holds its pipes, so what
+  /// they still hold is read now (they are at EOF or about to be), and the end is reported.
+  void finish_frozen(const std::shared_ptr<Proc>& p) {
+    for (auto which : {supervisor::Stream::Stdout, supervisor::Stream::Stderr}) {
+      auto& sd = which == supervisor::Stream::Stdout ? p->out : p->err;
+      auto& buf = which == supervisor::Stream::Stdout ? p->buf_out : p->buf_err;
+      for (int rounds = 0; sd && rounds < 64; ++rounds) {
+        pollfd pfd{sd->native_handle(), POLLIN, 0};
+        if (::poll(&pfd, 1, 100) <= 0) break;
+        const ssize_t n = ::read(sd->native_handle(), buf.data(), buf.size());
+        if (n <= 0) break;
+        p->sink->on_output(p->id, which, std::string_view(buf.data(), static_cast<std::size_t>(n)));
+      }
+    }
+    p->out_eof = p->err_eof = true;
+    maybe_report(p);
   }
 
   void maybe_report(const std::shared_ptr<Proc>& p) {
@@ -526,6 +550,50 @@ Result<void> Client::hello() {
 
 void Client::on_lost(std::function<void()> fn) { impl_->lost = std::move(fn); }
 
+void Client::pause_bridges() {
+  for (auto& [id, p] : impl_->procs) {
+    if (p->bridge) p->bridge->pause();
+  }
+}
+
+std::size_t Client::bridged_connections() const {
+  std::size_t n = 0;
+  for (const auto& [id, p] : impl_->procs) n += p->bridge ? p->bridge->connections() : 0;
+  return n;
+}
+
+std::size_t Client::pending_requests() const { return impl_->waiting.size(); }
+
+Result<void> Client::handoff() {
+  auto r = impl_->call(Type::Handoff, nlohmann::json::object());
+  if (!r) return r.error();
+  // From here on the spawner sends nothing; messages that came before its reply are still
+  // dispatched (in order) when the io_context next runs.
+  impl_->frozen = true;
+  boost::system::error_code ec;
+  impl_->sock.cancel(ec);
+  std::vector<std::shared_ptr<Proc>> ended;
+  for (auto& [id, p] : impl_->procs) {
+    // Reads under way complete (with what they read, delivered at the next poll) or abort;
+    // none starts again. The pipes' contents wait for the new image.
+    for (auto* sd : {&p->out, &p->err}) {
+      if (*sd) (*sd)->cancel(ec);
+    }
+    if (p->bridge) p->bridge->close();  // the spawner keeps the listener for the new image
+    if (p->reaped) ended.push_back(p);
+  }
+  for (auto& p : ended) {
+    p->drain.cancel();
+    impl_->finish_frozen(p);
+  }
+  return {};
+}
+
+util::UniqueFd Client::release_socket() {
+  impl_->is_lost = true;
+  return util::UniqueFd(impl_->sock.release());
+}
+
 namespace {
 
 supervisor::WallTime wall_ms(std::int64_t ms) {
@@ -550,8 +618,20 @@ Result<supervisor::AdoptedWorker> adopted(const nlohmann::json& e) {
 
 }  // namespace
 
-Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(supervisor::ProcessSink& sink) {
-  auto r = impl_->call(Type::Adopt, nlohmann::json::object());
+std::shared_ptr<util::UniqueFd> Client::port_listener_of(const std::string& worker_id) {
+  auto r = impl_->call(Type::AdoptFds, {{"port_of", worker_id}});
+  if (!r || r->fds.size() != 1) return nullptr;
+  return std::make_shared<util::UniqueFd>(std::move(r->fds[0]));
+}
+
+Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(
+    supervisor::ProcessSink& sink, std::vector<supervisor::AdoptedWorker> kept) {
+  nlohmann::json body = nlohmann::json::object();
+  if (!kept.empty()) {
+    body["keep"] = nlohmann::json::array();
+    for (const auto& k : kept) body["keep"].push_back(k.id);
+  }
+  auto r = impl_->call(Type::Adopt, body);
   if (!r) return r.error();
   std::vector<supervisor::AdoptedWorker> out;
   auto lease = [this](const supervisor::AdoptedWorker& a) {
@@ -593,6 +673,11 @@ Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(supervisor::Process
       return make_error("bad_message", "the spawner handed over a tree without its descriptors");
     }
     const bool bridged = with_listener && a.port && a.spec.network != sandbox::NetworkMode::Host;
+    if (bridged) {
+      // The supervisor keeps one for the worker's later restarts (each launch gets a copy).
+      a.port_listener =
+          std::make_shared<util::UniqueFd>(::fcntl(fds->fds[2].get(), F_DUPFD_CLOEXEC, 3));
+    }
     auto p =
         impl_->track(*a.proc, a.bwrap_pid, sink, a.id, a.uid, a.port, e, std::move(fds->fds[0]),
                      std::move(fds->fds[1]), bridged ? std::move(fds->fds[2]) : util::UniqueFd());
@@ -600,6 +685,13 @@ Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(supervisor::Process
     if (bridged && with_relay) Impl::bridge(impl_->ioc, p, std::move(fds->fds[3]));
     lease(a);
     out.push_back(std::move(a));
+  }
+  for (auto& k : kept) {
+    lease(k);
+    if (k.port && k.spec.network != sandbox::NetworkMode::Host) {
+      k.port_listener = port_listener_of(k.id);
+    }
+    out.push_back(std::move(k));
   }
   return out;
 }

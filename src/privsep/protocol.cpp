@@ -67,6 +67,8 @@ std::string_view to_string(Type type) {
       return "adopt";
     case Type::AdoptFds:
       return "adopt_fds";
+    case Type::Handoff:
+      return "handoff";
     case Type::Reply:
       return "reply";
     case Type::Started:

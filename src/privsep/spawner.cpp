@@ -127,12 +127,12 @@ class Spawner final : public supervisor::ProcessSink {
   // ProcessSink: events for the daemon.
   void on_started(supervisor::ProcId proc, pid_t workload_pid) override {
     if (auto it = live_.find(proc); it != live_.end()) it->second.workload_pid = workload_pid;
-    if (!orphaned()) send_event(Type::Started, {{"proc", proc}, {"workload_pid", workload_pid}});
+    if (!silent()) send_event(Type::Started, {{"proc", proc}, {"workload_pid", workload_pid}});
   }
   void on_output(supervisor::ProcId, supervisor::Stream, std::string_view) override {}
   void on_exited(supervisor::ProcId proc, supervisor::ExitStatus status) override {
     auto it = live_.find(proc);
-    if (it != live_.end() && orphaned()) {
+    if (it != live_.end() && silent()) {
       // Told to the daemon that adopts what is left.
       ended_.push_back({{"worker_id", it->second.worker_id},
                         {"uid", it->second.uid},
@@ -143,7 +143,7 @@ class Spawner final : public supervisor::ProcessSink {
                         {"signal", status.signal}});
     }
     if (it != live_.end()) live_.erase(it);
-    if (!orphaned()) {
+    if (!silent()) {
       send_event(Type::Exited,
                  {{"proc", proc}, {"exit_code", status.exit_code}, {"signal", status.signal}});
     }
@@ -153,7 +153,7 @@ class Spawner final : public supervisor::ProcessSink {
     if (auto it = live_.find(proc); it != live_.end()) {
       it->second.relay.reset(::fcntl(control.get(), F_DUPFD_CLOEXEC, 3));
     }
-    if (!orphaned()) send_event(Type::Relay, {{"proc", proc}}, {control.get()});
+    if (!silent()) send_event(Type::Relay, {{"proc", proc}}, {control.get()});
   }
 
  private:
@@ -218,6 +218,9 @@ class Spawner final : public supervisor::ProcessSink {
   }
 
   bool orphaned() const { return !sock_.is_open(); }
+  /// No daemon reads events now: none is connected, or the one connected is exec'ing its
+  /// successor (Handoff) and the successor has not adopted yet.
+  bool silent() const { return orphaned() || held_; }
 
   /// The daemon is gone. When it said goodbye (or adopt_seconds is 0), every worker is stopped;
   /// when it died, its workers wait adopt_seconds for a new daemon to adopt them.
@@ -374,6 +377,13 @@ class Spawner final : public supervisor::ProcessSink {
         return;
       case Type::Adopt:
         reply(m.id, adopt(m.body));
+        held_ = false;
+        return;
+      case Type::Handoff:
+        log::info("the daemon hands over to a new image; holding events until it adopts",
+                  {{"workers", live_.size()}});
+        reply(m.id, Result<nlohmann::json>(nlohmann::json::object()));
+        held_ = true;
         return;
       case Type::AdoptFds: {
         std::vector<int> fds;
@@ -641,11 +651,16 @@ class Spawner final : public supervisor::ProcessSink {
 
   /// What the daemon that went away left: the trees that run and those that ended since.
   Result<nlohmann::json> adopt(const nlohmann::json& body) {
-    auto checked = read(body, [](api::FieldReader&) { return nlohmann::json::object(); });
+    std::vector<std::string> named;
+    auto checked = read(body, [&named](api::FieldReader& r) {
+      named = r.string_array("keep", Required::No).value_or(std::vector<std::string>{});
+      return nlohmann::json::object();
+    });
     if (!checked) return checked.error();
     // Leases of workers that neither run nor ended meanwhile (between restarts, or ended before
-    // the old daemon read that) go back: the new daemon will never know those ids.
-    std::set<std::string> keep;
+    // the old daemon read that) go back: the new daemon will never know those ids. An upgrade
+    // names the workers it knows between two runs of their tree ("keep"): theirs stay.
+    std::set<std::string> keep(named.begin(), named.end());
     for (const auto& [proc, l] : live_) keep.insert(l.worker_id);
     for (const auto& e : ended_) keep.insert(e.value("worker_id", ""));
     {
@@ -694,6 +709,18 @@ class Spawner final : public supervisor::ProcessSink {
   /// A running tree's descriptors for the daemon that adopts it: its output pipes, its port's
   /// listener and its relay when the port is bridged.
   Result<nlohmann::json> adopt_fds(const nlohmann::json& body, std::vector<int>& fds) {
+    if (body.contains("port_of")) {
+      // {port_of: worker_id}: only the port's listener, for a worker between two runs of its
+      // tree (it restarts under the new image and its port is bridged again).
+      auto id = worker_id_of({{"worker_id", body.at("port_of")}});
+      if (!id) return id.error();
+      auto port = port_leases_.find(*id);
+      if (port == port_leases_.end() || !port->second.listener) {
+        return make_error("not_found", "worker " + *id + " holds no port", "port_of");
+      }
+      fds = {port->second.listener.get()};
+      return nlohmann::json{{"listener", true}};
+    }
     api::FieldReader r(body);
     auto proc = live_proc(r);
     if (auto done = r.finish(); !done) return done.error();
@@ -891,6 +918,7 @@ class Spawner final : public supervisor::ProcessSink {
     util::UniqueFd out, err, relay;
   };
   std::map<supervisor::ProcId, Live> live_;
+  bool held_ = false;                  // Handoff: silent until the next Adopt
   std::vector<nlohmann::json> ended_;  // trees that ended while no daemon was connected
   bool bye_ = false;
   asio::posix::stream_descriptor adopt_listener_{ioc_};

@@ -79,6 +79,19 @@ std::vector<LogLine> LogRing::append(Stream stream, WallTime at, std::string_vie
   return out;
 }
 
+void LogRing::resume(std::uint64_t last, std::uint64_t kept, std::string partial_out,
+                     std::string partial_err) {
+  if (!lines_.empty() || next_seq_ != 1) return;
+  next_seq_ = std::max(last, kept) + 1;
+  kept_through_ = kept;
+  if (last > kept) dropped_lines_ += last - kept;
+  partial_[0] = std::move(partial_out);
+  partial_[1] = std::move(partial_err);
+  for (auto& p : partial_) {
+    if (p.size() > kMaxLine) p.resize(kMaxLine);
+  }
+}
+
 std::vector<LogLine> LogRing::flush(WallTime at) {
   std::vector<LogLine> out;
   for (Stream s : {Stream::Stdout, Stream::Stderr}) {

@@ -46,6 +46,53 @@ Result<void> LogStore::open_file(const std::string& path, std::uint64_t max_byte
   return {};
 }
 
+Result<std::uint64_t> LogStore::resume_file(const std::string& path, std::uint64_t max_bytes,
+                                            std::uint64_t last_seq, std::string partial_out,
+                                            std::string partial_err) {
+  if (file_ != nullptr || ring_.last_seq() != 0) {
+    return make_error("internal", "the log store already holds lines");
+  }
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) return make_error("internal", std::strerror(errno));
+  file_ = ::fdopen(fd, "a+");
+  if (file_ == nullptr) {
+    ::close(fd);
+    return make_error("internal", std::strerror(errno));
+  }
+  path_ = path;
+  file_max_ = max_bytes;
+  // Count the lines and place checkpoints as write() would have; a torn last line (no newline)
+  // is cut off so the next line starts on its own.
+  std::uint64_t lines = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t last_good = 0;
+  {
+    std::unique_ptr<std::FILE, FileCloser> in(::fopen(path.c_str(), "re"));
+    char* buf = nullptr;
+    std::size_t cap = 0;
+    ssize_t n = 0;
+    while (in && (n = ::getline(&buf, &cap, in.get())) > 0) {
+      if (buf[n - 1] != '\n') break;
+      ++lines;
+      if (checkpoints_.empty() || offset - checkpoints_.back().second >= kCheckpointBytes) {
+        checkpoints_.emplace_back(lines, offset);
+      }
+      offset += static_cast<std::uint64_t>(n);
+      last_good = offset;
+    }
+    std::free(buf);
+  }
+  if (::ftruncate(fd, static_cast<off_t>(last_good)) != 0) {
+    log::warn("cannot cut a torn line off a worker log file", {{"path", path}});
+  }
+  file_bytes_ = last_good;
+  ring_.resume(last_seq, lines, std::move(partial_out), std::move(partial_err));
+  // The file's line numbers are seq numbers: once lines are missing from it (it was full, or a
+  // write failed), nothing more may be appended.
+  if (last_seq > lines) close_file();
+  return lines;
+}
+
 void LogStore::close_file() {
   if (file_ != nullptr) std::fclose(file_);
   file_ = nullptr;

@@ -107,6 +107,7 @@ struct Supervisor::Worker {
   bool relaunch_after_stop = false;
 
   Scheduler::TimerId grace_timer = 0;
+  Scheduler::Mono grace_deadline{};  // when grace_timer fires
   Scheduler::TimerId restart_timer = 0;
   Scheduler::TimerId readiness_timer = 0;
   Scheduler::TimerId readiness_deadline = 0;
@@ -290,9 +291,19 @@ void Supervisor::publish_created(const Worker& w, WallTime at, std::string reaso
   events_.publish(std::move(e));
 }
 
-void Supervisor::open_log_file(Worker& w, bool adopted) {
+void Supervisor::open_log_file(Worker& w, bool adopted, const AdoptedWorker::Carried* carried) {
   if (cfg_.log.worker_log_dir.empty()) return;
   const std::string path = cfg_.log.worker_log_dir + "/" + w.id + ".log";
+  if (carried != nullptr) {
+    // An upgrade: the same file goes on, with the same line numbers.
+    auto resumed = w.ring.resume_file(path, cfg_.log.worker_log_max_bytes, carried->log_seq,
+                                      carried->partial_out, carried->partial_err);
+    if (!resumed) {
+      log::warn("cannot go on with the worker's log file; output stays in memory only",
+                {{"worker_id", w.id}, {"path", path}, {"error", resumed.error().message}});
+    }
+    return;
+  }
   // An adopted worker's file holds what the previous daemon wrote: it stays on disk as .log.1
   // and this daemon writes a new one (its line numbers start again).
   if (adopted && ::rename(path.c_str(), (path + ".1").c_str()) != 0 && errno != ENOENT) {
@@ -575,6 +586,11 @@ void Supervisor::on_exited(ProcId proc, ExitStatus status) {
   procs_.erase(proc);
   if (w == nullptr) return;
   w->proc.reset();
+  handle_exit(*w, status);
+}
+
+void Supervisor::handle_exit(Worker& worker, ExitStatus status) {
+  Worker* w = &worker;
   w->workload_pid.reset();
   const std::string how = record_exit(*w, status);
   w->exited_at = sched_.wall_now();
@@ -734,6 +750,7 @@ Result<WorkerSnapshot> Supervisor::stop(const std::string& id,
   } else {
     ops_.signal_workload(*w->proc, SIGTERM);
     const ProcId proc = *w->proc;
+    w->grace_deadline = sched_.now() + g;
     w->grace_timer = sched_.after(g, [this, id, proc] {
       Worker* x = find(id);
       if (x == nullptr || x->proc != proc) return;
@@ -770,6 +787,7 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
   w->holds_uid = !a.lost;
   w->port = a.port;
   w->holds_port = a.port.has_value() && !a.lost;
+  if (a.port_listener && *a.port_listener) w->port_listener = std::move(*a.port_listener);
   w->created_at = a.started_at;
   w->started_at = a.started_at;
   w->cgroup = a.cgroup;
@@ -777,9 +795,19 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
   w->launched_mono = sched_.now();
   w->last_activity = sched_.now();
   w->reason = "adopted";
+  const AdoptedWorker::Carried* carried = a.carried ? &*a.carried : nullptr;
+  if (carried != nullptr) {
+    w->created_at = carried->created_at;
+    w->reason = carried->reason;
+    w->exit_code = carried->exit_code;
+    w->signal = carried->signal;
+    w->exited_at = carried->last_exited_at;
+    w->restarts.resume(carried->restarts, carried->consecutive_failures);
+  }
   Worker& ref = *w;
-  open_log_file(ref, /*adopted=*/true);
+  open_log_file(ref, /*adopted=*/true, carried);
   workers_.emplace(ref.id, std::move(w));
+  if (carried != nullptr) return take_over(ref, std::move(a));
   publish_created(ref, sched_.wall_now(), "adopted after a daemon restart");
 
   if (a.lost) {
@@ -807,6 +835,135 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
     schedule_idle_check(ref);
   }
   return snapshot(ref);
+}
+
+Result<WorkerSnapshot> Supervisor::take_over(Worker& w, AdoptedWorker a) {
+  const AdoptedWorker::Carried& c = *a.carried;
+  // The state the image before showed, without a transition event: for a client nothing
+  // happened to this worker.
+  w.state = c.state == State::Stopping && !a.proc && !a.exited_at ? State::Starting : c.state;
+  if (a.proc) {
+    w.proc = a.proc;
+    w.adopted = true;
+    procs_[*a.proc] = w.id;
+    w.workload_pid = a.workload_pid;
+    if (!a.workload_pid) w.state = State::Starting;  // its `started` comes from the spawner
+  }
+  log::info("worker handed over", log::worker_fields(w.id, static_cast<long>(w.uid),
+                                                     a.workload_pid.value_or(a.bwrap_pid), {}));
+  if (c.state == State::Stopping) {
+    w.stop_reason = c.stop_reason;
+    w.stop_target = c.stop_target;
+    w.relaunch_after_stop = c.relaunch_after_stop;
+  }
+  if (!a.proc && a.exited_at) {
+    // Its tree ended during the hand-over: the exit is handled as if this image had seen it.
+    const auto ran =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*a.exited_at - a.started_at);
+    w.launched_mono = sched_.now() - std::max(ran, std::chrono::milliseconds(0));
+    w.state = c.state;
+    handle_exit(w, a.exit);
+    return snapshot(w);
+  }
+  if (!a.proc) {
+    // Between two runs of its tree at the hand-over: run it again now.
+    w.state = State::Starting;
+    if (auto r = launch(w); !r) {
+      finish(w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
+    }
+    return snapshot(w);
+  }
+  if (w.is_run) {
+    (void)stop(w.id, 0s, "its caller's connection ended with the upgrade of paddockd");
+    return snapshot(w);
+  }
+  if (c.state == State::Stopping) {
+    // The stop goes on with the grace it had left.
+    w.state = State::Running;
+    const bool relaunch = c.relaunch_after_stop;
+    (void)stop(w.id,
+               std::chrono::seconds((std::max<std::int64_t>(c.grace_left_ms, 0) + 999) / 1000),
+               c.stop_reason);
+    w.stop_target = c.stop_target;
+    w.relaunch_after_stop = relaunch;
+    return snapshot(w);
+  }
+  if (w.state == State::Starting) {
+    // Launched, its workload found only after the hand-over began (or not yet: then the
+    // spawner's `started` follows).
+    if (a.workload_pid) on_started(*a.proc, *a.workload_pid);
+  } else if (w.state == State::Running && w.port) {
+    // Not ready yet at the hand-over: probing goes on.
+    w.readiness_delay = options_.readiness_initial;
+    schedule_readiness(w, std::chrono::milliseconds(0));
+  }
+  if (w.spec.idle_timeout_seconds != 0) schedule_idle_check(w);
+  return snapshot(w);
+}
+
+void Supervisor::expedite_restarts() {
+  std::vector<std::string> due;
+  for (const auto& [id, w] : workers_) {
+    if (w->restart_timer != 0 && !w->proc && w->state == State::Starting) due.push_back(id);
+  }
+  for (const auto& id : due) {
+    Worker* w = find(id);
+    if (w == nullptr) continue;
+    sched_.cancel(w->restart_timer);
+    w->restart_timer = 0;
+    if (auto r = launch(*w); !r) {
+      finish(*w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
+    }
+  }
+}
+
+std::size_t Supervisor::unsettled() const {
+  std::size_t n = 0;
+  for (const auto& [id, w] : workers_) {
+    if (is_terminal(w->state)) {
+      n += w->collecting ? 1 : 0;
+      continue;
+    }
+    if (w->is_run || w->state == State::Starting || w->state == State::Stopping) ++n;
+  }
+  return n;
+}
+
+std::vector<AdoptedWorker> Supervisor::handoff_records() const {
+  std::vector<AdoptedWorker> out;
+  for (const auto& [id, w] : workers_) {
+    if (is_terminal(w->state)) continue;
+    AdoptedWorker a;
+    a.id = id;
+    a.spec = w->spec;
+    a.uid = w->uid;
+    a.port = w->port;
+    a.started_at = w->started_at.value_or(w->created_at);
+    AdoptedWorker::Carried c;
+    c.state = w->state;
+    c.reason = w->reason;
+    c.created_at = w->created_at;
+    c.last_exited_at = w->exited_at;
+    c.exit_code = w->exit_code;
+    c.signal = w->signal;
+    c.restarts = w->restarts.restarts();
+    c.consecutive_failures = w->restarts.consecutive();
+    c.log_seq = w->ring.last_seq();
+    c.partial_out = w->ring.partial(Stream::Stdout);
+    c.partial_err = w->ring.partial(Stream::Stderr);
+    c.stop_reason = w->stop_reason;
+    c.stop_target = w->stop_target;
+    c.relaunch_after_stop = w->relaunch_after_stop;
+    if (w->grace_timer != 0) {
+      c.grace_left_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(w->grace_deadline - sched_.now())
+              .count();
+    }
+    c.between_runs = !w->proc;
+    a.carried = std::move(c);
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 std::vector<AdoptedWorker> Supervisor::live_records() const {

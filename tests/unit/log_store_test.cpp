@@ -137,3 +137,80 @@ TEST(LogStore, GivenRingSizes_ThenTrimLevelFreesWhatIsNeededFromTheLargestFirst)
     EXPECT_GE(freed, need) << need;
   }
 }
+
+TEST(LogStore, GivenAFileAnEarlierDaemonWrote_WhenResumed_ThenSeqsGoOnAndOldLinesAreServed) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string path = dir.path + "/w.log";
+  {
+    LogStore before(1 << 20, nullptr);
+    ASSERT_TRUE(before.open_file(path, 1 << 30));
+    print(before, 1, 2500);
+    before.append(Stream::Stdout, at(2501), "half of line 2");
+  }
+  LogBudget budget;
+  LogStore after(4096, &budget);
+  auto resumed = after.resume_file(path, 1 << 30, 2500, "half of line 2", "");
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(*resumed, 2500U);
+  EXPECT_EQ(after.last_seq(), 2500U);
+  // The partial line is completed by the new daemon's first bytes; seq numbers go on.
+  after.append(Stream::Stdout, at(2501), "501\n");
+  print(after, 2502, 2600);
+  auto all = after.since(0);
+  ASSERT_EQ(all.size(), 2600U);
+  for (std::uint64_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].seq, i + 1);
+  EXPECT_EQ(all[2500].text, "half of line 2501");
+  expect_lines(std::vector<LogLine>(all.begin(), all.begin() + 2500), 1, 2500);
+  expect_lines(std::vector<LogLine>(all.begin() + 2501, all.end()), 2502, 2600);
+  EXPECT_EQ(after.dropped_bytes(), 0U);
+  // A later resume (the next upgrade) counts the new lines too.
+  LogStore third(4096, nullptr);
+  auto again = third.resume_file(path, 1 << 30, 2600, "", "");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 2600U);
+  expect_lines(third.tail(3), 2598, 2600);
+}
+
+TEST(LogStore, GivenAFileWithATornLastLine_WhenResumed_ThenTheTornPartIsCutOff) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string path = dir.path + "/w.log";
+  {
+    LogStore before(1 << 20, nullptr);
+    ASSERT_TRUE(before.open_file(path, 1 << 30));
+    print(before, 1, 10);
+  }
+  {
+    std::FILE* f = std::fopen(path.c_str(), "a");
+    ASSERT_NE(f, nullptr);
+    std::fputs("2026-11-30T10:00:00.000Z out torn", f);
+    std::fclose(f);
+  }
+  LogStore after(4096, nullptr);
+  auto resumed = after.resume_file(path, 1 << 30, 10, "", "");
+  ASSERT_TRUE(resumed);
+  EXPECT_EQ(*resumed, 10U);
+  print(after, 11, 12);
+  expect_lines(after.since(0), 1, 12);
+}
+
+TEST(LogStore,
+     GivenAFileShorterThanTheOutput_WhenResumed_ThenTheGapIsReportedAndNothingIsAppended) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string path = dir.path + "/w.log";
+  {
+    LogStore before(1 << 20, nullptr);
+    ASSERT_TRUE(before.open_file(path, 1 << 30));
+    print(before, 1, 5);
+  }
+  LogStore after(1 << 20, nullptr);
+  ASSERT_TRUE(after.resume_file(path, 1 << 30, 8, "", ""));
+  print(after, 9, 10);
+  EXPECT_EQ(after.first_after(5), 9U);
+  expect_lines(after.since(8), 9, 10);
+  const auto size = std::filesystem::file_size(path);
+  print(after, 11, 11);
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+}

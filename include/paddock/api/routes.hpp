@@ -31,6 +31,11 @@ struct Services {
   std::shared_ptr<const MetricsRegistry> metrics;
   std::string version = PADDOCK_VERSION;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  /// Upgrades in place this daemon process has gone through (GET /v1/version).
+  std::uint64_t generation = 0;
+  /// POST /v1/admin/upgrade (admin socket only): checks the installed binary and hands over
+  /// to it; empty: 501.
+  std::function<Response(const Request&)> upgrade;
   /// POST /v1/preflight/run. Until the preflight module lands this is empty and the route
   /// answers 501; it is registered now so the contract (and write-scope checks) exist.
   std::function<Response(const Request&)> run_preflight;

@@ -116,6 +116,20 @@ class HttpServer {
   /// Binds a unix socket (removing a stale socket file first), sets its mode and group.
   Result<void> listen_unix(const std::string& path, std::uint32_t mode, const std::string& group);
 
+  /// A listening socket of this server: "tcp" (host:port) or "unix" (its path).
+  struct Listening {
+    std::string kind;
+    std::string name;
+    int fd = -1;
+  };
+  /// Serves a listening socket an earlier image of the daemon handed over (an upgrade).
+  Result<void> adopt_listener(const Listening& l);
+  /// An upgrade: duplicates of every listening socket for the next image (the caller owns
+  /// them), and from now on requests are answered 503 "upgrading" with Retry-After while
+  /// shutdown() drains; connections that have not sent a request yet are answered, not cut.
+  /// Call shutdown() next: it closes this server's own copies; the backlogs stay with the dups.
+  std::vector<Listening> hand_over_listeners();
+
   /// Graceful stop: stops accepting, closes idle connections at once, lets requests in flight
   /// finish (their responses carry Connection: close), closes whatever is left at `deadline`,
   /// then calls `on_done` on the io_context. Calling it again does nothing.

@@ -12,7 +12,8 @@
 /// Restart: all of [server] (listeners, socket, token file path, HTTP limits), [preflight] (the
 /// checks run at start), the worker UID/GID and port ranges (pools are sized at start),
 /// seccomp_profile (the filter is loaded once), sandbox_profiles_dir (scanned at start),
-/// state_dir, data_root, cgroup (set up at start), log.worker_log_dir (created at start) and log.audit_log.
+/// state_dir, data_root, cgroup (set up at start), log.worker_log_dir (created at start) and
+/// log.audit_log.
 ///
 /// "Live" means: the daemon keeps one mutable Config that everything reading per-worker settings
 /// (the supervisor, sandbox planning) refers to, and a valid reload assigns the merged config to

@@ -39,6 +39,10 @@ class PortBridge {
   /// accepted within one second. Used as the worker's readiness probe.
   void probe(std::function<void(bool)> done);
 
+  /// Stops accepting; connections already bridged go on, new ones wait in the listener's
+  /// backlog (for whoever serves the port next: the new image after an upgrade).
+  void pause();
+
   /// Stops accepting and closes every bridged connection. Idempotent.
   void close();
 

@@ -57,9 +57,30 @@ class Client final : public supervisor::ProcessOps {
   /// output pipes, port listener and relay come across and are read and bridged here from now
   /// on; `sink` gets its events) and every tree that ended meanwhile. The UID and port leases
   /// become this daemon's. Call after hello(), before the io_context runs.
-  Result<std::vector<supervisor::AdoptedWorker>> adopt(supervisor::ProcessSink& sink);
+  /// `kept` (an upgrade): workers the daemon before knew between two runs of their tree; their
+  /// UID and port leases stay theirs (else the spawner frees leases nobody runs under) and they
+  /// come back at the end of the list with their port's listener.
+  Result<std::vector<supervisor::AdoptedWorker>> adopt(
+      supervisor::ProcessSink& sink, std::vector<supervisor::AdoptedWorker> kept = {});
+  /// The listener of the port leased to `worker_id` (nullptr when it holds none).
+  std::shared_ptr<util::UniqueFd> port_listener_of(const std::string& worker_id);
   /// Called once when the spawner's socket closes or fails (the spawner died).
   void on_lost(std::function<void()> fn);
+
+  // An upgrade (daemon::Upgrade): this image hands the spawner's socket to a newer one.
+  /// Stops accepting on bridged ports: new connections wait in the listeners' backlogs.
+  void pause_bridges();
+  /// Connections bridged now, every port together.
+  std::size_t bridged_connections() const;
+  /// Requests sent to the spawner and not yet answered.
+  std::size_t pending_requests() const;
+  /// Tells the spawner to hold its events for the new image, then stops reading: output reads
+  /// that completed are delivered the next time the io_context runs handlers, none starts again,
+  /// and what the pipes hold is read by the new image. Trees that ended are reported (their
+  /// pipes read to the end first). Bridges close; the spawner keeps each port's listener.
+  Result<void> handoff();
+  /// The socket to the spawner, for the new image; this Client does nothing more.
+  util::UniqueFd release_socket();
 
   // supervisor::ProcessOps
   Result<std::pair<supervisor::ProcId, pid_t>> launch(supervisor::LaunchRequest request,

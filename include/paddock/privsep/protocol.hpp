@@ -62,6 +62,11 @@ enum class Type : std::uint16_t {
   Adopt = 15,
   /// {proc} -> {listener, relay} + [stdout, stderr, (port listener), (relay control)]
   AdoptFds = 16,
+  /// {} -> {}: the daemon is about to exec a newer paddockd in its place (an upgrade). From the
+  /// reply on, the spawner sends no event and keeps what happens (ends of trees) for the next
+  /// Adopt on the same socket, which the new image sends; if the socket closes first, it is an
+  /// ordinary daemon that went away.
+  Handoff = 17,
   // spawner -> daemon
   Reply = 64,    ///< {ok: true, ...} or {ok: false, error: {code, message, field}}
   Started = 65,  ///< {proc, workload_pid}

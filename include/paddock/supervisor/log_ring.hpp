@@ -69,6 +69,13 @@ class LogRing {
   std::size_t evict_to(std::size_t keep);
   /// The writer sees no more lines; lines it kept stay kept.
   void stop_writer() { writer_ = {}; }
+  /// The output before this ring existed: `last` lines so far (the next one gets seq last + 1),
+  /// of which the writer holds 1 to `kept`, and the partial lines that were waiting for their
+  /// newline. Only on an empty ring (a worker handed over by an upgrade).
+  void resume(std::uint64_t last, std::uint64_t kept, std::string partial_out,
+              std::string partial_err);
+  /// The partial line of `stream` waiting for its newline.
+  const std::string& partial(Stream stream) const { return partial_[static_cast<int>(stream)]; }
 
  private:
   void push(Stream stream, WallTime at, std::string text, std::vector<LogLine>& out);

@@ -33,6 +33,16 @@ class LogStore {
   /// Creates `path` (it must not exist) and writes every line from now on to it, until it
   /// would pass `max_bytes`. Error: the reason the file could not be created.
   Result<void> open_file(const std::string& path, std::uint64_t max_bytes);
+  /// Takes over the file an earlier daemon wrote for this worker (an upgrade): counts its lines
+  /// (they keep their seq numbers, 1 to N, and are read back from the file), goes on at seq
+  /// `last_seq` + 1 (lines after N that the file did not take are lost), appends to the file,
+  /// and puts `partial_out`/`partial_err` back as the lines waiting for their newline. Returns N.
+  /// Only on a store that holds nothing yet. A missing file starts at 0.
+  Result<std::uint64_t> resume_file(const std::string& path, std::uint64_t max_bytes,
+                                    std::uint64_t last_seq, std::string partial_out,
+                                    std::string partial_err);
+  /// The partial line of `stream` waiting for its newline.
+  const std::string& partial(Stream stream) const { return ring_.partial(stream); }
   /// Stops writing the file (at exit); what it holds is still read back.
   void close_file();
 

@@ -34,6 +34,14 @@ class RestartTracker {
 
   /// Restarts so far (for the worker object).
   std::uint32_t restarts() const { return restarts_; }
+  /// Exits in a row that called for a restart (the backoff's exponent).
+  std::uint32_t consecutive() const { return consecutive_; }
+  /// Goes on from counts an earlier daemon kept (an upgrade); the start-limit window starts
+  /// empty.
+  void resume(std::uint32_t restarts, std::uint32_t consecutive) {
+    restarts_ = restarts;
+    consecutive_ = consecutive;
+  }
   std::size_t recent_failures() const { return failures_.size(); }
   const RestartSettings& settings() const { return s_; }
 

@@ -125,6 +125,32 @@ struct AdoptedWorker {
   /// Named only by the journal: neither its tree nor its exit status survived (the spawner
   /// ended too). It holds no lease and is recorded as failed.
   bool lost = false;
+  /// The host side of its bridged port, kept for its restarts (each launch gets a copy).
+  std::shared_ptr<util::UniqueFd> port_listener;
+
+  /// What the image before an upgrade knew beyond what the spawner keeps (daemon::Handoff).
+  struct Carried {
+    State state = State::Running;
+    std::string reason;
+    WallTime created_at{};
+    std::optional<WallTime> last_exited_at;
+    std::optional<int> exit_code;
+    std::optional<int> signal;
+    std::uint32_t restarts = 0;
+    std::uint32_t consecutive_failures = 0;
+    /// Log lines so far and the partial lines waiting for their newline.
+    std::uint64_t log_seq = 0;
+    std::string partial_out;
+    std::string partial_err;
+    /// A stop under way: its reason, what the worker becomes, and the grace left.
+    std::string stop_reason;
+    State stop_target = State::Exited;
+    bool relaunch_after_stop = false;
+    std::int64_t grace_left_ms = 0;
+    /// It had no tree at the hand-over (between two runs): it is launched again.
+    bool between_runs = false;
+  };
+  std::optional<Carried> carried;
 };
 
 struct RunResult {
@@ -207,6 +233,17 @@ class Supervisor final : public ProcessSink {
   Result<WorkerSnapshot> adopt(AdoptedWorker a);
   /// Every worker and run that has not ended, as a journal names it (id, spec, UID, port).
   std::vector<AdoptedWorker> live_records() const;
+
+  // An upgrade (daemon::Upgrade) hands every worker to a new image of the daemon.
+  /// Launches now every worker waiting for its restart delay, so that each has a tree to hand
+  /// over.
+  void expedite_restarts();
+  /// Workers and runs in a passing state (starting, stopping, a run, a run's files being
+  /// collected): the hand-over waits for these, bounded.
+  std::size_t unsettled() const;
+  /// live_records() with what the next image needs to go on exactly where this one stops
+  /// (AdoptedWorker::Carried). Call once nothing reads output any more.
+  std::vector<AdoptedWorker> handoff_records() const;
   /// Sends a signal to the workload. Errors: not_found, not_running (409).
   Result<void> send_signal(const std::string& id, int sig);
 
@@ -246,7 +283,12 @@ class Supervisor final : public ProcessSink {
   void transition(Worker& w, State to, std::string reason);
   void finish(Worker& w, State to, std::string reason, const std::string& exit_reason);
   void release_resources(Worker& w);
-  void open_log_file(Worker& w, bool adopted = false);
+  void open_log_file(Worker& w, bool adopted = false,
+                     const AdoptedWorker::Carried* carried = nullptr);
+  /// The end of a worker's tree (on_exited, or an exit seen by the image before an upgrade).
+  void handle_exit(Worker& w, ExitStatus status);
+  /// adopt() of a worker handed over by an upgrade: it goes on as it was.
+  Result<WorkerSnapshot> take_over(Worker& w, AdoptedWorker a);
   void publish_created(const Worker& w, WallTime at, std::string reason);
   void schedule_readiness(Worker& w, std::chrono::milliseconds delay);
   void schedule_idle_check(Worker& w);

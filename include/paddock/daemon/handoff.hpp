@@ -1,0 +1,66 @@
+#pragma once
+/// An upgrade in place: the running paddockd execs a (newer) paddockd binary in its own process,
+/// so systemd's main PID, the spawner (its child) and every worker stay as they are. What the
+/// new image needs travels in a sealed memfd whose number it gets as `--handoff-fd N`: the
+/// socket to the spawner, the API's listening sockets (their backlogs keep every connection
+/// made meanwhile), and per worker what the spawner does not keep (state, restart counts, log
+/// line numbers and half-written lines, a stop under way). The workers' trees, pipes and port
+/// listeners come from the spawner (privsep::Client::adopt), as after a crash.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "paddock/supervisor/supervisor.hpp"
+#include "paddock/util/fd.hpp"
+#include "paddock/util/result.hpp"
+
+namespace paddock::daemon {
+
+/// A listening socket of the API handed to the next image.
+struct HandedListener {
+  std::string kind;  ///< "tcp" or "unix"
+  std::string name;  ///< host:port, or the socket's path
+  int fd = -1;
+};
+
+struct HandoffState {
+  /// Upgrades this process has gone through (the new image's is this + 1).
+  std::uint64_t generation = 0;
+  /// When the first image of this process started (unix ms), for uptime.
+  std::int64_t started_at_ms = 0;
+  pid_t spawner_pid = -1;
+  int spawner_fd = -1;
+  std::vector<HandedListener> listeners;
+  /// Supervisor::handoff_records() of the image before.
+  std::vector<supervisor::AdoptedWorker> workers;
+  /// The last preflight report (the API's PreflightReport), served until the next run.
+  nlohmann::json preflight = nlohmann::json::object();
+};
+
+nlohmann::json handoff_to_json(const HandoffState& s);
+/// Every field checked; an entry that is not readable is an error naming it.
+Result<HandoffState> handoff_from_json(const nlohmann::json& j);
+
+/// Reads the state from the sealed memfd `fd` (and closes it).
+Result<HandoffState> read_handoff(int fd);
+
+/// `<exe> check-config --config <config_path>`, run and waited for (bounded): whether the
+/// binary about to be exec'd runs here and accepts the config. The error's message holds what
+/// it printed.
+Result<void> check_next_image(const std::string& exe, const std::string& config_path);
+
+/// Execs `exe --config <config_path> --handoff-fd N` with `state` in a sealed memfd N; the
+/// descriptors the state names stay open across the exec (everything else is close-on-exec).
+/// Returns only when the exec failed.
+Error exec_next_image(const std::string& exe, const std::string& config_path,
+                      const HandoffState& state);
+
+/// The path of the running binary as installed (readlink /proc/self/exe without a
+/// " (deleted)" suffix, which a package upgrade leaves): what an upgrade execs.
+std::string installed_binary_path();
+
+}  // namespace paddock::daemon
