@@ -779,7 +779,13 @@ class Acceptor : public std::enable_shared_from_this<Acceptor<Protocol>> {
   }
 
   void on_accept(boost::system::error_code ec, typename Protocol::socket socket) {
-    if (ec == asio::error::operation_aborted || state_->stopped) return;
+    if (ec == asio::error::operation_aborted) return;
+    if (state_->stopped) {
+      // Accepted just before the acceptor closed. Handing over, its request is answered (503);
+      // dropping it would reset a connection the client already sent a request on.
+      if (!ec && state_->handing_over) admit(std::move(socket));
+      return;
+    }
     if (ec) {
       // EMFILE/ENFILE/ENOBUFS: the pending connection stays in the backlog and the listening
       // socket stays readable, so accepting again at once would spin. Back off instead; log the

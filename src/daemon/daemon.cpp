@@ -499,7 +499,12 @@ int run(const config::Config& start_config, const std::string& config_path,
     // ended during the exec); the state carried in the handoff completes each.
     std::map<std::string, supervisor::AdoptedWorker::Carried> carried;
     std::vector<supervisor::AdoptedWorker> between_runs;
-    for (const auto& w : handoff->workers) {
+    for (auto& w : handoff->workers) {
+      if (supervisor::is_terminal(w.carried->state)) {
+        // Ended before the hand-over: listed as it was, nothing to adopt.
+        (void)sup.adopt(std::move(w));
+        continue;
+      }
       carried[w.id] = *w.carried;
       if (w.carried->between_runs) between_runs.push_back(w);
     }
@@ -521,7 +526,7 @@ int run(const config::Config& start_config, const std::string& config_path,
       }
     }
     for (auto& w : handoff->workers) {
-      if (carried.count(w.id) == 0) continue;
+      if (!w.carried || carried.count(w.id) == 0) continue;
       // Neither running nor ended in the spawner's view (its end was told to the image before
       // and not handled there): its status is unknown.
       w.carried.reset();
@@ -692,7 +697,8 @@ int run(const config::Config& start_config, const std::string& config_path,
   asio::steady_timer drain_poll(ioc);
   std::chrono::steady_clock::time_point drain_deadline{};
   std::function<void()> poll_drain = [&] {
-    const bool settled = server_drained && sup.unsettled() == 0 && ops.bridged_connections() == 0 &&
+    const bool settled = server_drained && server.active_connections() == 0 &&
+                         sup.unsettled() == 0 && ops.bridged_connections() == 0 &&
                          ops.pending_requests() == 0;
     const bool late = std::chrono::steady_clock::now() >= drain_deadline;
     if (settled || (late && ops.pending_requests() == 0)) {

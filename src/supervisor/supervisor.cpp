@@ -784,9 +784,11 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
     if (auto resolved = resolve_bundle(w->spec.bundle)) w->bundle_path = *resolved;
   }
   w->uid = a.uid;
-  w->holds_uid = !a.lost;
+  // An ended worker handed over by an upgrade is listed only: its UID and port went back.
+  const bool ended = a.carried && is_terminal(a.carried->state);
+  w->holds_uid = !a.lost && !ended;
   w->port = a.port;
-  w->holds_port = a.port.has_value() && !a.lost;
+  w->holds_port = a.port.has_value() && !a.lost && !ended;
   if (a.port_listener && *a.port_listener) w->port_listener = std::move(*a.port_listener);
   w->created_at = a.started_at;
   w->started_at = a.started_at;
@@ -839,6 +841,15 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
 
 Result<WorkerSnapshot> Supervisor::take_over(Worker& w, AdoptedWorker a) {
   const AdoptedWorker::Carried& c = *a.carried;
+  if (is_terminal(c.state)) {
+    // Ended before the hand-over: listed (and its log served) until it is forgotten.
+    w.state = c.state;
+    w.data_dir_removed = true;
+    w.ring.close_file();
+    finished_order_.push_back(w.id);
+    forget_old();
+    return snapshot(w);
+  }
   // The state the image before showed, without a transition event: for a client nothing
   // happened to this worker.
   w.state = c.state == State::Stopping && !a.proc && !a.exited_at ? State::Starting : c.state;
@@ -960,6 +971,28 @@ std::vector<AdoptedWorker> Supervisor::handoff_records() const {
               .count();
     }
     c.between_runs = !w->proc;
+    a.carried = std::move(c);
+    out.push_back(std::move(a));
+  }
+  // Ended ones too, oldest first, so that the next image lists (and forgets) them as this one.
+  for (const auto& id : finished_order_) {
+    const Worker* w = find(id);
+    if (w == nullptr || !is_terminal(w->state)) continue;
+    AdoptedWorker a;
+    a.id = id;
+    a.spec = w->spec;
+    a.uid = w->uid;
+    a.port = w->port;
+    a.started_at = w->started_at.value_or(w->created_at);
+    AdoptedWorker::Carried c;
+    c.state = w->state;
+    c.reason = w->reason;
+    c.created_at = w->created_at;
+    c.last_exited_at = w->exited_at;
+    c.exit_code = w->exit_code;
+    c.signal = w->signal;
+    c.restarts = w->restarts.restarts();
+    c.log_seq = w->ring.last_seq();
     a.carried = std::move(c);
     out.push_back(std::move(a));
   }

@@ -111,21 +111,6 @@ class Adopt : public ::testing::Test {
   std::unique_ptr<TestDaemon> d;
 };
 
-// Prints a counter every 50 ms and serves HTTP on $PORT.
-const char* kServer =
-    "import http.server, sys, threading, time\n"
-    "def tick():\n"
-    "  n = 0\n"
-    "  while True:\n"
-    "    print('tick', n, flush=True); n += 1; time.sleep(0.05)\n"
-    "threading.Thread(target=tick, daemon=True).start()\n"
-    "class H(http.server.BaseHTTPRequestHandler):\n"
-    "  def do_GET(self):\n"
-    "    self.send_response(200); self.end_headers(); self.wfile.write(b'served')\n"
-    "  def log_message(self, *a): pass\n"
-    "import os\n"
-    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
-
 }  // namespace
 
 TEST_F(Adopt, GivenTheDaemonKilled_WhenStartedAgain_ThenItsWorkersAreAdoptedWhole) {
@@ -137,7 +122,7 @@ TEST_F(Adopt, GivenTheDaemonKilled_WhenStartedAgain_ThenItsWorkersAreAdoptedWhol
                                       {"port", true},
                                       {"name", "survivor"},
                                       {"labels", {{"app", "adopt"}}},
-                                      {"command", {"python3", "-c", kServer}}});
+                                      {"command", {"python3", "-c", kTickingHttpServer}}});
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   auto before = api.wait_state(id, {"ready", "failed", "exited"});

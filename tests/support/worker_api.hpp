@@ -49,4 +49,19 @@ class WorkerApi {
   const TestDaemon& d_;
 };
 
+/// A Python workload (profile "python", port true) that prints "tick N" every 50 ms and answers
+/// every GET on $PORT with "served".
+inline constexpr const char* kTickingHttpServer =
+    "import http.server, os, threading, time\n"
+    "def tick():\n"
+    "  n = 0\n"
+    "  while True:\n"
+    "    print('tick', n, flush=True); n += 1; time.sleep(0.05)\n"
+    "threading.Thread(target=tick, daemon=True).start()\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "  def do_GET(self):\n"
+    "    self.send_response(200); self.end_headers(); self.wfile.write(b'served')\n"
+    "  def log_message(self, *a): pass\n"
+    "http.server.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n";
+
 }  // namespace paddock::test
