@@ -14,6 +14,7 @@
 #include "paddock/daemon/journal.hpp"
 #include "paddock/runfiles/runfiles.hpp"
 #include "paddock/supervisor/state.hpp"
+#include "paddock/util/strings.hpp"
 
 extern char** environ;
 
@@ -32,6 +33,29 @@ supervisor::WallTime from_ms(std::int64_t ms) {
   return supervisor::WallTime(std::chrono::milliseconds(ms));
 }
 
+/// Partial lines are raw worker output (any bytes); JSON strings must be UTF-8, so they travel
+/// as hex.
+std::string hex(const std::string& bytes) {
+  return util::to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+}
+std::optional<std::string> unhex(const std::string& text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int hi = nibble(text[i]);
+    const int lo = nibble(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
 template <class T>
 nlohmann::json opt(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -48,8 +72,8 @@ nlohmann::json carried_to_json(const supervisor::AdoptedWorker::Carried& c) {
           {"restarts", c.restarts},
           {"consecutive_failures", c.consecutive_failures},
           {"log_seq", c.log_seq},
-          {"partial_out", c.partial_out},
-          {"partial_err", c.partial_err},
+          {"partial_out_hex", hex(c.partial_out)},
+          {"partial_err_hex", hex(c.partial_err)},
           {"stop_reason", c.stop_reason},
           {"stop_target", std::string(supervisor::to_string(c.stop_target))},
           {"relaunch_after_stop", c.relaunch_after_stop},
@@ -80,8 +104,11 @@ Result<supervisor::AdoptedWorker::Carried> carried_from_json(const std::string& 
     c.restarts = j.at("restarts").get<std::uint32_t>();
     c.consecutive_failures = j.at("consecutive_failures").get<std::uint32_t>();
     c.log_seq = j.at("log_seq").get<std::uint64_t>();
-    c.partial_out = j.at("partial_out").get<std::string>();
-    c.partial_err = j.at("partial_err").get<std::string>();
+    auto out = unhex(j.at("partial_out_hex").get<std::string>());
+    auto err = unhex(j.at("partial_err_hex").get<std::string>());
+    if (!out || !err) return bad("a partial line is not hex");
+    c.partial_out = std::move(*out);
+    c.partial_err = std::move(*err);
     c.stop_reason = j.at("stop_reason").get<std::string>();
     c.relaunch_after_stop = j.at("relaunch_after_stop").get<bool>();
     c.grace_left_ms = j.at("grace_left_ms").get<std::int64_t>();
@@ -216,7 +243,8 @@ Result<void> check_next_image(const std::string& exe, const std::string& config_
 
 Error exec_next_image(const std::string& exe, const std::string& config_path,
                       const HandoffState& state) {
-  auto blob = runfiles::sealed_blob(handoff_to_json(state).dump());
+  auto blob = runfiles::sealed_blob(
+      handoff_to_json(state).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!blob) return blob.error();
   std::vector<int> keep{blob->get(), state.spawner_fd};
   for (const auto& l : state.listeners) keep.push_back(l.fd);

@@ -275,6 +275,13 @@ TEST_F(Upgrade, GivenTheCli_WhenItUpgradesTwice_ThenItWaitsForEachNewImageAndWor
   ASSERT_EQ(res.status, 201u) << res.body;
   const std::string id = res.json()["id"];
   ASSERT_TRUE(eventually([&] { return api.get_json("/v1/workers/" + id)["restarts"] >= 2; }, 20s));
+  // A line half written when the upgrade comes is completed by the next image.
+  auto half =
+      api.post("/v1/workers",
+               {{"command", {"sh", "-c", "printf 'before-'; sleep 3; echo after; sleep 600"}}});
+  ASSERT_EQ(half.status, 201u) << half.body;
+  const std::string half_id = half.json()["id"];
+  ASSERT_EQ(api.wait_state(half_id, {"ready"})["state"], "ready");
   for (int g = 1; g <= 2; ++g) {
     auto cli = paddock_cli({"--socket", d_->socket_path(), "upgrade"});
     ASSERT_EQ(cli.code, 0) << describe(cli) << d_->log();
@@ -293,4 +300,11 @@ TEST_F(Upgrade, GivenTheCli_WhenItUpgradesTwice_ThenItWaitsForEachNewImageAndWor
   const json logs = api.get_json("/v1/workers/" + id + "/logs?since=0");
   for (const auto& l : logs["lines"]) text += l["line"].get<std::string>() + "\n";
   EXPECT_NE(text.find("up\nup\nup\n"), std::string::npos) << text;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const json body = api.get_json("/v1/workers/" + half_id + "/logs");
+        return body["lines"].size() == 1 && body["lines"][0]["line"] == "before-after";
+      },
+      10s))
+      << api.get_json("/v1/workers/" + half_id + "/logs").dump();
 }
