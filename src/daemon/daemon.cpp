@@ -351,7 +351,8 @@ int run(const config::Config& start_config, const std::string& config_path,
     ::waitpid(spawner_pid, nullptr, 0);
     return 1;
   }
-  Notifier notifier(ioc);          // systemd: READY/STATUS/RELOADING/STOPPING/WATCHDOG
+  // systemd: READY/STATUS/RELOADING/STOPPING/WATCHDOG
+  Notifier notifier(ioc, handed ? handoff->notify_fd : -1);
   std::vector<std::string> bound;  // what the STATUS line reports
   raise_nofile(cfg);
 
@@ -909,6 +910,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     state.spawner_pid = spawner_pid;
     util::UniqueFd spawner_sock = ops.release_socket();
     state.spawner_fd = spawner_sock.get();
+    state.notify_fd = notifier.fd();
     for (const auto& l : handed_listeners) state.listeners.push_back({l.kind, l.name, l.fd});
     state.workers = sup.handoff_records();
     state.preflight = last_report->to_json();

@@ -134,6 +134,7 @@ nlohmann::json handoff_to_json(const HandoffState& s) {
           {"generation", s.generation},
           {"started_at_ms", s.started_at_ms},
           {"spawner", {{"pid", s.spawner_pid}, {"fd", s.spawner_fd}}},
+          {"notify_fd", s.notify_fd},
           {"listeners", std::move(listeners)},
           {"journal", journal_to_json(s.workers)},
           {"carried", std::move(carried)},
@@ -150,6 +151,7 @@ Result<HandoffState> handoff_from_json(const nlohmann::json& j) {
     s.started_at_ms = j.at("started_at_ms").get<std::int64_t>();
     s.spawner_pid = j.at("spawner").at("pid").get<pid_t>();
     s.spawner_fd = j.at("spawner").at("fd").get<int>();
+    s.notify_fd = j.at("notify_fd").get<int>();
     for (const auto& l : j.at("listeners")) {
       HandedListener h{l.at("kind").get<std::string>(), l.at("name").get<std::string>(),
                        l.at("fd").get<int>()};
@@ -247,6 +249,7 @@ Error exec_next_image(const std::string& exe, const std::string& config_path,
       handoff_to_json(state).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!blob) return blob.error();
   std::vector<int> keep{blob->get(), state.spawner_fd};
+  if (state.notify_fd >= 0) keep.push_back(state.notify_fd);
   for (const auto& l : state.listeners) keep.push_back(l.fd);
   for (int fd : keep) {
     const int flags = ::fcntl(fd, F_GETFD);

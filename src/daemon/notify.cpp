@@ -1,5 +1,7 @@
 #include "paddock/daemon/notify.hpp"
 
+#include <fcntl.h>
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <systemd/sd-daemon.h>
@@ -31,7 +33,12 @@ std::string serving_status(const std::vector<std::string>& endpoints) {
   return s;
 }
 
-Notifier::Notifier(boost::asio::io_context& ioc) : timer_(ioc) {
+Notifier::Notifier(boost::asio::io_context& ioc, int inherited_fd) : timer_(ioc) {
+  if (inherited_fd >= 0) {
+    fd_ = inherited_fd;
+    ::fcntl(fd_, F_SETFD, FD_CLOEXEC);
+    return;
+  }
   const char* path = std::getenv("NOTIFY_SOCKET");
   if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
   sockaddr_un addr{};

@@ -117,6 +117,9 @@ class NotifiedDaemon {
            "/profiles/sandbox\"\nbundle_roots = [\"" +
            dir_ + "/bundles\"]\nstate_dir = \"" + dir_ + "/state\"\ndata_root = \"" + dir_ +
            "/data\"\n[preflight]\nenforce = false\nskip_metadata_check = true\n"
+           // worker_egress probes it even when skipped: a closed loopback port, never the
+           // real metadata address.
+           "metadata_endpoint = \"127.0.0.1:9\"\n"
            "[log]\nformat = \"json\"\naudit_log = \"\"\nlevel = \"" +
            level + "\"\n";
   }
@@ -313,5 +316,26 @@ TEST(SystemdNotify, GivenARunningDaemon_WhenSigterm_ThenStoppingIsAnnouncedAndIt
   auto stopping = d.wait_for("STOPPING=1");
   ASSERT_TRUE(stopping.has_value()) << d.log();
   EXPECT_NE(stopping->find("STATUS=stopping (signal 15)"), std::string::npos) << *stopping;
+  EXPECT_EQ(d.wait_exit(), 0) << d.log();
+}
+
+TEST(SystemdNotify, GivenARunningDaemon_WhenSigusr2_ThenReloadingAndReadyComeFromTheSameProcess) {
+  NotifiedDaemon d;
+  d.start({"WATCHDOG_USEC=400000"});
+  ASSERT_TRUE(d.wait_for("READY=1").has_value()) << d.log();
+  d.signal(SIGUSR2);
+  std::vector<std::string> seen;
+  auto reloading = d.wait_for("RELOADING=1", &seen);
+  ASSERT_TRUE(reloading.has_value()) << d.log();
+  EXPECT_NE(reloading->find("STATUS=upgrading"), std::string::npos) << *reloading;
+  // The new image says READY=1 itself, from the same process (systemd's main PID stays), and
+  // keeps the watchdog fed.
+  auto ready = d.wait_for("READY=1", &seen);
+  ASSERT_TRUE(ready.has_value()) << d.log();
+  EXPECT_FALSE(d.exited()) << d.log();
+  EXPECT_NE(d.log().find("taking over from the previous image"), std::string::npos) << d.log();
+  EXPECT_EQ(http_get_status(d.port(), "/healthz"), 200);
+  EXPECT_TRUE(d.wait_for("WATCHDOG=1").has_value()) << d.log();
+  d.signal(SIGTERM);
   EXPECT_EQ(d.wait_exit(), 0) << d.log();
 }

@@ -136,8 +136,10 @@ TEST(SystemdUnit, GivenTheUnitWithExecStartOnTheBuiltBinary_ThenSystemdAnalyzeVe
   TempDir tmp;
   const std::string unit = read_file(PADDOCK_SOURCE_DIR "/packaging/systemd/paddockd.service");
   ASSERT_NE(unit.find("ExecStart=/usr/sbin/paddockd"), std::string::npos);
+  ASSERT_NE(unit.find("ExecReload=/usr/bin/paddock upgrade"), std::string::npos);
   write_file(tmp.path() / "paddockd.service",
-             replace_all(unit, "/usr/sbin/paddockd", PADDOCKD_PATH));
+             replace_all(replace_all(unit, "/usr/sbin/paddockd", PADDOCKD_PATH),
+                         "/usr/bin/paddock ", std::string(PADDOCK_CLI_PATH) + " "));
   lay_out_man_pages(tmp.path() / "man");
   const auto r = run("cd " + tmp.path().string() + " && MANPATH=" + (tmp.path() / "man").string() +
                      " systemd-analyze verify ./paddockd.service");
@@ -150,7 +152,7 @@ TEST(SystemdUnit, GivenTheUnit_ThenItIsANotifyServiceWithTheChosenStopAndHardeni
   for (const char* line :
        {"Type=notify", "NotifyAccess=main", "Delegate=yes", "KillMode=mixed",
         "TimeoutStopSec=", "Restart=on-failure", "LimitNOFILE=", "OOMScoreAdjust=-",
-        "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID",
+        "WatchdogSec=", "ExecReload=/usr/bin/paddock upgrade",
         "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_KILL CAP_CHOWN CAP_SETPCAP\n",
         "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=read-only"}) {
     EXPECT_NE(unit.find(std::string("\n") + line), std::string::npos) << line;
@@ -356,8 +358,11 @@ TEST_F(DebPackage, GivenAThrowawayRoot_WhenInstalledAndPurged_ThenItWorksAndEnab
   // The installed unit verifies once its paths point into the root.
   const fs::path unit_path = r / (prefix_.substr(1) + "/lib/systemd/system/paddockd.service");
   TempDir unit_dir;
-  write_file(unit_dir.path() / "paddockd.service",
-             replace_all(read_file(unit_path), prefix_ + "/sbin/paddockd", sbin.string()));
+  const std::string cli = (r / (prefix_.substr(1) + "/bin/paddock")).string();
+  write_file(
+      unit_dir.path() / "paddockd.service",
+      replace_all(replace_all(read_file(unit_path), prefix_ + "/sbin/paddockd", sbin.string()),
+                  prefix_ + "/bin/paddock ", cli + " "));
   const auto verify = run("cd " + unit_dir.path().string() +
                           " && MANPATH=" + (r / (prefix_.substr(1) + "/share/man")).string() +
                           " systemd-analyze verify ./paddockd.service");

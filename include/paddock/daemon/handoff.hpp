@@ -34,6 +34,9 @@ struct HandoffState {
   std::int64_t started_at_ms = 0;
   pid_t spawner_pid = -1;
   int spawner_fd = -1;
+  /// The socket connected to $NOTIFY_SOCKET (-1: none): the new image may not be allowed to
+  /// connect it again once privileges are gone.
+  int notify_fd = -1;
   std::vector<HandedListener> listeners;
   /// Supervisor::handoff_records() of the image before.
   std::vector<supervisor::AdoptedWorker> workers;

@@ -24,8 +24,11 @@ std::string notify_message(std::string_view state, std::string_view status);
 /// io_context's thread.
 class Notifier {
  public:
-  /// Binds the watchdog timer to `ioc`; sends nothing yet.
-  explicit Notifier(boost::asio::io_context& ioc);
+  /// Binds the watchdog timer to `ioc`; sends nothing yet. `inherited_fd` (an upgrade): the
+  /// socket the image before connected while it was root; it is used instead of connecting.
+  explicit Notifier(boost::asio::io_context& ioc, int inherited_fd = -1);
+  /// The connected socket (-1 without one), for the next image.
+  int fd() const { return fd_; }
   ~Notifier();
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
