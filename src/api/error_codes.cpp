@@ -39,6 +39,7 @@ constexpr std::array kCodes{
     ErrorCode{"forbidden", 403, "the unix-socket peer is not allowed"},
     ErrorCode{"insufficient_scope", 403, "a read token on a route that needs write"},
     ErrorCode{"worker_uid_refused", 403, "the unix-socket peer runs as a worker UID"},
+    ErrorCode{"admin_socket_only", 403, "the route is served on the admin socket only"},
     ErrorCode{"not_found", 404, "no such route, worker or run"},
     ErrorCode{"method_not_allowed", 405, "the route exists, the method does not (see Allow)"},
     ErrorCode{"ambiguous_id", 409,
@@ -47,8 +48,12 @@ constexpr std::array kCodes{
     ErrorCode{"name_taken", 409, "a live worker already has this name"},
     ErrorCode{"not_running", 409, "the worker has no running process"},
     ErrorCode{"preflight_running", 409, "preflight checks are already running"},
+    ErrorCode{"upgrade_in_progress", 409, "an upgrade in place is already under way"},
     ErrorCode{"body_too_large", 413, "the body is above [server] max_body_bytes"},
     ErrorCode{"too_large", 413, "the archive is above [bundles] max_archive_bytes"},
+    ErrorCode{"upgrade_failed", 422,
+              "the installed binary does not start with the config (its check-config output is "
+              "in the message); nothing changed"},
     ErrorCode{"headers_too_large", 431, "request line and headers above [server] max_header_bytes"},
     ErrorCode{"internal", 500, "a bug or an unexpected host failure (see the daemon's log)"},
     ErrorCode{"invalid_config", 500, "the daemon's configuration does not allow this request"},
@@ -65,6 +70,8 @@ constexpr std::array kCodes{
               "inside a streamed run answer: the stream ended before the run did (the run goes "
               "on; read it with GET /v1/runs/ and its id)"},
     ErrorCode{"uid_exhausted", 503, "no free worker UID"},
+    ErrorCode{"upgrading", 503,
+              "the daemon is handing over to its new binary; retry after Retry-After seconds"},
     ErrorCode{"no_space", 507, "the bundle store would pass [bundles] max_total_bytes"},
 };
 

@@ -449,6 +449,7 @@ int run(const config::Config& start_config, const std::string& config_path,
   // The supervisor and what it stands on: every UID, port and process comes from the spawner.
   supervisor::AsioScheduler scheduler(ioc);
   supervisor::EventBus events(1024);
+  if (handed) events.resume_after(handoff->last_event_id);
   sandbox::RealFileSystem filesystem;
   supervisor::SupervisorOptions sup_options;
   auto& spawn_latency = metrics->histogram(
@@ -759,8 +760,7 @@ int run(const config::Config& start_config, const std::string& config_path,
   services.upgrade = [&](const api::Request&) {
     auto r = begin_upgrade();
     if (!r) {
-      return api::Response::error(r.error().code == "upgrade_failed" ? 422 : 409, r.error().code,
-                                  r.error().message);
+      return api::Response::error(api::status_for(r.error()), r.error().code, r.error().message);
     }
     return api::Response::json(202, {{"status", "upgrading"}, {"generation", *r}});
   };
@@ -911,6 +911,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     util::UniqueFd spawner_sock = ops.release_socket();
     state.spawner_fd = spawner_sock.get();
     state.notify_fd = notifier.fd();
+    state.last_event_id = events.last_id();
     for (const auto& l : handed_listeners) state.listeners.push_back({l.kind, l.name, l.fd});
     state.workers = sup.handoff_records();
     state.preflight = last_report->to_json();

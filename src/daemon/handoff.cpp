@@ -135,6 +135,7 @@ nlohmann::json handoff_to_json(const HandoffState& s) {
           {"started_at_ms", s.started_at_ms},
           {"spawner", {{"pid", s.spawner_pid}, {"fd", s.spawner_fd}}},
           {"notify_fd", s.notify_fd},
+          {"last_event_id", s.last_event_id},
           {"listeners", std::move(listeners)},
           {"journal", journal_to_json(s.workers)},
           {"carried", std::move(carried)},
@@ -152,6 +153,7 @@ Result<HandoffState> handoff_from_json(const nlohmann::json& j) {
     s.spawner_pid = j.at("spawner").at("pid").get<pid_t>();
     s.spawner_fd = j.at("spawner").at("fd").get<int>();
     s.notify_fd = j.at("notify_fd").get<int>();
+    s.last_event_id = j.at("last_event_id").get<std::uint64_t>();
     for (const auto& l : j.at("listeners")) {
       HandedListener h{l.at("kind").get<std::string>(), l.at("name").get<std::string>(),
                        l.at("fd").get<int>()};

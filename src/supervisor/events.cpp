@@ -20,7 +20,8 @@ std::vector<Event> EventBus::since(std::uint64_t after, bool* complete) const {
     if (e.id > after) out.push_back(e);
   }
   if (complete != nullptr) {
-    *complete = buffer_.empty() || after + 1 >= buffer_.front().id;
+    // Without a buffer (a new image after an upgrade), ids up to last_id() went elsewhere.
+    *complete = buffer_.empty() ? after + 1 >= next_id_ : after + 1 >= buffer_.front().id;
   }
   return out;
 }

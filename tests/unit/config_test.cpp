@@ -182,11 +182,11 @@ TEST(Config, GivenWorkerGidMinusOneThenError) {
 }
 
 TEST(Config, GivenAUidRangeEndingAtMinusOneThenError) {
-  auto r = load(
-      "[process]\nworker_uid_range_start = 4294967000\nworker_uid_range_end = 4294967295\n");
+  auto r =
+      load("[process]\nworker_uid_range_start = 4294967000\nworker_uid_range_end = 4294967295\n");
   EXPECT_TRUE(has_error(r, "includes 4294967295, which is (uid_t)-1")) << all_errors(r);
-  auto ok = load(
-      "[process]\nworker_uid_range_start = 4294967000\nworker_uid_range_end = 4294967294\n");
+  auto ok =
+      load("[process]\nworker_uid_range_start = 4294967000\nworker_uid_range_end = 4294967294\n");
   EXPECT_FALSE(has_error(ok, "worker_uid_range")) << all_errors(ok);
 }
 

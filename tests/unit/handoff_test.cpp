@@ -25,6 +25,7 @@ daemon::HandoffState sample() {
   s.spawner_pid = 4242;
   s.spawner_fd = 7;
   s.notify_fd = 5;
+  s.last_event_id = 77;
   s.listeners = {{"tcp", "127.0.0.1:8080", 8}, {"unix", "/run/paddock/paddock.sock", 9}};
   s.preflight = {{"results", nlohmann::json::array()}};
   supervisor::AdoptedWorker a;
@@ -68,6 +69,7 @@ TEST(Handoff, GivenAState_WhenSentThroughTheSealedMemfd_ThenEveryFieldComesBack)
   EXPECT_EQ(back->spawner_pid, 4242);
   EXPECT_EQ(back->spawner_fd, 7);
   EXPECT_EQ(back->notify_fd, 5);
+  EXPECT_EQ(back->last_event_id, 77u);
   ASSERT_EQ(back->listeners.size(), 2u);
   EXPECT_EQ(back->listeners[1].kind, "unix");
   EXPECT_EQ(back->listeners[1].name, "/run/paddock/paddock.sock");

@@ -109,3 +109,23 @@ TEST(LogRing, GivenSinceWithAByteBound_ThenItStartsAfterTheSeqAndStopsAtTheBound
   EXPECT_EQ(ring.since(0, std::nullopt, 10).size(), 1u);  // at least one line
   EXPECT_EQ(ring.since(0).size(), 100u);
 }
+
+TEST(EventBus, GivenABusResumedAfterAnUpgrade_ThenIdsGoOnAndAnEarlierResumeIsIncomplete) {
+  EventBus bus(8);
+  bus.resume_after(41);
+  bool complete = true;
+  EXPECT_TRUE(bus.since(41, &complete).empty());
+  EXPECT_TRUE(complete) << "nothing after 41 was published";
+  bus.since(30, &complete);
+  EXPECT_FALSE(complete) << "31 to 41 went with the image before";
+  EXPECT_EQ(bus.publish(Event{}), 42u);
+  auto ev = bus.since(41, &complete);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_TRUE(complete);
+  bus.since(40, &complete);
+  EXPECT_FALSE(complete);
+  // A fresh bus (no upgrade) is complete from 0.
+  EventBus fresh(8);
+  fresh.since(0, &complete);
+  EXPECT_TRUE(complete);
+}

@@ -38,6 +38,8 @@ struct HandoffState {
   /// connect it again once privileges are gone.
   int notify_fd = -1;
   std::vector<HandedListener> listeners;
+  /// The id of the last event the image before published (GET /v1/events goes on after it).
+  std::uint64_t last_event_id = 0;
   /// Supervisor::handoff_records() of the image before.
   std::vector<supervisor::AdoptedWorker> workers;
   /// The last preflight report (the API's PreflightReport), served until the next run.

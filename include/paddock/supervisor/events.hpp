@@ -2,6 +2,7 @@
 /// Lifecycle events: every state transition of a worker or run, numbered, kept in a bounded
 /// buffer (so an SSE client can resume with Last-Event-ID) and pushed to subscribers.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -35,6 +36,11 @@ class EventBus {
   std::uint64_t subscribe(Subscriber s);
   void unsubscribe(std::uint64_t token);
   std::uint64_t last_id() const { return next_id_ - 1; }
+  /// Goes on numbering after `last` (the image before an upgrade published up to it); a client
+  /// resuming from an earlier id is told that events were missed. Only before the first publish.
+  void resume_after(std::uint64_t last) {
+    if (buffer_.empty()) next_id_ = std::max(next_id_, last + 1);
+  }
   std::size_t subscribers() const { return subs_.size(); }
 
  private:
