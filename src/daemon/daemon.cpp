@@ -535,8 +535,10 @@ int run(const config::Config& start_config, const std::string& config_path,
       w.lost = true;
       (void)sup.adopt(std::move(w));
     }
+    ops.adopt_connections(handoff->connections);
     log::info("took over the previous image's workers",
-              {{"workers", static_cast<long>(sup.live_count())}});
+              {{"workers", static_cast<long>(sup.live_count())},
+               {"bridged_connections", handoff->connections.size()}});
   }
   if (adopting) {
     auto adopted = ops.adopt(sup);
@@ -700,14 +702,13 @@ int run(const config::Config& start_config, const std::string& config_path,
   std::chrono::steady_clock::time_point drain_deadline{};
   std::function<void()> poll_drain = [&] {
     const bool settled = server_drained && server.active_connections() == 0 &&
-                         sup.unsettled() == 0 && ops.bridged_connections() == 0 &&
-                         ops.pending_requests() == 0;
+                         sup.unsettled() == 0 && ops.bridges_quiet() && ops.pending_requests() == 0;
     const bool late = std::chrono::steady_clock::now() >= drain_deadline;
     if (settled || (late && ops.pending_requests() == 0)) {
       if (!settled) {
         log::warn("upgrade: handing over with work still under way",
                   {{"unsettled_workers", sup.unsettled()},
-                   {"bridged_connections", ops.bridged_connections()},
+                   {"bridges_quiet", ops.bridges_quiet()},
                    {"server_drained", server_drained}});
       }
       if (auto r = ops.handoff(); !r) {
@@ -736,7 +737,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     handed_listeners = server.hand_over_listeners();
     server.shutdown(kShutdownGrace, [&] { server_drained = true; });
     sup.expedite_restarts();
-    ops.pause_bridges();
+    ops.freeze_bridges();
     drain_deadline = std::chrono::steady_clock::now() + kUpgradeDrain;
     poll_drain();
   };
@@ -913,6 +914,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     state.notify_fd = notifier.fd();
     state.last_event_id = events.last_id();
     for (const auto& l : handed_listeners) state.listeners.push_back({l.kind, l.name, l.fd});
+    state.connections = ops.handed_connections();
     state.workers = sup.handoff_records();
     state.preflight = last_report->to_json();
     journal.write_now();

@@ -126,6 +126,14 @@ nlohmann::json handoff_to_json(const HandoffState& s) {
   for (const auto& l : s.listeners) {
     listeners.push_back({{"kind", l.kind}, {"name", l.name}, {"fd", l.fd}});
   }
+  nlohmann::json connections = nlohmann::json::array();
+  for (const auto& [port, c] : s.connections) {
+    connections.push_back({{"port", port},
+                           {"outer_fd", c.outer_fd},
+                           {"inner_fd", c.inner_fd},
+                           {"up_open", c.up_open},
+                           {"down_open", c.down_open}});
+  }
   nlohmann::json carried = nlohmann::json::object();
   for (const auto& w : s.workers) {
     if (w.carried) carried[w.id] = carried_to_json(*w.carried);
@@ -137,6 +145,7 @@ nlohmann::json handoff_to_json(const HandoffState& s) {
           {"notify_fd", s.notify_fd},
           {"last_event_id", s.last_event_id},
           {"listeners", std::move(listeners)},
+          {"connections", std::move(connections)},
           {"journal", journal_to_json(s.workers)},
           {"carried", std::move(carried)},
           {"preflight", s.preflight}};
@@ -161,6 +170,17 @@ Result<HandoffState> handoff_from_json(const nlohmann::json& j) {
         return make_error("invalid_config", "handoff listener " + h.name + " is not usable");
       }
       s.listeners.push_back(std::move(h));
+    }
+    for (const auto& c : j.at("connections")) {
+      net::PortBridge::HandedConnection h;
+      h.outer_fd = c.at("outer_fd").get<int>();
+      h.inner_fd = c.at("inner_fd").get<int>();
+      h.up_open = c.at("up_open").get<bool>();
+      h.down_open = c.at("down_open").get<bool>();
+      if (h.outer_fd < 0 || h.inner_fd < 0) {
+        return make_error("invalid_config", "a handed-over connection has no descriptors");
+      }
+      s.connections.emplace_back(c.at("port").get<std::uint16_t>(), h);
     }
     s.preflight = j.at("preflight");
   } catch (const nlohmann::json::exception& e) {
@@ -253,6 +273,10 @@ Error exec_next_image(const std::string& exe, const std::string& config_path,
   std::vector<int> keep{blob->get(), state.spawner_fd};
   if (state.notify_fd >= 0) keep.push_back(state.notify_fd);
   for (const auto& l : state.listeners) keep.push_back(l.fd);
+  for (const auto& [port, c] : state.connections) {
+    keep.push_back(c.outer_fd);
+    keep.push_back(c.inner_fd);
+  }
   for (int fd : keep) {
     const int flags = ::fcntl(fd, F_GETFD);
     if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) != 0) {

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,18 +26,28 @@ constexpr std::chrono::seconds kProbeTimeout{1};
 }  // namespace
 
 /// One bridged connection: the host side (accepted) and the inner side (in the worker's netns).
+/// Direction 0 ("up") copies outer -> inner, direction 1 ("down") inner -> outer; each has one
+/// operation outstanding at a time, a read on its source or a write to its sink.
 struct Conn : std::enable_shared_from_this<Conn> {
   tcp::socket outer;
   tcp::socket inner;
   asio::steady_timer connect_timer;
-  std::array<char, 16384> buf_up{};    // outer -> inner
-  std::array<char, 16384> buf_down{};  // inner -> outer
-  int open_directions = 2;
+  std::array<std::array<char, 16384>, 2> buf{};
+  bool open[2] = {true, true};  // the direction still carries data (no EOF passed on yet)
+  bool connected = false;       // the inner side is connected and the pumps run
   bool closed = false;
+  // An upgrade: no new read is started; a read that brought data is written out first. Once
+  // neither direction has an operation outstanding (parked) the sockets can change hands.
+  bool freezing = false;
+  bool parked[2] = {false, false};
+  bool writing[2] = {false, false};  // a write to outer (0) or inner (1) is outstanding
   std::function<void(Conn*)> on_closed;
 
   Conn(asio::io_context& ioc, tcp::socket o)
       : outer(std::move(o)), inner(ioc), connect_timer(ioc) {}
+
+  tcp::socket& source(int dir) { return dir == 0 ? outer : inner; }
+  tcp::socket& sink(int dir) { return dir == 0 ? inner : outer; }
 
   void close() {
     if (closed) return;
@@ -48,28 +59,70 @@ struct Conn : std::enable_shared_from_this<Conn> {
     if (on_closed) on_closed(this);
   }
 
-  void pump(tcp::socket& from, tcp::socket& to, std::array<char, 16384>& buf) {
+  /// Nothing outstanding: connected and each direction parked or done.
+  bool quiet() const {
+    return !closed && connected && (parked[0] || !open[0]) && (parked[1] || !open[1]);
+  }
+
+  void start() {
+    connected = true;
+    for (int dir : {0, 1}) {
+      if (open[dir]) pump(dir);
+    }
+  }
+
+  void freeze() {
+    if (freezing || closed) return;
+    freezing = true;
+    // Cancel the reads, not the writes: a socket with a write outstanding is cancelled once it
+    // completes (then only the other direction's read can be pending on it).
+    boost::system::error_code ec;
+    if (!writing[0]) outer.cancel(ec);
+    if (!writing[1]) inner.cancel(ec);
+  }
+
+  void park(int dir) {
+    parked[dir] = true;
+    // The other direction's read may be pending on this direction's sink: cancel it now that
+    // no write is outstanding there.
+    boost::system::error_code ec;
+    sink(dir).cancel(ec);
+  }
+
+  void pump(int dir) {
+    if (freezing) {
+      park(dir);
+      return;
+    }
     auto self = shared_from_this();
-    from.async_read_some(
-        asio::buffer(buf), [self, &from, &to, &buf](boost::system::error_code ec, std::size_t n) {
+    source(dir).async_read_some(
+        asio::buffer(buf[dir]), [self, dir](boost::system::error_code ec, std::size_t n) {
           if (self->closed) return;
           if (n > 0) {
-            asio::async_write(to, asio::buffer(buf.data(), n),
-                              [self, &from, &to, &buf](boost::system::error_code wec, std::size_t) {
+            const int to = dir == 0 ? 1 : 0;
+            self->writing[to] = true;
+            asio::async_write(self->sink(dir), asio::buffer(self->buf[dir].data(), n),
+                              [self, dir, to](boost::system::error_code wec, std::size_t) {
+                                self->writing[to] = false;
                                 if (self->closed) return;
                                 if (wec) {
                                   self->close();
                                   return;
                                 }
-                                if (!self->closed) self->pump(from, to, buf);
+                                self->pump(dir);
                               });
+            return;
+          }
+          if (ec == asio::error::operation_aborted && self->freezing) {
+            self->parked[dir] = true;
             return;
           }
           if (ec == asio::error::eof) {
             // Pass the half-close on; the other direction may still carry the answer.
             boost::system::error_code sec;
-            to.shutdown(tcp::socket::shutdown_send, sec);
-            if (--self->open_directions == 0) self->close();
+            self->sink(dir).shutdown(tcp::socket::shutdown_send, sec);
+            self->open[dir] = false;
+            if (!self->open[0] && !self->open[1]) self->close();
             return;
           }
           self->close();
@@ -140,8 +193,8 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
     });
   }
 
-  void bridge(tcp::socket outer) {
-    auto c = std::make_shared<Conn>(ioc, std::move(outer));
+  /// Tracks `c` until it closes.
+  void keep(const std::shared_ptr<Conn>& c) {
     std::weak_ptr<Impl> weak = shared_from_this();
     c->on_closed = [weak](Conn* done) {
       auto self = weak.lock();
@@ -154,6 +207,12 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
       }
     };
     conns.insert(c);
+  }
+
+  void bridge(tcp::socket outer) {
+    auto c = std::make_shared<Conn>(ioc, std::move(outer));
+    if (paused) c->freezing = true;  // accepted as the bridge froze
+    keep(c);
     if (auto r = open_inner(c->inner); !r) {
       log::warn("cannot open a connection inside the worker's network namespace",
                 fields({{"error", r.error().message}}));
@@ -174,8 +233,7 @@ struct PortBridge::Impl : std::enable_shared_from_this<PortBridge::Impl> {
       boost::system::error_code nd;
       c->inner.set_option(tcp::no_delay(true), nd);
       c->outer.set_option(tcp::no_delay(true), nd);
-      c->pump(c->outer, c->inner, c->buf_up);
-      c->pump(c->inner, c->outer, c->buf_down);
+      c->start();  // parks at once when freezing
     });
   }
 
@@ -242,6 +300,68 @@ PortBridge::~PortBridge() { close(); }
 void PortBridge::probe(std::function<void(bool)> done) { impl_->probe(std::move(done)); }
 
 void PortBridge::close() { impl_->close(); }
+
+void PortBridge::freeze() {
+  pause();
+  for (const auto& c : impl_->conns) c->freeze();
+}
+
+bool PortBridge::quiet() const {
+  for (const auto& c : impl_->conns) {
+    if (!c->quiet()) return false;
+  }
+  return true;
+}
+
+std::vector<PortBridge::HandedConnection> PortBridge::release_connections() {
+  std::vector<HandedConnection> out;
+  for (auto it = impl_->conns.begin(); it != impl_->conns.end();) {
+    const auto& c = *it;
+    if (!c->quiet()) {
+      ++it;
+      continue;
+    }
+    boost::system::error_code ec;
+    HandedConnection h;
+    h.outer_fd = c->outer.release(ec);
+    h.inner_fd = c->inner.release(ec);
+    h.up_open = c->open[0];
+    h.down_open = c->open[1];
+    c->on_closed = nullptr;
+    c->closed = true;
+    c->connect_timer.cancel();
+    if (h.outer_fd >= 0 && h.inner_fd >= 0) {
+      out.push_back(h);
+    } else {
+      if (h.outer_fd >= 0) ::close(h.outer_fd);
+      if (h.inner_fd >= 0) ::close(h.inner_fd);
+    }
+    it = impl_->conns.erase(it);
+  }
+  return out;
+}
+
+void PortBridge::adopt_connection(const HandedConnection& h) {
+  tcp::socket outer(impl_->ioc);
+  boost::system::error_code ec;
+  outer.assign(tcp::v4(), h.outer_fd, ec);
+  if (ec) {
+    ::close(h.outer_fd);
+    ::close(h.inner_fd);
+    return;
+  }
+  auto c = std::make_shared<Conn>(impl_->ioc, std::move(outer));
+  c->inner.assign(tcp::v4(), h.inner_fd, ec);
+  if (ec) {
+    ::close(h.inner_fd);
+    c->close();
+    return;
+  }
+  c->open[0] = h.up_open;
+  c->open[1] = h.down_open;
+  impl_->keep(c);
+  c->start();
+}
 
 void PortBridge::pause() {
   impl_->paused = true;

@@ -146,6 +146,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   uid_t uid_last = 0;
   std::map<ProcId, std::shared_ptr<Proc>> procs;
   std::map<std::uint16_t, ProcId> bridged_ports;
+  std::vector<std::pair<std::uint16_t, net::PortBridge::HandedConnection>> handed;
   std::uint64_t oom_closed = 0;
 
   struct Uids final : pool::UidAllocator {
@@ -550,16 +551,34 @@ Result<void> Client::hello() {
 
 void Client::on_lost(std::function<void()> fn) { impl_->lost = std::move(fn); }
 
-void Client::pause_bridges() {
+void Client::freeze_bridges() {
   for (auto& [id, p] : impl_->procs) {
-    if (p->bridge) p->bridge->pause();
+    if (p->bridge) p->bridge->freeze();
   }
 }
 
-std::size_t Client::bridged_connections() const {
-  std::size_t n = 0;
-  for (const auto& [id, p] : impl_->procs) n += p->bridge ? p->bridge->connections() : 0;
-  return n;
+bool Client::bridges_quiet() const {
+  for (const auto& [id, p] : impl_->procs) {
+    if (p->bridge && !p->bridge->quiet()) return false;
+  }
+  return true;
+}
+
+std::vector<Client::HandedConnection> Client::handed_connections() {
+  return std::exchange(impl_->handed, {});
+}
+
+void Client::adopt_connections(const std::vector<HandedConnection>& conns) {
+  for (const auto& [port, h] : conns) {
+    auto it = impl_->bridged_ports.find(port);
+    auto p = it == impl_->bridged_ports.end() ? impl_->procs.end() : impl_->procs.find(it->second);
+    if (p == impl_->procs.end() || !p->second->bridge) {
+      ::close(h.outer_fd);
+      ::close(h.inner_fd);
+      continue;
+    }
+    p->second->bridge->adopt_connection(h);
+  }
 }
 
 std::size_t Client::pending_requests() const { return impl_->waiting.size(); }
@@ -579,7 +598,12 @@ Result<void> Client::handoff() {
     for (auto* sd : {&p->out, &p->err}) {
       if (*sd) (*sd)->cancel(ec);
     }
-    if (p->bridge) p->bridge->close();  // the spawner keeps the listener for the new image
+    if (p->bridge) {
+      // Quiet connections go to the new image; the spawner keeps the listener for it.
+      for (const auto& h : p->bridge->release_connections())
+        impl_->handed.emplace_back(*p->port, h);
+      p->bridge->close();
+    }
     if (p->reaped) ended.push_back(p);
   }
   for (auto& p : ended) {

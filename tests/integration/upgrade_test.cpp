@@ -308,3 +308,61 @@ TEST_F(Upgrade, GivenTheCli_WhenItUpgradesTwice_ThenItWaitsForEachNewImageAndWor
       10s))
       << api.get_json("/v1/workers/" + half_id + "/logs").dump();
 }
+
+TEST_F(Upgrade,
+       GivenAnOpenConnectionThroughABridgedPort_WhenUpgraded_ThenItCarriesOnWithoutLosingAByte) {
+  // An echo server: a long-lived connection like a Shiny app's websocket.
+  const char* echo =
+      "import os, socket, threading\n"
+      "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+      "s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen(16)\n"
+      "def serve(c):\n"
+      "  while True:\n"
+      "    d = c.recv(65536)\n"
+      "    if not d: c.close(); return\n"
+      "    c.sendall(d)\n"
+      "while True:\n"
+      "  c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
+  WorkerApi api(*d_);
+  auto res = api.post(
+      "/v1/workers", {{"profile", "python"}, {"port", true}, {"command", {"python3", "-c", echo}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  const json w = api.wait_state(id, {"ready", "failed", "exited"});
+  ASSERT_EQ(w["state"], "ready") << w.dump();
+  auto conn = RawConnection::tcp(w["port"].get<std::uint16_t>());
+  ASSERT_TRUE(conn.connected());
+  auto echoed = [&](const std::string& expect) {
+    std::string got;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (got.size() < expect.size() && std::chrono::steady_clock::now() < deadline) {
+      got += conn.read_some(200ms);
+    }
+    return got;
+  };
+  ASSERT_TRUE(conn.send("before\n"));
+  ASSERT_EQ(echoed("before\n"), "before\n");
+
+  // Bytes keep flowing while the daemon hands over: a writer thread sends numbered lines.
+  std::atomic<bool> writing{true};
+  std::string sent;
+  std::thread writer([&] {
+    for (int i = 0; writing && i < 2000; ++i) {
+      const std::string line = "line " + std::to_string(i) + "\n";
+      if (!conn.send(line)) break;
+      sent += line;
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  auto asked = ask_upgrade();
+  ASSERT_EQ(asked.status, 202u) << asked.body;
+  ASSERT_TRUE(wait_generation(1)) << d_->log();
+  std::this_thread::sleep_for(200ms);
+  writing = false;
+  writer.join();
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(echoed(sent), sent) << "the connection lost or reordered bytes across the upgrade";
+  ASSERT_TRUE(conn.send("after\n"));
+  EXPECT_EQ(echoed("after\n"), "after\n");
+  EXPECT_NE(d_->log().find("\"bridged_connections\":1"), std::string::npos) << d_->log();
+}

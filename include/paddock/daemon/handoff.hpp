@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "paddock/net/port_bridge.hpp"
 #include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/fd.hpp"
 #include "paddock/util/result.hpp"
@@ -38,6 +39,8 @@ struct HandoffState {
   /// connect it again once privileges are gone.
   int notify_fd = -1;
   std::vector<HandedListener> listeners;
+  /// Connections bridged into workers' network namespaces, with their ports.
+  std::vector<std::pair<std::uint16_t, net::PortBridge::HandedConnection>> connections;
   /// The id of the last event the image before published (GET /v1/events goes on after it).
   std::uint64_t last_event_id = 0;
   /// Supervisor::handoff_records() of the image before.

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "paddock/util/result.hpp"
 
@@ -42,6 +43,25 @@ class PortBridge {
   /// Stops accepting; connections already bridged go on, new ones wait in the listener's
   /// backlog (for whoever serves the port next: the new image after an upgrade).
   void pause();
+
+  // An upgrade hands live connections to the next image of the daemon.
+  /// pause(), and every connection stops starting reads: data already read is written out, what
+  /// clients and the worker send next waits in the sockets' buffers.
+  void freeze();
+  /// No connection has an operation outstanding (each can change hands without losing a byte).
+  bool quiet() const;
+  /// A bridged connection as descriptors: the client's side, the worker's side, and which
+  /// directions still carry data (a half-close was passed on).
+  struct HandedConnection {
+    int outer_fd = -1;
+    int inner_fd = -1;
+    bool up_open = true;
+    bool down_open = true;
+  };
+  /// The quiet connections, taken out of this bridge (the caller owns the descriptors).
+  std::vector<HandedConnection> release_connections();
+  /// Bridges a connection an earlier image handed over (takes the descriptors).
+  void adopt_connection(const HandedConnection& h);
 
   /// Stops accepting and closes every bridged connection. Idempotent.
   void close();

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "paddock/net/port_bridge.hpp"
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/uid_pool.hpp"
 #include "paddock/preflight/result.hpp"
@@ -68,10 +69,17 @@ class Client final : public supervisor::ProcessOps {
   void on_lost(std::function<void()> fn);
 
   // An upgrade (daemon::Upgrade): this image hands the spawner's socket to a newer one.
-  /// Stops accepting on bridged ports: new connections wait in the listeners' backlogs.
-  void pause_bridges();
-  /// Connections bridged now, every port together.
-  std::size_t bridged_connections() const;
+  /// Stops accepting on bridged ports (new connections wait in the listeners' backlogs) and
+  /// stops reading on bridged connections (see net::PortBridge::freeze).
+  void freeze_bridges();
+  /// Every bridged connection can change hands without losing a byte.
+  bool bridges_quiet() const;
+  /// A bridged connection handed over, with its port.
+  using HandedConnection = std::pair<std::uint16_t, net::PortBridge::HandedConnection>;
+  /// After handoff(): the connections taken out of the bridges (the caller owns them).
+  std::vector<HandedConnection> handed_connections();
+  /// The new image: bridges connections the image before handed over (after adopt()).
+  void adopt_connections(const std::vector<HandedConnection>& conns);
   /// Requests sent to the spawner and not yet answered.
   std::size_t pending_requests() const;
   /// Tells the spawner to hold its events for the new image, then stops reading: output reads
