@@ -701,6 +701,7 @@ int run(const config::Config& start_config, const std::string& config_path,
   asio::steady_timer drain_poll(ioc);
   std::chrono::steady_clock::time_point drain_deadline{};
   std::function<void()> poll_drain = [&] {
+    if (upgrade != Upgrade::Draining) return;  // called off by a stop signal
     const bool settled = server_drained && server.active_connections() == 0 &&
                          sup.unsettled() == 0 && ops.bridges_quiet() && ops.pending_requests() == 0;
     const bool late = std::chrono::steady_clock::now() >= drain_deadline;
@@ -730,6 +731,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     });
   };
   auto start_drain = [&] {
+    if (upgrade != Upgrade::Checking || sup.shutting_down()) return;
     upgrade = Upgrade::Draining;
     log::info("upgrade: draining", {{"live_workers", sup.live_count()}});
     notifier.reloading("upgrading: handing over to the installed binary");
@@ -852,7 +854,16 @@ int run(const config::Config& start_config, const std::string& config_path,
     notifier.stop_watchdog();
     readiness->set("shutdown", false, "paddockd is shutting down");
     sup.shutdown(std::chrono::seconds(cfg.process.stop_grace_seconds), one_done);
-    server.shutdown(kShutdownGrace, one_done);
+    if (upgrade == Upgrade::Draining) {
+      // The hand-over is called off; the server is draining already (its connections close
+      // as they finish).
+      upgrade = Upgrade::Idle;
+      drain_poll.cancel();
+      one_done();
+    } else {
+      upgrade = Upgrade::Idle;
+      server.shutdown(kShutdownGrace, one_done);
+    }
     // A second signal during shutdown kills what is left at once.
     stop_signals.async_wait([&](boost::system::error_code ec2, int) {
       if (ec2) return;

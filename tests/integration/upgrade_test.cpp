@@ -5,6 +5,7 @@
 // Retry-After); nothing leaks. A binary that refuses the config leaves the daemon as it was.
 #include <dirent.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -48,10 +49,16 @@ class Upgrade : public ::testing::Test {
     ASSERT_TRUE(d_->started()) << d_->start_error();
   }
 
+  /// GET /v1/version's generation; 0 while it does not answer (a connection made during a long
+  /// drain waits in the backlog past the client's timeout).
   std::uint64_t generation() const {
-    auto r = d_->tcp().get("/v1/version", {bearer(d_->read_token())});
-    if (r.status != 200) return 0;
-    return r.json().value("generation", std::uint64_t{0});
+    try {
+      auto r = d_->tcp().get("/v1/version", {bearer(d_->read_token())});
+      if (r.status != 200) return 0;
+      return r.json().value("generation", std::uint64_t{0});
+    } catch (const std::exception&) {
+      return 0;
+    }
   }
   /// Waits until the new image serves generation `g`.
   bool wait_generation(std::uint64_t g) const {
@@ -365,4 +372,47 @@ TEST_F(Upgrade,
   ASSERT_TRUE(conn.send("after\n"));
   EXPECT_EQ(echoed("after\n"), "after\n");
   EXPECT_NE(d_->log().find("\"bridged_connections\":1"), std::string::npos) << d_->log();
+}
+
+TEST_F(Upgrade,
+       GivenAStopThatOutlastsTheDrain_WhenUpgraded_ThenTheNewImageFinishesItWithTheGraceLeft) {
+  WorkerApi api(*d_);
+  auto res = api.post("/v1/workers", {{"command", {"sh", "-c", "trap '' TERM; sleep 600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  // 12 s of grace: the drain gives up after 10 s and hands the stop over with about 2 s left.
+  ASSERT_EQ(api.del("/v1/workers/" + id + "?grace_seconds=12").status, 202u);
+  ASSERT_EQ(api.get_json("/v1/workers/" + id)["state"], "stopping");
+  const auto asked = std::chrono::steady_clock::now();
+  ASSERT_EQ(ask_upgrade().status, 202u);
+  ASSERT_TRUE(wait_generation(1)) << d_->log();
+  EXPECT_NE(d_->log().find("handing over with work still under way"), std::string::npos)
+      << d_->log();
+  // Still stopping under the new image, then killed when the grace runs out: not restarted,
+  // not forgotten, not left running.
+  EXPECT_EQ(api.get_json("/v1/workers/" + id)["state"], "stopping");
+  const json done = api.wait_state(id, {"exited", "failed"}, 20s);
+  EXPECT_EQ(done["state"], "exited") << done.dump();
+  EXPECT_NE(done["reason"].get<std::string>().find("stopped by request"), std::string::npos)
+      << done.dump();
+  EXPECT_GE(std::chrono::steady_clock::now() - asked, 11s) << "the grace was cut short";
+  EXPECT_TRUE(eventually([&] { return api.live_count() == 0; }, 5s));
+}
+
+TEST_F(Upgrade, GivenAStopSignalDuringTheDrain_ThenTheUpgradeIsCalledOffAndTheDaemonStops) {
+  WorkerApi api(*d_);
+  auto res = api.post("/v1/workers", {{"command", {"sh", "-c", "trap '' TERM; sleep 600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  ASSERT_EQ(api.del("/v1/workers/" + id + "?grace_seconds=30").status, 202u);
+  ASSERT_EQ(::kill(d_->pid(), SIGUSR2), 0);
+  ASSERT_TRUE(
+      eventually([&] { return d_->log().find("upgrade: draining") != std::string::npos; }, 10s));
+  const auto status = d_->stop(20s);
+  ASSERT_TRUE(status.has_value()) << "the daemon did not stop on SIGTERM during an upgrade\n"
+                                  << d_->log();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+  EXPECT_EQ(d_->log().find("exec'ing the installed binary"), std::string::npos) << d_->log();
 }
