@@ -395,22 +395,26 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   workers_.emplace(ref.id, std::move(w));
   publish_created(ref, ref.created_at, "created");
 
-  const std::uint32_t lifetime = ref.spec.max_lifetime_seconds;
-  const std::uint32_t wall = ref.limits.wall_seconds;
-  if (lifetime != 0 || wall != 0) {
-    const bool wall_first = wall != 0 && (lifetime == 0 || wall < lifetime);
-    const std::uint32_t secs = wall_first ? wall : lifetime;
-    const std::string why = wall_first ? "wall_seconds limit reached" : "max lifetime reached";
-    const std::string id = ref.id;
-    ref.lifetime_timer = sched_.after(std::chrono::seconds(secs), [this, id, why] {
-      if (Worker* x = find(id)) {
-        x->lifetime_timer = 0;
-        if (!is_terminal(x->state)) (void)stop(id, std::nullopt, why);
-      }
-    });
-  }
+  schedule_lifetime(ref, std::chrono::milliseconds(0));
   if (ref.spec.idle_timeout_seconds != 0) schedule_idle_check(ref);
   return snapshot(ref);
+}
+
+void Supervisor::schedule_lifetime(Worker& w, std::chrono::milliseconds elapsed) {
+  const std::uint32_t lifetime = w.spec.max_lifetime_seconds;
+  const std::uint32_t wall = w.limits.wall_seconds;
+  if (lifetime == 0 && wall == 0) return;
+  const bool wall_first = wall != 0 && (lifetime == 0 || wall < lifetime);
+  const std::chrono::milliseconds limit = std::chrono::seconds(wall_first ? wall : lifetime);
+  const std::string why = wall_first ? "wall_seconds limit reached" : "max lifetime reached";
+  const std::string id = w.id;
+  w.lifetime_timer =
+      sched_.after(std::max(limit - elapsed, std::chrono::milliseconds(0)), [this, id, why] {
+        if (Worker* x = find(id)) {
+          x->lifetime_timer = 0;
+          if (!is_terminal(x->state)) (void)stop(id, std::nullopt, why);
+        }
+      });
 }
 
 Result<void> Supervisor::launch(Worker& w) {
@@ -833,9 +837,12 @@ Result<WorkerSnapshot> Supervisor::adopt(AdoptedWorker a) {
   if (a.workload_pid) on_started(*a.proc, *a.workload_pid);
   if (ref.is_run) {
     (void)stop(ref.id, 0s, "its caller went away with the daemon that started it");
-  } else if (ref.spec.idle_timeout_seconds != 0) {
-    schedule_idle_check(ref);
+    return snapshot(ref);
   }
+  if (ref.spec.idle_timeout_seconds != 0) schedule_idle_check(ref);
+  // Its wall_seconds and max_lifetime count from its creation, not from the adoption.
+  schedule_lifetime(ref, std::chrono::duration_cast<std::chrono::milliseconds>(sched_.wall_now() -
+                                                                               ref.created_at));
   return snapshot(ref);
 }
 
@@ -850,6 +857,9 @@ Result<WorkerSnapshot> Supervisor::take_over(Worker& w, AdoptedWorker a) {
     forget_old();
     return snapshot(w);
   }
+  // Its wall_seconds and max_lifetime count from its creation, not from the hand-over.
+  schedule_lifetime(
+      w, std::chrono::duration_cast<std::chrono::milliseconds>(sched_.wall_now() - w.created_at));
   // The state the image before showed, without a transition event: for a client nothing
   // happened to this worker.
   w.state = c.state == State::Stopping && !a.proc && !a.exited_at ? State::Starting : c.state;

@@ -325,3 +325,19 @@ TEST_F(Adopt,
   auto again = api.post("/v1/workers", {{"name", "gone"}, {"command", {"sleep", "600"}}});
   EXPECT_EQ(again.status, 201u) << again.body;
 }
+
+TEST_F(Adopt, GivenAWorkerWithAWallLimit_WhenAdopted_ThenTheLimitStillEndsIt) {
+  start("30");
+  WorkerApi api(*d);
+  auto res =
+      api.post("/v1/workers", {{"limits", {{"wall_seconds", 3}}}, {"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  kill_daemon();
+  ASSERT_TRUE(d->start_again()) << d->start_error();
+  const json done = api.wait_state(id, {"exited", "failed"}, 15s);
+  EXPECT_EQ(done["state"], "exited") << done.dump();
+  EXPECT_NE(done.value("reason", "").find("wall_seconds limit reached"), std::string::npos)
+      << done.dump();
+}

@@ -416,3 +416,19 @@ TEST_F(Upgrade, GivenAStopSignalDuringTheDrain_ThenTheUpgradeIsCalledOffAndTheDa
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
   EXPECT_EQ(d_->log().find("exec'ing the installed binary"), std::string::npos) << d_->log();
 }
+
+TEST_F(Upgrade,
+       GivenAWorkerWithAWallLimit_WhenUpgraded_ThenTheLimitStillEndsItCountedFromItsStart) {
+  WorkerApi api(*d_);
+  auto res =
+      api.post("/v1/workers", {{"limits", {{"wall_seconds", 3}}}, {"command", {"sleep", "600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  ASSERT_EQ(ask_upgrade().status, 202u);
+  ASSERT_TRUE(wait_generation(1)) << d_->log();
+  const json done = api.wait_state(id, {"exited", "failed"}, 15s);
+  EXPECT_EQ(done["state"], "exited") << done.dump();
+  EXPECT_NE(done.value("reason", "").find("wall_seconds limit reached"), std::string::npos)
+      << done.dump();
+}

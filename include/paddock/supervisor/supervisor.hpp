@@ -287,6 +287,9 @@ class Supervisor final : public ProcessSink {
                      const AdoptedWorker::Carried* carried = nullptr);
   /// The end of a worker's tree (on_exited, or an exit seen by the image before an upgrade).
   void handle_exit(Worker& w, ExitStatus status);
+  /// Stops the worker at its max_lifetime or wall_seconds, whichever comes first, counting
+  /// `elapsed` as already spent (an adopted or handed-over worker).
+  void schedule_lifetime(Worker& w, std::chrono::milliseconds elapsed);
   /// adopt() of a worker handed over by an upgrade: it goes on as it was.
   Result<WorkerSnapshot> take_over(Worker& w, AdoptedWorker a);
   void publish_created(const Worker& w, WallTime at, std::string reason);
