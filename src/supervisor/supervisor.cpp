@@ -950,26 +950,20 @@ std::size_t Supervisor::unsettled() const {
   return n;
 }
 
+namespace {
+
+/// What every handed-over worker carries, live or ended.
+AdoptedWorker handoff_record(const Supervisor::Worker& w);
+
+}  // namespace
+
 std::vector<AdoptedWorker> Supervisor::handoff_records() const {
   std::vector<AdoptedWorker> out;
   for (const auto& [id, w] : workers_) {
     if (is_terminal(w->state)) continue;
-    AdoptedWorker a;
-    a.id = id;
-    a.spec = w->spec;
-    a.uid = w->uid;
-    a.port = w->port;
-    a.started_at = w->started_at.value_or(w->created_at);
-    AdoptedWorker::Carried c;
-    c.state = w->state;
-    c.reason = w->reason;
-    c.created_at = w->created_at;
-    c.last_exited_at = w->exited_at;
-    c.exit_code = w->exit_code;
-    c.signal = w->signal;
-    c.restarts = w->restarts.restarts();
+    AdoptedWorker a = handoff_record(*w);
+    AdoptedWorker::Carried& c = *a.carried;
     c.consecutive_failures = w->restarts.consecutive();
-    c.log_seq = w->ring.last_seq();
     c.partial_out = w->ring.partial(Stream::Stdout);
     c.partial_err = w->ring.partial(Stream::Stderr);
     c.stop_reason = w->stop_reason;
@@ -981,33 +975,39 @@ std::vector<AdoptedWorker> Supervisor::handoff_records() const {
               .count();
     }
     c.between_runs = !w->proc;
-    a.carried = std::move(c);
     out.push_back(std::move(a));
   }
   // Ended ones too, oldest first, so that the next image lists (and forgets) them as this one.
   for (const auto& id : finished_order_) {
     const Worker* w = find(id);
-    if (w == nullptr || !is_terminal(w->state)) continue;
-    AdoptedWorker a;
-    a.id = id;
-    a.spec = w->spec;
-    a.uid = w->uid;
-    a.port = w->port;
-    a.started_at = w->started_at.value_or(w->created_at);
-    AdoptedWorker::Carried c;
-    c.state = w->state;
-    c.reason = w->reason;
-    c.created_at = w->created_at;
-    c.last_exited_at = w->exited_at;
-    c.exit_code = w->exit_code;
-    c.signal = w->signal;
-    c.restarts = w->restarts.restarts();
-    c.log_seq = w->ring.last_seq();
-    a.carried = std::move(c);
-    out.push_back(std::move(a));
+    if (w != nullptr && is_terminal(w->state)) out.push_back(handoff_record(*w));
   }
   return out;
 }
+
+namespace {
+
+AdoptedWorker handoff_record(const Supervisor::Worker& w) {
+  AdoptedWorker a;
+  a.id = w.id;
+  a.spec = w.spec;
+  a.uid = w.uid;
+  a.port = w.port;
+  a.started_at = w.started_at.value_or(w.created_at);
+  AdoptedWorker::Carried c;
+  c.state = w.state;
+  c.reason = w.reason;
+  c.created_at = w.created_at;
+  c.last_exited_at = w.exited_at;
+  c.exit_code = w.exit_code;
+  c.signal = w.signal;
+  c.restarts = w.restarts.restarts();
+  c.log_seq = w.ring.last_seq();
+  a.carried = std::move(c);
+  return a;
+}
+
+}  // namespace
 
 std::vector<AdoptedWorker> Supervisor::live_records() const {
   std::vector<AdoptedWorker> out;

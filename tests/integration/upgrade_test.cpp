@@ -3,7 +3,6 @@
 // polling a worker's port every 10 ms sees no failure; the worker keeps its id, pid, UID and port;
 // its log goes on without a lost line; requests during the hand-over are answered (or 503 with
 // Retry-After); nothing leaks. A binary that refuses the config leaves the daemon as it was.
-#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,15 +28,6 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 
 namespace {
-
-std::size_t open_fds(pid_t pid) {
-  std::size_t n = 0;
-  if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
-    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.' ? 1 : 0;
-    ::closedir(d);
-  }
-  return n;
-}
 
 class Upgrade : public ::testing::Test {
  protected:
@@ -177,7 +167,7 @@ TEST_F(Upgrade, GivenAFloodOfStartsAndStops_WhenUpgraded_ThenEachIsAnsweredAndNo
   WorkerApi api(*d_);
   const auto free_uids = api.metric("paddock_free_uids");
   ASSERT_TRUE(free_uids.has_value());
-  const std::size_t fds_before = open_fds(d_->pid());
+  const std::size_t fds_before = static_cast<std::size_t>(count_fds(d_->pid()));
 
   std::mutex m;
   std::vector<std::string> started;
@@ -239,8 +229,10 @@ TEST_F(Upgrade, GivenAFloodOfStartsAndStops_WhenUpgraded_ThenEachIsAnsweredAndNo
   EXPECT_TRUE(eventually([&] { return api.metric("paddock_free_uids") >= free_uids; }, 10s))
       << "free UIDs " << api.metric("paddock_free_uids").value_or(-1) << " != " << *free_uids;
   // No descriptor of the first image is left open in the second, and nothing is left a zombie.
-  EXPECT_TRUE(eventually([&] { return open_fds(d_->pid()) <= fds_before + 2; }, 10s))
-      << open_fds(d_->pid()) << " descriptors open, " << fds_before << " before";
+  EXPECT_TRUE(eventually(
+      [&] { return static_cast<std::size_t>(count_fds(d_->pid())) <= fds_before + 2; }, 10s))
+      << static_cast<std::size_t>(count_fds(d_->pid())) << " descriptors open, " << fds_before
+      << " before";
   const auto kids = children_of(d_->pid());
   EXPECT_EQ(not_zombies(kids).size(), kids.size()) << "a child of the daemon is a zombie";
   std::cout << "flood: " << started.size() << " started, " << refused << " answered 503\n";
