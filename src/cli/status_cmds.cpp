@@ -20,6 +20,13 @@ constexpr const char* kNoPreflight = "preflight is not available in this daemon 
 
 // Exit 1 when the daemon's preflight reports an error, so scripts that only look at the exit
 // code are not told the host is safe.
+/// ", upgraded in place N times" after the uptime; nothing before the first upgrade.
+std::string upgraded_text(std::uint64_t generation) {
+  if (generation == 0) return "";
+  return ", upgraded in place " +
+         (generation == 1 ? std::string("once") : std::to_string(generation) + " times");
+}
+
 int run_status(const Session& s) {
   const auto version = s.call("GET", "/v1/version");
   const auto workers = s.call("GET", "/v1/workers").value("workers", nlohmann::json::array());
@@ -69,7 +76,8 @@ int run_status(const Session& s) {
           : "";
   std::cout << paint("paddockd", sgr::kBold, c) << " " << version.value("version", "?") << " (api "
             << version.value("api", "?") << "), up "
-            << format_duration(version.value("uptime_seconds", std::int64_t{0})) << "\n"
+            << format_duration(version.value("uptime_seconds", std::int64_t{0}))
+            << upgraded_text(version.value("generation", std::uint64_t{0})) << "\n"
             << "socket:     " << s.client().socket_path() << "\n"
             << "preflight:  " << paint(preflight_text, pre_colour, c) << "\n"
             << "workers:    " << state_summary(workers) << "\n"

@@ -288,6 +288,11 @@ TEST_F(Upgrade, GivenTheCli_WhenItUpgradesTwice_ThenItWaitsForEachNewImageAndWor
     EXPECT_NE(cli.out.find("(generation " + std::to_string(g) + ")"), std::string::npos)
         << describe(cli);
     EXPECT_EQ(generation(), static_cast<std::uint64_t>(g));
+    // `paddock status` says so, as GET /v1/version does.
+    auto status = paddock_cli({"--socket", d_->socket_path(), "status"});
+    EXPECT_NE(status.out.find(g == 1 ? ", upgraded in place once" : ", upgraded in place 2 times"),
+              std::string::npos)
+        << describe(status);
   }
   // A worker that keeps restarting goes on restarting under the new image, its count kept.
   const auto restarts = api.get_json("/v1/workers/" + id)["restarts"].get<int>();
