@@ -61,6 +61,35 @@ nlohmann::json opt(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
 
+/// [[seq, "out"|"err", unix µs, hex text], ...]
+nlohmann::json ring_to_json(const std::vector<supervisor::LogLine>& lines) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : lines) {
+    out.push_back(
+        {l.seq, l.stream == supervisor::Stream::Stdout ? "out" : "err",
+         std::chrono::duration_cast<std::chrono::microseconds>(l.at.time_since_epoch()).count(),
+         hex(l.text)});
+  }
+  return out;
+}
+
+std::optional<std::vector<supervisor::LogLine>> ring_from_json(const nlohmann::json& j) {
+  std::vector<supervisor::LogLine> out;
+  for (const auto& e : j) {
+    if (!e.is_array() || e.size() != 4) return std::nullopt;
+    auto text = unhex(e[3].get<std::string>());
+    if (!text) return std::nullopt;
+    supervisor::LogLine l;
+    l.seq = e[0].get<std::uint64_t>();
+    l.stream =
+        e[1].get<std::string>() == "err" ? supervisor::Stream::Stderr : supervisor::Stream::Stdout;
+    l.at = supervisor::WallTime(std::chrono::microseconds(e[2].get<std::int64_t>()));
+    l.text = std::move(*text);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 nlohmann::json carried_to_json(const supervisor::AdoptedWorker::Carried& c) {
   return {{"state", std::string(supervisor::to_string(c.state))},
           {"reason", c.reason},
@@ -72,6 +101,7 @@ nlohmann::json carried_to_json(const supervisor::AdoptedWorker::Carried& c) {
           {"restarts", c.restarts},
           {"consecutive_failures", c.consecutive_failures},
           {"log_seq", c.log_seq},
+          {"ring", ring_to_json(c.ring)},
           {"partial_out_hex", hex(c.partial_out)},
           {"partial_err_hex", hex(c.partial_err)},
           {"stop_reason", c.stop_reason},
@@ -104,6 +134,9 @@ Result<supervisor::AdoptedWorker::Carried> carried_from_json(const std::string& 
     c.restarts = j.at("restarts").get<std::uint32_t>();
     c.consecutive_failures = j.at("consecutive_failures").get<std::uint32_t>();
     c.log_seq = j.at("log_seq").get<std::uint64_t>();
+    auto ring = ring_from_json(j.at("ring"));
+    if (!ring) return bad("its log lines are not readable");
+    c.ring = std::move(*ring);
     auto out = unhex(j.at("partial_out_hex").get<std::string>());
     auto err = unhex(j.at("partial_err_hex").get<std::string>());
     if (!out || !err) return bad("a partial line is not hex");

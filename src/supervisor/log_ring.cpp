@@ -92,6 +92,25 @@ void LogRing::resume(std::uint64_t last, std::uint64_t kept, std::string partial
   }
 }
 
+void LogRing::restore(std::vector<LogLine> lines) {
+  if (!lines_.empty()) return;
+  std::size_t from = lines.size();
+  std::size_t total = 0;
+  while (from > 0) {
+    const std::size_t cost = line_cost(lines[from - 1]);
+    if (total + cost > max_bytes_) break;
+    total += cost;
+    --from;
+  }
+  for (std::size_t i = from; i < lines.size(); ++i) {
+    if (lines[i].seq >= next_seq_ || (!lines_.empty() && lines[i].seq <= lines_.back().seq)) {
+      continue;  // out of order or beyond what resume() said: not this ring's
+    }
+    bytes_ += line_cost(lines[i]);
+    lines_.push_back(std::move(lines[i]));
+  }
+}
+
 std::vector<LogLine> LogRing::flush(WallTime at) {
   std::vector<LogLine> out;
   for (Stream s : {Stream::Stdout, Stream::Stderr}) {

@@ -93,6 +93,21 @@ Result<std::uint64_t> LogStore::resume_file(const std::string& path, std::uint64
   return lines;
 }
 
+void LogStore::resume_memory(std::uint64_t last_seq, std::string partial_out,
+                             std::string partial_err) {
+  ring_.resume(last_seq, 0, std::move(partial_out), std::move(partial_err));
+}
+
+void LogStore::restore_ring(std::vector<LogLine> lines) {
+  const auto before = ring_.bytes();
+  ring_.restore(std::move(lines));
+  account(before);
+}
+
+std::vector<LogLine> LogStore::ring_lines() const {
+  return std::vector<LogLine>(ring_.held().begin(), ring_.held().end());
+}
+
 void LogStore::close_file() {
   if (file_ != nullptr) std::fclose(file_);
   file_ = nullptr;

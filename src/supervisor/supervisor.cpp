@@ -292,7 +292,14 @@ void Supervisor::publish_created(const Worker& w, WallTime at, std::string reaso
 }
 
 void Supervisor::open_log_file(Worker& w, bool adopted, const AdoptedWorker::Carried* carried) {
-  if (cfg_.log.worker_log_dir.empty()) return;
+  if (cfg_.log.worker_log_dir.empty()) {
+    if (carried != nullptr) {
+      // An upgrade without log files: the lines the ring held come across in the hand-over.
+      w.ring.resume_memory(carried->log_seq, carried->partial_out, carried->partial_err);
+      w.ring.restore_ring(carried->ring);
+    }
+    return;
+  }
   const std::string path = cfg_.log.worker_log_dir + "/" + w.id + ".log";
   if (carried != nullptr) {
     // An upgrade: the same file goes on, with the same line numbers.
@@ -301,7 +308,9 @@ void Supervisor::open_log_file(Worker& w, bool adopted, const AdoptedWorker::Car
     if (!resumed) {
       log::warn("cannot go on with the worker's log file; output stays in memory only",
                 {{"worker_id", w.id}, {"path", path}, {"error", resumed.error().message}});
+      w.ring.resume_memory(carried->log_seq, carried->partial_out, carried->partial_err);
     }
+    w.ring.restore_ring(carried->ring);
     return;
   }
   // An adopted worker's file holds what the previous daemon wrote: it stays on disk as .log.1
@@ -1003,6 +1012,7 @@ AdoptedWorker handoff_record(const Supervisor::Worker& w) {
   c.signal = w.signal;
   c.restarts = w.restarts.restarts();
   c.log_seq = w.ring.last_seq();
+  c.ring = w.ring.ring_lines();
   a.carried = std::move(c);
   return a;
 }

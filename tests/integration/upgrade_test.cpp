@@ -429,3 +429,37 @@ TEST_F(Upgrade,
   EXPECT_NE(done.value("reason", "").find("wall_seconds limit reached"), std::string::npos)
       << done.dump();
 }
+
+TEST(UpgradeWithoutLogFiles, GivenOutputOnlyInMemory_WhenUpgraded_ThenEveryLineIsStillServed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  TestDaemon d;  // no [log] worker_log_dir: output lives in the rings only (the default)
+  ASSERT_TRUE(d.started()) << d.start_error();
+  WorkerApi api(d);
+  auto res = api.post("/v1/workers", {{"command",
+                                       {"sh", "-c",
+                                        "for i in $(seq 1 200); do echo line $i; done; "
+                                        "printf 'half-'; sleep 2; echo done; sleep 600"}}});
+  ASSERT_EQ(res.status, 201u) << res.body;
+  const std::string id = res.json()["id"];
+  ASSERT_TRUE(eventually(
+      [&] { return api.get_json("/v1/workers/" + id + "/logs?tail=1000")["lines"].size() == 200; },
+      10s));
+  auto asked = d.unix_client().request("POST", "/v1/admin/upgrade", "{}");
+  ASSERT_EQ(asked.status, 202u) << asked.body;
+  std::vector<json> lines;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const json body = api.get_json("/v1/workers/" + id + "/logs?since=0");
+        lines.assign(body["lines"].begin(), body["lines"].end());
+        return lines.size() == 201;
+      },
+      15s))
+      << lines.size() << " lines\n"
+      << d.log();
+  for (std::size_t i = 0; i < 200; ++i) {
+    ASSERT_EQ(lines[i]["seq"], i + 1);
+    ASSERT_EQ(lines[i]["line"], "line " + std::to_string(i + 1));
+  }
+  EXPECT_EQ(lines[200]["line"], "half-done");
+  EXPECT_EQ(lines[200]["seq"], 201);
+}

@@ -46,6 +46,8 @@ daemon::HandoffState sample() {
   c.log_seq = 1234;
   c.partial_out = "half a li";
   c.partial_err = "\xff binary";
+  c.ring = {{41, supervisor::Stream::Stdout, at_ms(1'700'000'000'460), "hello"},
+            {42, supervisor::Stream::Stderr, at_ms(1'700'000'000'470), "bytes \x01\xfe"}};
   c.stop_reason = "stopped by request";
   c.stop_target = State::Failed;
   c.relaunch_after_stop = true;
@@ -93,6 +95,11 @@ TEST(Handoff, GivenAState_WhenSentThroughTheSealedMemfd_ThenEveryFieldComesBack)
   EXPECT_EQ(c.log_seq, 1234u);
   EXPECT_EQ(c.partial_out, "half a li");
   EXPECT_EQ(c.partial_err, "\xff binary") << "raw output bytes must survive";
+  ASSERT_EQ(c.ring.size(), 2u);
+  EXPECT_EQ(c.ring[1].seq, 42u);
+  EXPECT_EQ(c.ring[1].stream, supervisor::Stream::Stderr);
+  EXPECT_EQ(c.ring[1].at, at_ms(1'700'000'000'470));
+  EXPECT_EQ(c.ring[1].text, "bytes \x01\xfe");
   EXPECT_EQ(c.stop_target, State::Failed);
   EXPECT_TRUE(c.relaunch_after_stop);
   EXPECT_EQ(c.grace_left_ms, 4500);

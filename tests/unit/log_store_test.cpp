@@ -214,3 +214,23 @@ TEST(LogStore,
   print(after, 11, 11);
   EXPECT_EQ(std::filesystem::file_size(path), size);
 }
+
+TEST(LogStore, GivenNoFile_WhenResumedWithTheLinesAnEarlierRingHeld_ThenTheyAreServedAndSeqsGoOn) {
+  LogStore before(1 << 20, nullptr);
+  print(before, 1, 50);
+  LogBudget budget;
+  LogStore after(1 << 20, &budget);
+  after.resume_memory(before.last_seq(), "", "");
+  after.restore_ring(before.ring_lines());
+  EXPECT_GT(budget.bytes, 0U) << "restored lines count against the daemon's budget";
+  print(after, 51, 60);
+  expect_lines(after.since(0), 1, 60);
+  // A ring too small for them keeps the newest.
+  LogStore small(2048, nullptr);
+  small.resume_memory(50, "", "");
+  small.restore_ring(before.ring_lines());
+  auto kept = small.since(0);
+  ASSERT_FALSE(kept.empty());
+  EXPECT_EQ(kept.back().seq, 50U);
+  EXPECT_LT(kept.size(), 50U);
+}

@@ -76,6 +76,11 @@ class LogRing {
               std::string partial_err);
   /// The partial line of `stream` waiting for its newline.
   const std::string& partial(Stream stream) const { return partial_[static_cast<int>(stream)]; }
+  /// Every line held, oldest first.
+  const std::deque<LogLine>& held() const { return lines_; }
+  /// After resume(): takes back the lines an earlier ring held (with their seqs, oldest first,
+  /// none after `last`), as many of the newest as fit.
+  void restore(std::vector<LogLine> lines);
 
  private:
   void push(Stream stream, WallTime at, std::string text, std::vector<LogLine>& out);

@@ -41,6 +41,12 @@ class LogStore {
   Result<std::uint64_t> resume_file(const std::string& path, std::uint64_t max_bytes,
                                     std::uint64_t last_seq, std::string partial_out,
                                     std::string partial_err);
+  /// Without a file: goes on at seq `last_seq` + 1 with the partial lines.
+  void resume_memory(std::uint64_t last_seq, std::string partial_out, std::string partial_err);
+  /// After resume_file() or resume_memory(): the lines the earlier daemon's ring held.
+  void restore_ring(std::vector<LogLine> lines);
+  /// The lines held in memory, oldest first.
+  std::vector<LogLine> ring_lines() const;
   /// The partial line of `stream` waiting for its newline.
   const std::string& partial(Stream stream) const { return ring_.partial(stream); }
   /// Stops writing the file (at exit); what it holds is still read back.

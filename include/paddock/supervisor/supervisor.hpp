@@ -142,6 +142,8 @@ struct AdoptedWorker {
     std::uint64_t log_seq = 0;
     std::string partial_out;
     std::string partial_err;
+    /// The lines its ring held (served again without a log file).
+    std::vector<LogLine> ring;
     /// A stop under way: its reason, what the worker becomes, and the grace left.
     std::string stop_reason;
     State stop_target = State::Exited;
