@@ -1,5 +1,6 @@
 #include "paddock/daemon/daemon.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -242,6 +243,18 @@ Result<void> ensure_dir(const std::string& path, std::filesystem::perms mode) {
 int run(const config::Config& start_config, const std::string& config_path,
         std::optional<HandoffState> handoff) {
   const bool handed = handoff.has_value();
+  // What an upgrade execs, opened now (possibly still root): see InstalledBinary.
+  Result<InstalledBinary> binary = make_error("io", "not opened");
+  if (handed && handoff->binary_dir_fd >= 0) {
+    InstalledBinary b;
+    b.dir.reset(handoff->binary_dir_fd);
+    ::fcntl(b.dir.get(), F_SETFD, FD_CLOEXEC);
+    b.name = handoff->binary_name;
+    b.shown = handoff->binary_shown;
+    binary = std::move(b);
+  } else {
+    binary = open_installed_binary();
+  }
   // The daemon's one mutable config: SIGHUP assigns reloaded live keys to it, and everything
   // that reads per-worker settings (the supervisor, sandbox planning) refers to it.
   config::Config live = start_config;
@@ -750,11 +763,15 @@ int run(const config::Config& start_config, const std::string& config_path,
       return make_error("upgrade_in_progress", "an upgrade is already under way");
     }
     if (sup.shutting_down()) return make_error("shutting_down", "paddockd is shutting down");
-    const std::string exe = installed_binary_path();
-    log::info("upgrade: checking the installed binary", {{"binary", exe}});
-    if (auto checked = check_next_image(exe, config_path); !checked) {
+    if (!binary) {
+      return make_error("upgrade_failed", "the installed binary could not be opened at start: " +
+                                              binary.error().message);
+    }
+    log::info("upgrade: checking the installed binary", {{"binary", binary->shown}});
+    if (auto checked = check_next_image(*binary, config_path); !checked) {
       log::error("upgrade refused; this image keeps running", {{"error", checked.error().message}});
-      return checked.error();
+      // Whatever went wrong, the binary was refused.
+      return make_error("upgrade_failed", checked.error().message);
     }
     upgrade = Upgrade::Checking;
     asio::post(ioc, [&start_drain] { start_drain(); });
@@ -929,12 +946,14 @@ int run(const config::Config& start_config, const std::string& config_path,
     state.workers = sup.handoff_records();
     state.preflight = last_report->to_json();
     journal.write_now();
-    const std::string exe = installed_binary_path();
+    state.binary_dir_fd = binary->dir.get();
+    state.binary_name = binary->name;
+    state.binary_shown = binary->shown;
     log::info("upgrade: exec'ing the installed binary",
-              {{"binary", exe},
+              {{"binary", binary->shown},
                {"generation", static_cast<std::int64_t>(state.generation)},
                {"workers", state.workers.size()}});
-    Error failed = exec_next_image(exe, config_path, state);
+    Error failed = exec_next_image(*binary, config_path, state);
     // Still here: the exec failed. Exit without goodbye; the spawner keeps the workers for the
     // paddockd the service manager starts next ([process] adopt_seconds).
     log::critical("upgrade: exec failed; exiting so the service manager starts paddockd again",

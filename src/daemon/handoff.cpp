@@ -171,17 +171,19 @@ nlohmann::json handoff_to_json(const HandoffState& s) {
   for (const auto& w : s.workers) {
     if (w.carried) carried[w.id] = carried_to_json(*w.carried);
   }
-  return {{"version", kVersion},
-          {"generation", s.generation},
-          {"started_at_ms", s.started_at_ms},
-          {"spawner", {{"pid", s.spawner_pid}, {"fd", s.spawner_fd}}},
-          {"notify_fd", s.notify_fd},
-          {"last_event_id", s.last_event_id},
-          {"listeners", std::move(listeners)},
-          {"connections", std::move(connections)},
-          {"journal", journal_to_json(s.workers)},
-          {"carried", std::move(carried)},
-          {"preflight", s.preflight}};
+  return {
+      {"version", kVersion},
+      {"generation", s.generation},
+      {"started_at_ms", s.started_at_ms},
+      {"spawner", {{"pid", s.spawner_pid}, {"fd", s.spawner_fd}}},
+      {"notify_fd", s.notify_fd},
+      {"last_event_id", s.last_event_id},
+      {"binary", {{"dir_fd", s.binary_dir_fd}, {"name", s.binary_name}, {"shown", s.binary_shown}}},
+      {"listeners", std::move(listeners)},
+      {"connections", std::move(connections)},
+      {"journal", journal_to_json(s.workers)},
+      {"carried", std::move(carried)},
+      {"preflight", s.preflight}};
 }
 
 Result<HandoffState> handoff_from_json(const nlohmann::json& j) {
@@ -196,6 +198,9 @@ Result<HandoffState> handoff_from_json(const nlohmann::json& j) {
     s.spawner_fd = j.at("spawner").at("fd").get<int>();
     s.notify_fd = j.at("notify_fd").get<int>();
     s.last_event_id = j.at("last_event_id").get<std::uint64_t>();
+    s.binary_dir_fd = j.at("binary").at("dir_fd").get<int>();
+    s.binary_name = j.at("binary").at("name").get<std::string>();
+    s.binary_shown = j.at("binary").at("shown").get<std::string>();
     for (const auto& l : j.at("listeners")) {
       HandedListener h{l.at("kind").get<std::string>(), l.at("name").get<std::string>(),
                        l.at("fd").get<int>()};
@@ -246,9 +251,12 @@ Result<HandoffState> read_handoff(int fd) {
   return handoff_from_json(j);
 }
 
-Result<void> check_next_image(const std::string& exe, const std::string& config_path) {
+Result<void> check_next_image(const InstalledBinary& binary, const std::string& config_path) {
+  const std::string exe = binary.exec_path();
   if (::access(exe.c_str(), X_OK) != 0) {
-    return util::errno_error(exe + " cannot be executed by the daemon's user", errno);
+    return make_error(
+        "upgrade_failed",
+        binary.shown + " cannot be executed by the daemon's user: " + std::strerror(errno));
   }
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return util::errno_error("pipe2", errno);
@@ -265,7 +273,10 @@ Result<void> check_next_image(const std::string& exe, const std::string& config_
       ::posix_spawn(&pid, exe.c_str(), &actions, nullptr, const_cast<char* const*>(argv), environ);
   posix_spawn_file_actions_destroy(&actions);
   wr.reset();
-  if (rc != 0) return util::errno_error("posix_spawn(" + exe + ")", rc);
+  if (rc != 0) {
+    return make_error("upgrade_failed",
+                      "cannot start " + binary.shown + " check-config: " + std::strerror(rc));
+  }
   std::string printed;
   const auto deadline = std::chrono::steady_clock::now() + kCheckTimeout;
   for (;;) {
@@ -286,25 +297,27 @@ Result<void> check_next_image(const std::string& exe, const std::string& config_
     if (i == 199) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
-      return make_error("upgrade_failed", exe + " check-config did not finish in time");
+      return make_error("upgrade_failed", binary.shown + " check-config did not finish in time");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   while (!printed.empty() && (printed.back() == '\n' || printed.back() == ' ')) printed.pop_back();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return make_error("upgrade_failed", exe + " check-config --config " + config_path + " failed" +
-                                            (printed.empty() ? "" : ": " + printed));
+    return make_error("upgrade_failed", binary.shown + " check-config --config " + config_path +
+                                            " failed" + (printed.empty() ? "" : ": " + printed));
   }
   return {};
 }
 
-Error exec_next_image(const std::string& exe, const std::string& config_path,
+Error exec_next_image(const InstalledBinary& binary, const std::string& config_path,
                       const HandoffState& state) {
+  const std::string exe = binary.exec_path();
   auto blob = runfiles::sealed_blob(
       handoff_to_json(state).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   if (!blob) return blob.error();
   std::vector<int> keep{blob->get(), state.spawner_fd};
   if (state.notify_fd >= 0) keep.push_back(state.notify_fd);
+  if (state.binary_dir_fd >= 0) keep.push_back(state.binary_dir_fd);
   for (const auto& l : state.listeners) keep.push_back(l.fd);
   for (const auto& [port, c] : state.connections) {
     keep.push_back(c.outer_fd);
@@ -322,7 +335,7 @@ Error exec_next_image(const std::string& exe, const std::string& config_path,
   ::execve(exe.c_str(), const_cast<char* const*>(argv), environ);
   const int err = errno;
   for (int fd : keep) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return util::errno_error("execve(" + exe + ")", err);
+  return util::errno_error("execve(" + binary.shown + ")", err);
 }
 
 std::string installed_binary_path() {
@@ -336,6 +349,24 @@ std::string installed_binary_path() {
     path.resize(path.size() - deleted.size());
   }
   return path;
+}
+
+std::string InstalledBinary::exec_path() const {
+  return "/proc/self/fd/" + std::to_string(dir.get()) + "/" + name;
+}
+
+Result<InstalledBinary> open_installed_binary() {
+  InstalledBinary b;
+  b.shown = installed_binary_path();
+  const auto slash = b.shown.rfind('/');
+  if (slash == std::string::npos || slash + 1 == b.shown.size()) {
+    return make_error("io", "cannot tell the directory of " + b.shown);
+  }
+  b.name = b.shown.substr(slash + 1);
+  const std::string dir = slash == 0 ? "/" : b.shown.substr(0, slash);
+  b.dir.reset(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!b.dir) return util::errno_error("open(" + dir + ")", errno);
+  return b;
 }
 
 }  // namespace paddock::daemon

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -462,4 +463,41 @@ TEST(UpgradeWithoutLogFiles, GivenOutputOnlyInMemory_WhenUpgraded_ThenEveryLineI
   }
   EXPECT_EQ(lines[200]["line"], "half-done");
   EXPECT_EQ(lines[200]["seq"], 201);
+}
+
+TEST(UpgradeFromAPrivateDirectory,
+     GivenABinaryUnderADirectoryTheDaemonsUserCannotSearch_WhenUpgraded_ThenItIsStillReached) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the daemon drops to its own user";
+  // A checkout under /root (mode 0700): the unprivileged daemon cannot search the path to its
+  // own binary, yet it must exec it. Hard links keep /proc/self/exe on the private path.
+  const TempDir outer("paddock-private");
+  ASSERT_EQ(::chmod(outer.path().c_str(), 0700), 0);
+  const std::filesystem::path inner = std::filesystem::path(outer.path()) / "bin";
+  std::filesystem::create_directory(inner);
+  const std::filesystem::path built = std::filesystem::path(PADDOCKD_PATH).parent_path();
+  for (const char* name : {"paddockd", "paddock-probe"}) {
+    std::error_code ec;
+    std::filesystem::create_hard_link(built / name, inner / name, ec);
+    if (ec)
+      GTEST_SKIP() << "cannot hard-link " << name << " into " << inner << ": " << ec.message();
+  }
+  TestDaemonOptions o;
+  o.daemon_path = (inner / "paddockd").string();
+  TestDaemon d(o);
+  ASSERT_TRUE(d.started()) << d.start_error();
+  auto asked = d.unix_client().request("POST", "/v1/admin/upgrade", "{}");
+  ASSERT_EQ(asked.status, 202u) << asked.body << "\n" << d.log();
+  EXPECT_TRUE(eventually(
+      [&] {
+        try {
+          auto v = d.tcp().get("/v1/version", {bearer(d.read_token())});
+          return v.status == 200 && v.json().value("generation", 0) == 1;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      20s))
+      << d.log();
+  EXPECT_NE(d.log().find("\"binary\":\"" + (inner / "paddockd").string() + "\""), std::string::npos)
+      << d.log();
 }

@@ -26,6 +26,9 @@ daemon::HandoffState sample() {
   s.spawner_fd = 7;
   s.notify_fd = 5;
   s.last_event_id = 77;
+  s.binary_dir_fd = 6;
+  s.binary_name = "paddockd";
+  s.binary_shown = "/usr/sbin/paddockd";
   s.listeners = {{"tcp", "127.0.0.1:8080", 8}, {"unix", "/run/paddock/paddock.sock", 9}};
   s.preflight = {{"results", nlohmann::json::array()}};
   supervisor::AdoptedWorker a;
@@ -72,6 +75,9 @@ TEST(Handoff, GivenAState_WhenSentThroughTheSealedMemfd_ThenEveryFieldComesBack)
   EXPECT_EQ(back->spawner_fd, 7);
   EXPECT_EQ(back->notify_fd, 5);
   EXPECT_EQ(back->last_event_id, 77u);
+  EXPECT_EQ(back->binary_dir_fd, 6);
+  EXPECT_EQ(back->binary_name, "paddockd");
+  EXPECT_EQ(back->binary_shown, "/usr/sbin/paddockd");
   ASSERT_EQ(back->listeners.size(), 2u);
   EXPECT_EQ(back->listeners[1].kind, "unix");
   EXPECT_EQ(back->listeners[1].name, "/run/paddock/paddock.sock");

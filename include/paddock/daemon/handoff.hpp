@@ -45,6 +45,10 @@ struct HandoffState {
   std::uint64_t last_event_id = 0;
   /// Supervisor::handoff_records() of the image before.
   std::vector<supervisor::AdoptedWorker> workers;
+  /// The installed binary's directory (InstalledBinary), kept for the next upgrade.
+  int binary_dir_fd = -1;
+  std::string binary_name;
+  std::string binary_shown;
   /// The last preflight report (the API's PreflightReport), served until the next run.
   nlohmann::json preflight = nlohmann::json::object();
 };
@@ -56,15 +60,28 @@ Result<HandoffState> handoff_from_json(const nlohmann::json& j);
 /// Reads the state from the sealed memfd `fd` (and closes it).
 Result<HandoffState> read_handoff(int fd);
 
+/// The installed binary as the unprivileged daemon reaches it: its directory opened (O_PATH)
+/// while the daemon was root, so that directories above it it may not search (a checkout
+/// under /root is 0700) do not matter, and its file name.
+struct InstalledBinary {
+  util::UniqueFd dir;
+  std::string name;
+  std::string shown;  ///< the path, for messages
+  /// "/proc/self/fd/<dir>/<name>": what is checked and exec'd (whatever file is there then).
+  std::string exec_path() const;
+};
+/// Opens installed_binary_path()'s directory. Call while root, before the drop.
+Result<InstalledBinary> open_installed_binary();
+
 /// `<exe> check-config --config <config_path>`, run and waited for (bounded): whether the
 /// binary about to be exec'd runs here and accepts the config. The error's message holds what
 /// it printed.
-Result<void> check_next_image(const std::string& exe, const std::string& config_path);
+Result<void> check_next_image(const InstalledBinary& exe, const std::string& config_path);
 
 /// Execs `exe --config <config_path> --handoff-fd N` with `state` in a sealed memfd N; the
 /// descriptors the state names stay open across the exec (everything else is close-on-exec).
 /// Returns only when the exec failed.
-Error exec_next_image(const std::string& exe, const std::string& config_path,
+Error exec_next_image(const InstalledBinary& exe, const std::string& config_path,
                       const HandoffState& state);
 
 /// The path of the running binary as installed (readlink /proc/self/exe without a
