@@ -549,6 +549,11 @@ int run(const config::Config& start_config, const std::string& config_path,
       (void)sup.adopt(std::move(w));
     }
     ops.adopt_connections(handoff->connections);
+    // The spawner re-reads the file too (its live keys, as on SIGHUP); the keys it applies only
+    // at its start (UID, GID and port ranges, cgroup, seccomp_profile, ...) keep their values.
+    ops.reload([](Result<void> r) {
+      if (!r) log::error("the spawner kept its config", {{"error", r.error().message}});
+    });
     log::info("took over the previous image's workers",
               {{"workers", static_cast<long>(sup.live_count())},
                {"bridged_connections", handoff->connections.size()}});
