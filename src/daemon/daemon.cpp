@@ -48,10 +48,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-Result<preflight::Report> report_from_handoff(const nlohmann::json& j) {
-  return privsep::report_from_json(j);
-}
-
 /// How long an upgrade waits for requests, starts, stops, runs and bridged connections under
 /// way before it hands over regardless.
 constexpr std::chrono::seconds kUpgradeDrain{10};
@@ -380,7 +376,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     // The previous image's listening sockets: connections made during the exec waited in
     // their backlogs. A changed [server] listen or socket takes effect at the next restart.
     for (const auto& l : handoff->listeners) {
-      if (auto r = server.adopt_listener({l.kind, l.name, l.fd}); !r) {
+      if (auto r = server.adopt_listener(l); !r) {
         log::critical(r.error().message);
         return 1;
       }
@@ -512,16 +508,17 @@ int run(const config::Config& start_config, const std::string& config_path,
   if (handed) {
     // Every worker the previous image had: the spawner hands over the trees (and those that
     // ended during the exec); the state carried in the handoff completes each.
-    std::map<std::string, supervisor::AdoptedWorker::Carried> carried;
-    std::vector<supervisor::AdoptedWorker> between_runs;
+    std::map<std::string, supervisor::AdoptedWorker> had_trees;  // until the spawner names them
+    std::vector<supervisor::AdoptedWorker> between_runs;         // Client::adopt keeps these
     for (auto& w : handoff->workers) {
       if (supervisor::is_terminal(w.carried->state)) {
-        // Ended before the hand-over: listed as it was, nothing to adopt.
-        (void)sup.adopt(std::move(w));
-        continue;
+        (void)sup.adopt(std::move(w));  // ended before the hand-over: listed as it was
+      } else if (w.carried->between_runs) {
+        between_runs.push_back(std::move(w));
+      } else {
+        const std::string id = w.id;
+        had_trees.emplace(id, std::move(w));
       }
-      carried[w.id] = *w.carried;
-      if (w.carried->between_runs) between_runs.push_back(w);
     }
     auto adopted = ops.adopt(sup, std::move(between_runs));
     if (!adopted) {
@@ -531,17 +528,16 @@ int run(const config::Config& start_config, const std::string& config_path,
     }
     for (auto& a : *adopted) {
       const std::string id = a.id;
-      if (auto c = carried.find(id); c != carried.end()) {
-        a.carried = c->second;
-        carried.erase(c);
+      if (auto it = had_trees.find(id); it != had_trees.end()) {
+        a.carried = std::move(it->second.carried);
+        had_trees.erase(it);
       }
       if (auto r = sup.adopt(std::move(a)); !r) {
         log::error("could not take over a worker",
                    {{"worker_id", id}, {"error", r.error().message}});
       }
     }
-    for (auto& w : handoff->workers) {
-      if (!w.carried || carried.count(w.id) == 0) continue;
+    for (auto& [id, w] : had_trees) {
       // Neither running nor ended in the spawner's view (its end was told to the image before
       // and not handled there): its status is unknown.
       w.carried.reset();
@@ -693,18 +689,12 @@ int run(const config::Config& start_config, const std::string& config_path,
   };
   services.readiness = readiness;
   services.generation = handed ? handoff->generation : 0;
-  const std::int64_t started_at_ms = handed
-                                         ? handoff->started_at_ms
-                                         : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                               std::chrono::system_clock::now().time_since_epoch())
-                                               .count();
-  if (handed) {
-    services.started -=
-        std::chrono::milliseconds(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      std::chrono::system_clock::now().time_since_epoch())
-                                      .count() -
-                                  started_at_ms);
-  }
+  // Uptime counts from the first image of this process; an upgrade carries when that started.
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  const std::int64_t started_at_ms = handed ? handoff->started_at_ms : now_ms;
+  services.started -= std::chrono::milliseconds(now_ms - started_at_ms);
   // ---- Upgrade in place (SIGUSR2, POST /v1/admin/upgrade, `systemctl reload`) ----
   // 1. The installed binary must run and accept the config (check-config), else nothing
   //    changes and the caller is told why. 2. Drain: new requests get 503 + Retry-After, new
@@ -838,7 +828,7 @@ int run(const config::Config& start_config, const std::string& config_path,
   // Preflight: prove the host is safe before anything is served. After an upgrade the report
   // of the image before stands (the host did not change); POST /v1/preflight/run runs it anew.
   auto first_report =
-      handed ? report_from_handoff(handoff->preflight)
+      handed ? privsep::report_from_json(handoff->preflight)
              : ops.preflight_now(std::chrono::seconds(2 * cfg.preflight.timeout_seconds + 30));
   if (!first_report) {
     log::critical("refusing to start: preflight did not run",
@@ -946,7 +936,7 @@ int run(const config::Config& start_config, const std::string& config_path,
     state.spawner_fd = spawner_sock.get();
     state.notify_fd = notifier.fd();
     state.last_event_id = events.last_id();
-    for (const auto& l : handed_listeners) state.listeners.push_back({l.kind, l.name, l.fd});
+    state.listeners = std::move(handed_listeners);
     state.connections = ops.handed_connections();
     state.workers = sup.handoff_records();
     state.preflight = last_report->to_json();

@@ -38,24 +38,6 @@ supervisor::WallTime from_ms(std::int64_t ms) {
 std::string hex(const std::string& bytes) {
   return util::to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
 }
-std::optional<std::string> unhex(const std::string& text) {
-  if (text.size() % 2 != 0) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string out;
-  out.reserve(text.size() / 2);
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int hi = nibble(text[i]);
-    const int lo = nibble(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
-}
-
 template <class T>
 nlohmann::json opt(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -77,7 +59,7 @@ std::optional<std::vector<supervisor::LogLine>> ring_from_json(const nlohmann::j
   std::vector<supervisor::LogLine> out;
   for (const auto& e : j) {
     if (!e.is_array() || e.size() != 4) return std::nullopt;
-    auto text = unhex(e[3].get<std::string>());
+    auto text = util::from_hex(e[3].get<std::string>());
     if (!text) return std::nullopt;
     supervisor::LogLine l;
     l.seq = e[0].get<std::uint64_t>();
@@ -137,8 +119,8 @@ Result<supervisor::AdoptedWorker::Carried> carried_from_json(const std::string& 
     auto ring = ring_from_json(j.at("ring"));
     if (!ring) return bad("its log lines are not readable");
     c.ring = std::move(*ring);
-    auto out = unhex(j.at("partial_out_hex").get<std::string>());
-    auto err = unhex(j.at("partial_err_hex").get<std::string>());
+    auto out = util::from_hex(j.at("partial_out_hex").get<std::string>());
+    auto err = util::from_hex(j.at("partial_err_hex").get<std::string>());
     if (!out || !err) return bad("a partial line is not hex");
     c.partial_out = std::move(*out);
     c.partial_err = std::move(*err);
@@ -202,8 +184,8 @@ Result<HandoffState> handoff_from_json(const nlohmann::json& j) {
     s.binary_name = j.at("binary").at("name").get<std::string>();
     s.binary_shown = j.at("binary").at("shown").get<std::string>();
     for (const auto& l : j.at("listeners")) {
-      HandedListener h{l.at("kind").get<std::string>(), l.at("name").get<std::string>(),
-                       l.at("fd").get<int>()};
+      api::HttpServer::Listening h{l.at("kind").get<std::string>(), l.at("name").get<std::string>(),
+                                   l.at("fd").get<int>()};
       if ((h.kind != "tcp" && h.kind != "unix") || h.fd < 0) {
         return make_error("invalid_config", "handoff listener " + h.name + " is not usable");
       }

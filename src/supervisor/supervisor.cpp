@@ -292,27 +292,27 @@ void Supervisor::publish_created(const Worker& w, WallTime at, std::string reaso
 }
 
 void Supervisor::open_log_file(Worker& w, bool adopted, const AdoptedWorker::Carried* carried) {
-  if (cfg_.log.worker_log_dir.empty()) {
-    if (carried != nullptr) {
-      // An upgrade without log files: the lines the ring held come across in the hand-over.
-      w.ring.resume_memory(carried->log_seq, carried->partial_out, carried->partial_err);
-      w.ring.restore_ring(carried->ring);
-    }
-    return;
-  }
-  const std::string path = cfg_.log.worker_log_dir + "/" + w.id + ".log";
+  const std::string path =
+      cfg_.log.worker_log_dir.empty() ? "" : cfg_.log.worker_log_dir + "/" + w.id + ".log";
   if (carried != nullptr) {
-    // An upgrade: the same file goes on, with the same line numbers.
-    auto resumed = w.ring.resume_file(path, cfg_.log.worker_log_max_bytes, carried->log_seq,
-                                      carried->partial_out, carried->partial_err);
-    if (!resumed) {
-      log::warn("cannot go on with the worker's log file; output stays in memory only",
-                {{"worker_id", w.id}, {"path", path}, {"error", resumed.error().message}});
-      w.ring.resume_memory(carried->log_seq, carried->partial_out, carried->partial_err);
+    // An upgrade: the same file goes on, with the same line numbers, and the lines the ring
+    // held come across in the hand-over.
+    bool resumed = false;
+    if (!path.empty()) {
+      auto r = w.ring.resume_file(path, cfg_.log.worker_log_max_bytes, carried->log_seq,
+                                  carried->partial_out, carried->partial_err);
+      resumed = static_cast<bool>(r);
+      if (!r) {
+        log::warn("cannot go on with the worker's log file; output stays in memory only",
+                  {{"worker_id", w.id}, {"path", path}, {"error", r.error().message}});
+      }
     }
+    if (!resumed)
+      w.ring.resume_memory(carried->log_seq, carried->partial_out, carried->partial_err);
     w.ring.restore_ring(carried->ring);
     return;
   }
+  if (path.empty()) return;
   // An adopted worker's file holds what the previous daemon wrote: it stays on disk as .log.1
   // and this daemon writes a new one (its line numbers start again).
   if (adopted && ::rename(path.c_str(), (path + ".1").c_str()) != 0 && errno != ENOENT) {
@@ -626,9 +626,7 @@ void Supervisor::handle_exit(Worker& worker, ExitStatus status) {
     if (w->relaunch_after_stop && !shutting_down_) {
       w->relaunch_after_stop = false;
       transition(*w, State::Starting, "restarting by request");
-      if (auto r = launch(*w); !r) {
-        finish(*w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
-      }
+      relaunch(*w);
       return;
     }
     const std::string reason = w->stop_reason + " (" + how + ")";
@@ -665,10 +663,14 @@ void Supervisor::handle_exit(Worker& worker, ExitStatus status) {
     Worker* x = find(id);
     if (x == nullptr || x->state != State::Starting || x->proc) return;
     x->restart_timer = 0;
-    if (auto r = launch(*x); !r) {
-      finish(*x, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
-    }
+    relaunch(*x);
   });
+}
+
+void Supervisor::relaunch(Worker& w) {
+  if (auto r = launch(w); !r) {
+    finish(w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
+  }
 }
 
 void Supervisor::finish(Worker& w, State to, std::string reason, const std::string& exit_reason) {
@@ -871,7 +873,7 @@ Result<WorkerSnapshot> Supervisor::take_over(Worker& w, AdoptedWorker a) {
       w, std::chrono::duration_cast<std::chrono::milliseconds>(sched_.wall_now() - w.created_at));
   // The state the image before showed, without a transition event: for a client nothing
   // happened to this worker.
-  w.state = c.state == State::Stopping && !a.proc && !a.exited_at ? State::Starting : c.state;
+  w.state = c.state;
   if (a.proc) {
     w.proc = a.proc;
     w.adopted = true;
@@ -891,16 +893,13 @@ Result<WorkerSnapshot> Supervisor::take_over(Worker& w, AdoptedWorker a) {
     const auto ran =
         std::chrono::duration_cast<std::chrono::milliseconds>(*a.exited_at - a.started_at);
     w.launched_mono = sched_.now() - std::max(ran, std::chrono::milliseconds(0));
-    w.state = c.state;
     handle_exit(w, a.exit);
     return snapshot(w);
   }
   if (!a.proc) {
     // Between two runs of its tree at the hand-over: run it again now.
     w.state = State::Starting;
-    if (auto r = launch(w); !r) {
-      finish(w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
-    }
+    relaunch(w);
     return snapshot(w);
   }
   if (w.is_run) {
@@ -910,12 +909,10 @@ Result<WorkerSnapshot> Supervisor::take_over(Worker& w, AdoptedWorker a) {
   if (c.state == State::Stopping) {
     // The stop goes on with the grace it had left.
     w.state = State::Running;
-    const bool relaunch = c.relaunch_after_stop;
     (void)stop(w.id,
                std::chrono::seconds((std::max<std::int64_t>(c.grace_left_ms, 0) + 999) / 1000),
                c.stop_reason);
-    w.stop_target = c.stop_target;
-    w.relaunch_after_stop = relaunch;
+    w.stop_target = c.stop_target;  // stop() set its own
     return snapshot(w);
   }
   if (w.state == State::Starting) {
@@ -941,9 +938,7 @@ void Supervisor::expedite_restarts() {
     if (w == nullptr) continue;
     sched_.cancel(w->restart_timer);
     w->restart_timer = 0;
-    if (auto r = launch(*w); !r) {
-      finish(*w, State::Failed, "restart failed: " + r.error().message, "spawn_failed");
-    }
+    relaunch(*w);
   }
 }
 
@@ -961,8 +956,33 @@ std::size_t Supervisor::unsettled() const {
 
 namespace {
 
-/// What every handed-over worker carries, live or ended.
-AdoptedWorker handoff_record(const Supervisor::Worker& w);
+/// A worker as the journal names it: id, spec, UID, port and when it started.
+AdoptedWorker record_of(const Supervisor::Worker& w) {
+  AdoptedWorker a;
+  a.id = w.id;
+  a.spec = w.spec;
+  a.uid = w.uid;
+  a.port = w.port;
+  a.started_at = w.started_at.value_or(w.created_at);
+  return a;
+}
+
+/// record_of() and what every handed-over worker carries, live or ended.
+AdoptedWorker handoff_record(const Supervisor::Worker& w) {
+  AdoptedWorker a = record_of(w);
+  AdoptedWorker::Carried c;
+  c.state = w.state;
+  c.reason = w.reason;
+  c.created_at = w.created_at;
+  c.last_exited_at = w.exited_at;
+  c.exit_code = w.exit_code;
+  c.signal = w.signal;
+  c.restarts = w.restarts.restarts();
+  c.log_seq = w.ring.last_seq();
+  c.ring = w.ring.ring_lines();
+  a.carried = std::move(c);
+  return a;
+}
 
 }  // namespace
 
@@ -994,42 +1014,10 @@ std::vector<AdoptedWorker> Supervisor::handoff_records() const {
   return out;
 }
 
-namespace {
-
-AdoptedWorker handoff_record(const Supervisor::Worker& w) {
-  AdoptedWorker a;
-  a.id = w.id;
-  a.spec = w.spec;
-  a.uid = w.uid;
-  a.port = w.port;
-  a.started_at = w.started_at.value_or(w.created_at);
-  AdoptedWorker::Carried c;
-  c.state = w.state;
-  c.reason = w.reason;
-  c.created_at = w.created_at;
-  c.last_exited_at = w.exited_at;
-  c.exit_code = w.exit_code;
-  c.signal = w.signal;
-  c.restarts = w.restarts.restarts();
-  c.log_seq = w.ring.last_seq();
-  c.ring = w.ring.ring_lines();
-  a.carried = std::move(c);
-  return a;
-}
-
-}  // namespace
-
 std::vector<AdoptedWorker> Supervisor::live_records() const {
   std::vector<AdoptedWorker> out;
   for (const auto& [id, w] : workers_) {
-    if (is_terminal(w->state)) continue;
-    AdoptedWorker a;
-    a.id = id;
-    a.spec = w->spec;
-    a.uid = w->uid;
-    a.port = w->port;
-    a.started_at = w->started_at.value_or(w->created_at);
-    out.push_back(std::move(a));
+    if (!is_terminal(w->state)) out.push_back(record_of(*w));
   }
   return out;
 }

@@ -42,6 +42,14 @@ void expect_lines(const std::vector<LogLine>& lines, std::uint64_t first, std::u
   }
 }
 
+/// The log file an earlier daemon left at `path`: lines 1 to `last`, as print() writes them.
+bool write_earlier_log(const std::string& path, int last) {
+  LogStore before(1 << 20, nullptr);
+  if (!before.open_file(path, 1 << 30)) return false;
+  print(before, 1, last);
+  return true;
+}
+
 }  // namespace
 
 TEST(LogTime, GivenFormattedTime_ThenParsedBackExactly) {
@@ -142,12 +150,7 @@ TEST(LogStore, GivenAFileAnEarlierDaemonWrote_WhenResumed_ThenSeqsGoOnAndOldLine
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   const std::string path = dir.path + "/w.log";
-  {
-    LogStore before(1 << 20, nullptr);
-    ASSERT_TRUE(before.open_file(path, 1 << 30));
-    print(before, 1, 2500);
-    before.append(Stream::Stdout, at(2501), "half of line 2");
-  }
+  ASSERT_TRUE(write_earlier_log(path, 2500));
   LogBudget budget;
   LogStore after(4096, &budget);
   auto resumed = after.resume_file(path, 1 << 30, 2500, "half of line 2", "");
@@ -176,11 +179,7 @@ TEST(LogStore, GivenAFileWithATornLastLine_WhenResumed_ThenTheTornPartIsCutOff) 
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   const std::string path = dir.path + "/w.log";
-  {
-    LogStore before(1 << 20, nullptr);
-    ASSERT_TRUE(before.open_file(path, 1 << 30));
-    print(before, 1, 10);
-  }
+  ASSERT_TRUE(write_earlier_log(path, 10));
   {
     std::FILE* f = std::fopen(path.c_str(), "a");
     ASSERT_NE(f, nullptr);
@@ -200,11 +199,7 @@ TEST(LogStore,
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   const std::string path = dir.path + "/w.log";
-  {
-    LogStore before(1 << 20, nullptr);
-    ASSERT_TRUE(before.open_file(path, 1 << 30));
-    print(before, 1, 5);
-  }
+  ASSERT_TRUE(write_earlier_log(path, 5));
   LogStore after(1 << 20, nullptr);
   ASSERT_TRUE(after.resume_file(path, 1 << 30, 8, "", ""));
   print(after, 9, 10);

@@ -130,3 +130,15 @@ TEST(AtomicFile, ReplacesTheFileHonouringTheUmaskUnlessExactAndLeavesNoTemporary
   EXPECT_EQ(entries, 2u) << "no temporary file is left behind";
   std::filesystem::remove_all(dir);
 }
+
+TEST(Util, GivenBytes_WhenHexedAndBack_ThenTheyComeBackAndBadHexIsRefused) {
+  const std::string bytes("\x00\x01\x7f\x80\xfe\xff line", 11);
+  const std::string hex =
+      paddock::util::to_hex(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  EXPECT_EQ(hex, "00017f80feff206c696e65");
+  EXPECT_EQ(paddock::util::from_hex(hex), bytes);
+  EXPECT_EQ(paddock::util::from_hex(""), std::string());
+  EXPECT_FALSE(paddock::util::from_hex("abc"));
+  EXPECT_FALSE(paddock::util::from_hex("0g"));
+  EXPECT_FALSE(paddock::util::from_hex("AB")) << "to_hex writes lower case only";
+}

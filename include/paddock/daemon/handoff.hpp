@@ -14,19 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "paddock/api/server.hpp"
 #include "paddock/net/port_bridge.hpp"
 #include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/fd.hpp"
 #include "paddock/util/result.hpp"
 
 namespace paddock::daemon {
-
-/// A listening socket of the API handed to the next image.
-struct HandedListener {
-  std::string kind;  ///< "tcp" or "unix"
-  std::string name;  ///< host:port, or the socket's path
-  int fd = -1;
-};
 
 struct HandoffState {
   /// Upgrades this process has gone through (the new image's is this + 1).
@@ -38,7 +32,8 @@ struct HandoffState {
   /// The socket connected to $NOTIFY_SOCKET (-1: none): the new image may not be allowed to
   /// connect it again once privileges are gone.
   int notify_fd = -1;
-  std::vector<HandedListener> listeners;
+  /// The API's listening sockets.
+  std::vector<api::HttpServer::Listening> listeners;
   /// Connections bridged into workers' network namespaces, with their ports.
   std::vector<std::pair<std::uint16_t, net::PortBridge::HandedConnection>> connections;
   /// The id of the last event the image before published (GET /v1/events goes on after it).

@@ -285,6 +285,8 @@ class Supervisor final : public ProcessSink {
   void transition(Worker& w, State to, std::string reason);
   void finish(Worker& w, State to, std::string reason, const std::string& exit_reason);
   void release_resources(Worker& w);
+  /// Launches the worker's tree again; when that fails, the worker ends failed.
+  void relaunch(Worker& w);
   void open_log_file(Worker& w, bool adopted = false,
                      const AdoptedWorker::Carried* carried = nullptr);
   /// The end of a worker's tree (on_exited, or an exit seen by the image before an upgrade).

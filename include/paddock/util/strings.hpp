@@ -1,6 +1,7 @@
 #pragma once
 /// Small string helpers shared by config, api and cli.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,5 +21,7 @@ bool starts_with(std::string_view s, std::string_view prefix);
 
 /// Lower-case hex of a byte range.
 std::string to_hex(const unsigned char* data, std::size_t size);
+/// The bytes to_hex() wrote; nullopt for an odd length or a character that is not 0-9 or a-f.
+std::optional<std::string> from_hex(std::string_view text);
 
 }  // namespace paddock::util
