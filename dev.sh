@@ -78,7 +78,7 @@ cmd_run() {
   install_missing "${BUILD_DEPS[@]}" "${RUN_DEPS[@]}"
   # What the dev daemon needs, not the tests and benchmarks: the daemon, the CLI its banner
   # suggests, the preflight probe helper found next to paddockd, and the compiled seccomp filter.
-  build dev paddockd paddock paddock-probe paddock_seccomp_profiles
+  build dev paddockd paddock paddock-probe paddock-warm paddock_seccomp_profiles
   ensure_daemon_user
   mkdir -p run
   # What bwrap mounts into sandboxes (host-path bundles, data directories, the uploaded bundle

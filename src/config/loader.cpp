@@ -117,6 +117,25 @@ std::variant<Value, std::string> convert(const KeySpec& spec, const toml::node& 
       }
       return Value{v};
     }
+    case Type::CountMap: {
+      const auto* tbl = node.as_table();
+      if (tbl == nullptr) return want;
+      detail::CountMap out;
+      for (auto&& [k, v] : *tbl) {
+        const std::string name(k.str());
+        if (!v.is_integer()) {
+          return "'" + spec.full() + "." + name + "' must be an integer";
+        }
+        const auto n = *v.value<std::int64_t>();
+        if (n < spec.min || n > spec.max) {
+          return "'" + spec.full() + "." + name + "' = " + std::to_string(n) +
+                 " is out of range (" + std::to_string(spec.min) + ".." + std::to_string(spec.max) +
+                 ")";
+        }
+        out[name] = n;
+      }
+      return Value{std::move(out)};
+    }
     case Type::StringArray: {
       const auto* arr = node.as_array();
       if (arr == nullptr) return want;
@@ -139,6 +158,24 @@ std::variant<Value, std::string> convert_env(const KeySpec& spec, const std::str
       return Value{text};
     case Type::StringArray:
       return Value{util::split_trimmed(text, ',')};
+    case Type::CountMap: {
+      detail::CountMap out;
+      for (const auto& item : util::split_trimmed(text, ',')) {
+        const auto eq = item.find('=');
+        std::int64_t n = 0;
+        const char* end = item.data() + item.size();
+        if (eq == std::string::npos || eq == 0 ||
+            std::from_chars(item.data() + eq + 1, end, n).ptr != end) {
+          return want + " (name=count,...); '" + item + "' is not name=count";
+        }
+        if (n < spec.min || n > spec.max) {
+          return "'" + item + "' is out of range (" + std::to_string(spec.min) + ".." +
+                 std::to_string(spec.max) + ")";
+        }
+        out[item.substr(0, eq)] = n;
+      }
+      return Value{std::move(out)};
+    }
     case Type::Boolean: {
       std::string t = text;
       std::transform(t.begin(), t.end(), t.begin(),
@@ -494,6 +531,21 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   if (p.default_profile.empty() || p.default_profile.find('/') != std::string::npos) {
     err("process.default_profile", "default_profile must be a profile name such as 'shell'");
   }
+
+  std::uint64_t warm_total = 0;
+  for (const auto& [name, n] : cfg.pool.warm) {
+    if (name.empty() || name.find('/') != std::string::npos || name.front() == '.') {
+      err("pool.warm", "pool.warm: '" + name + "' is not a profile name such as 'shell'");
+    }
+    warm_total += n;
+  }
+  if (p.worker_uid_range_end >= p.worker_uid_range_start &&
+      warm_total * 2 > std::uint64_t{p.worker_uid_range_end} - p.worker_uid_range_start + 1) {
+    err("pool.warm", "pool.warm parks " + std::to_string(warm_total) +
+                         " sandboxes, each holding a worker UID; that is more than half of "
+                         "[process] worker_uid_range: lower the counts or widen the range");
+  }
+  check_abs("pool.helper_path", cfg.pool.helper_path, true);
 
   if (auto msg = daemon_user_problem(cfg.server.user); !msg.empty()) err("server.user", msg);
   if (cfg.server.listen.empty() && cfg.server.socket.empty()) {

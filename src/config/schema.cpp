@@ -56,6 +56,7 @@ KeySpec path(std::string s, std::string k, Section Config::*sec, Field Section::
 }
 
 constexpr std::int64_t kU32 = 0xffffffffLL;
+constexpr std::int64_t kMaxWarmPerProfile = 64;
 
 std::vector<KeySpec> build() {
   using S = ServerConfig;
@@ -65,6 +66,7 @@ std::vector<KeySpec> build() {
   using M = LimitsConfig;
   using B = BundlesConfig;
   using R = RunsConfig;
+  using O = PoolConfig;
   auto sv = &Config::server;
   auto pr = &Config::process;
   auto pf = &Config::preflight;
@@ -72,6 +74,7 @@ std::vector<KeySpec> build() {
   auto li = &Config::limits;
   auto bu = &Config::bundles;
   auto ru = &Config::runs;
+  auto po = &Config::pool;
   std::vector<KeySpec> v{
       strings("server", "listen", sv, &S::listen),
       path("server", "socket", sv, &S::socket),
@@ -153,6 +156,15 @@ std::vector<KeySpec> build() {
       integer("runs", "max_files_bytes", ru, &R::max_files_bytes, 0, 1LL << 32),
       integer("runs", "collect_file_bytes", ru, &R::collect_file_bytes, 0, 1LL << 32),
       integer("runs", "collect_total_bytes", ru, &R::collect_total_bytes, 0, 1LL << 32),
+
+      KeySpec{"pool", "warm", Type::CountMap, 0, kMaxWarmPerProfile,
+              [](Config& c, const Value& x) {
+                c.pool.warm.clear();
+                for (const auto& [name, n] : std::get<CountMap>(x)) {
+                  c.pool.warm[name] = static_cast<std::uint32_t>(n);
+                }
+              }},
+      path("pool", "helper_path", po, &O::helper_path),
   };
   return v;
 }
@@ -178,6 +190,8 @@ const char* type_name(Type t) {
       return "an array of strings";
     case Type::FileMode:
       return "an octal mode string such as \"0660\" (or an integer)";
+    case Type::CountMap:
+      return "a table of profile names to counts, such as {shell = 4, python = 2}";
   }
   return "?";
 }

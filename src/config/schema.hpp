@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -11,9 +12,13 @@
 
 namespace paddock::config::detail {
 
-enum class Type { String, Integer, Boolean, Float, StringArray, FileMode };
+enum class Type { String, Integer, Boolean, Float, StringArray, FileMode, CountMap };
 
-using Value = std::variant<std::string, std::int64_t, bool, double, std::vector<std::string>>;
+/// CountMap: a table of names to integers in [min, max] (`{shell = 4}`; in the environment
+/// `shell=4,python=2`).
+using CountMap = std::map<std::string, std::int64_t>;
+using Value =
+    std::variant<std::string, std::int64_t, bool, double, std::vector<std::string>, CountMap>;
 
 struct KeySpec {
   std::string section;

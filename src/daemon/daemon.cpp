@@ -181,6 +181,11 @@ void register_supervisor_metrics(api::MetricsRegistry& m, const supervisor::Supe
     return std::vector<api::CollectedSample>{{{"ok"}, static_cast<double>(st.spawns_ok)},
                                              {{"error"}, static_cast<double>(st.spawns_failed)}};
   });
+  m.counter_collector(
+      "paddock_warm_runs_total",
+      "Runs started in a sandbox parked ahead ([pool] warm) instead of cold.", {}, [&sup] {
+        return std::vector<api::CollectedSample>{{{}, static_cast<double>(sup.stats().warm_runs)}};
+      });
   m.counter_collector("paddock_restarts_total", "Automatic restarts of workers.", {}, [&sup] {
     return std::vector<api::CollectedSample>{{{}, static_cast<double>(sup.stats().restarts_total)}};
   });
@@ -218,6 +223,14 @@ void register_cgroup_metrics(api::MetricsRegistry& m, const privsep::Client& ops
       {}, [&ops] {
         return std::vector<api::CollectedSample>{{{}, static_cast<double>(ops.oom_kills())}};
       });
+  m.gauge_collector("paddock_warm_sandboxes",
+                    "Sandboxes parked ahead for runs ([pool] warm): ready, or still starting.",
+                    {"state"}, [&ops] {
+                      const auto w = ops.warm_pool();
+                      return std::vector<api::CollectedSample>{
+                          {{"ready"}, static_cast<double>(w.ready)},
+                          {{"starting"}, static_cast<double>(w.starting)}};
+                    });
 }
 
 /// Creates a directory (and parents) with `mode` when missing.

@@ -113,6 +113,9 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(runs, max_files_bytes, Live),
       PADDOCK_KEY(runs, collect_file_bytes, Live),
       PADDOCK_KEY(runs, collect_total_bytes, Live),
+      // The spawner parks new sandboxes for the changed pool (and stops those it no longer wants).
+      PADDOCK_KEY(pool, warm, Live),
+      PADDOCK_KEY(pool, helper_path, Live),
   };
   return r;
 }

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <iostream>
 
 #include "paddock/config/loader.hpp"
@@ -52,6 +53,9 @@ int main(int argc, char** argv) {
   app.add_option("--handoff-fd", handoff_fd, "")->group("");
 
   CLI11_PARSE(app, argc, argv);
+  // A write to a pipe or socket whose reader is gone (a run's stdin, a client that hung up) is
+  // an EPIPE error to handle, not a signal that ends the daemon. Children get SIG_DFL back.
+  ::signal(SIGPIPE, SIG_IGN);
 
   if (*spawner) {
     paddock::log::init("info", "text");

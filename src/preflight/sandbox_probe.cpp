@@ -222,19 +222,20 @@ UidSource make_local_uid_source(const config::Config& cfg) {
   return src;
 }
 
-Result<std::string> locate_probe_helper(const config::Config& cfg) {
+Result<std::string> locate_libexec_helper(const std::string& configured, const std::string& name,
+                                          const std::string& key) {
   std::vector<std::string> tried;
   auto usable = [&](const std::string& p) {
     tried.push_back(p);
     return ::access(p.c_str(), X_OK) == 0;
   };
-  if (!cfg.preflight.probe_path.empty()) {
-    if (usable(cfg.preflight.probe_path)) return cfg.preflight.probe_path;
+  if (!configured.empty()) {
+    if (usable(configured)) return configured;
     return make_error("probe_missing",
-                      "[preflight] probe_path " + cfg.preflight.probe_path +
-                          " is missing or not executable; point it at the paddock-probe helper "
-                          "(installed in " PADDOCK_LIBEXECDIR ") or leave it empty",
-                      "preflight.probe_path");
+                      "[" + key.substr(0, key.find('.')) + "] " + key.substr(key.find('.') + 1) +
+                          " " + configured + " is missing or not executable; point it at the " +
+                          name + " helper (installed in " PADDOCK_LIBEXECDIR ") or leave it empty",
+                      key);
   }
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -242,17 +243,22 @@ Result<std::string> locate_probe_helper(const config::Config& cfg) {
     std::string self(exe, static_cast<std::size_t>(n));
     const auto slash = self.rfind('/');
     if (slash != std::string::npos) {
-      const std::string next_to = self.substr(0, slash + 1) + kHelperName;
+      const std::string next_to = self.substr(0, slash + 1) + name;
       if (usable(next_to)) return next_to;
     }
   }
-  const std::string installed = std::string(PADDOCK_LIBEXECDIR) + "/" + kHelperName;
+  const std::string installed = std::string(PADDOCK_LIBEXECDIR) + "/" + name;
   if (usable(installed)) return installed;
   std::string list;
   for (const auto& t : tried) list += (list.empty() ? "" : ", ") + t;
-  return make_error("probe_missing", "the paddock-probe helper was not found (tried " + list +
-                                         "); install paddock completely or set [preflight] "
-                                         "probe_path");
+  return make_error("probe_missing", "the " + name + " helper was not found (tried " + list +
+                                         "); install paddock completely or set [" +
+                                         key.substr(0, key.find('.')) + "] " +
+                                         key.substr(key.find('.') + 1));
+}
+
+Result<std::string> locate_probe_helper(const config::Config& cfg) {
+  return locate_libexec_helper(cfg.preflight.probe_path, kHelperName, "preflight.probe_path");
 }
 
 SpawnProber::SpawnProber(config::Config cfg, UidSource uids)

@@ -390,6 +390,17 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     return p;
   }
 
+  /// Writes a run's stdin, then closes it (EOF for the workload).
+  void feed_stdin(const std::shared_ptr<Proc>& p, util::UniqueFd fd, std::string data) {
+    p->in = std::make_unique<stream_descriptor>(ioc, fd.release());
+    p->stdin_data = std::move(data);
+    asio::async_write(*p->in, asio::buffer(p->stdin_data),
+                      [p](boost::system::error_code, std::size_t) {
+                        boost::system::error_code ec;
+                        if (p->in) p->in->close(ec);
+                      });
+  }
+
   /// Serves the port's host side through the relay's control socket `ctl`.
   static void bridge(asio::io_context& ioc, const std::shared_ptr<Proc>& p, util::UniqueFd ctl) {
     auto shared = std::make_shared<util::UniqueFd>(std::move(ctl));
@@ -720,6 +731,58 @@ Result<std::vector<supervisor::AdoptedWorker>> Client::adopt(
   return out;
 }
 
+namespace {
+
+/// A run's files in one sealed memfd; `body` gets "files" listing where each one is in it.
+Result<util::UniqueFd> files_blob(const std::vector<runfiles::InputFile>& files,
+                                  nlohmann::json& body) {
+  if (files.empty()) return util::UniqueFd();
+  std::string blob;
+  nlohmann::json index = nlohmann::json::array();
+  for (const auto& f : files) {
+    index.push_back({{"path", f.path}, {"offset", blob.size()}, {"size", f.content.size()}});
+    blob += f.content;
+  }
+  auto fd = runfiles::sealed_blob(blob);
+  if (!fd) return fd.error();
+  body["files"] = std::move(index);
+  return std::move(*fd);
+}
+
+}  // namespace
+
+Result<supervisor::WarmLaunch> Client::launch_warm(supervisor::LaunchRequest& request,
+                                                   supervisor::ProcessSink& sink) {
+  nlohmann::json body{{"spec", api::spec_to_json(request.spec)},
+                      {"stdin", request.stdin_data.has_value()}};
+  auto files_fd = files_blob(request.files, body);
+  if (!files_fd) return files_fd.error();
+  auto r = *files_fd ? impl_->call(Type::LaunchWarm, body, kCallTimeout, {files_fd->get()})
+                     : impl_->call(Type::LaunchWarm, body);
+  if (!r) return r.error();
+  const std::size_t want = request.stdin_data ? 3 : 2;
+  const std::string id = r->body.value("worker_id", "");
+  const auto uid = r->body.value("uid", uid_t{0});
+  if (r->fds.size() != want || !valid_worker_id(id) || uid < impl_->uid_first ||
+      uid > impl_->uid_last) {
+    return make_error("spawn_failed", "the spawner answered a warm launch without its parts");
+  }
+  impl_->uids.leases[uid] = id;
+  auto p = impl_->track(r->body.value("proc", ProcId{0}), r->body.value("pid", pid_t{-1}), sink, id,
+                        uid, std::nullopt, r->body, std::move(r->fds[0]), std::move(r->fds[1]),
+                        util::UniqueFd());
+  if (request.stdin_data)
+    impl_->feed_stdin(p, std::move(r->fds[2]), std::move(*request.stdin_data));
+  if (const auto wp = r->body.find("workload_pid"); wp != r->body.end() && wp->is_number()) {
+    // The helper runs already and is the run's process from its exec on; told once the
+    // caller has recorded the launch.
+    asio::post(impl_->ioc, [p, pid = wp->get<pid_t>()] {
+      if (!p->reported && !p->reaped) p->sink->on_started(p->id, pid);
+    });
+  }
+  return supervisor::WarmLaunch{id, uid, p->id, p->pid};
+}
+
 Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest request,
                                                 supervisor::ProcessSink& sink) {
   const auto& plan = request.plan;
@@ -739,18 +802,9 @@ Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest reques
   util::UniqueFd files_fd;
   if (request.run_workdir) {
     body["workdir"] = true;
-    std::string blob;
-    nlohmann::json index = nlohmann::json::array();
-    for (const auto& f : request.files) {
-      index.push_back({{"path", f.path}, {"offset", blob.size()}, {"size", f.content.size()}});
-      blob += f.content;
-    }
-    if (!request.files.empty()) {
-      auto fd = runfiles::sealed_blob(blob);
-      if (!fd) return fd.error();
-      files_fd = std::move(*fd);
-      body["files"] = std::move(index);
-    }
+    auto fd = files_blob(request.files, body);
+    if (!fd) return fd.error();
+    files_fd = std::move(*fd);
   }
   auto r = files_fd ? impl_->call(Type::Launch, body, kCallTimeout, {files_fd.get()})
                     : impl_->call(Type::Launch, body);
@@ -762,15 +816,8 @@ Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest reques
   auto p = impl_->track(r->body.value("proc", ProcId{0}), r->body.value("pid", pid_t{-1}), sink,
                         plan.worker_id, plan.uid, plan.port, r->body, std::move(r->fds[0]),
                         std::move(r->fds[1]), bridged ? std::move(listener) : util::UniqueFd());
-  if (request.stdin_data) {
-    p->in = std::make_unique<stream_descriptor>(impl_->ioc, r->fds[2].release());
-    p->stdin_data = std::move(*request.stdin_data);
-    asio::async_write(*p->in, asio::buffer(p->stdin_data),
-                      [p](boost::system::error_code, std::size_t) {
-                        boost::system::error_code ec;
-                        if (p->in) p->in->close(ec);  // EOF for the workload
-                      });
-  }
+  if (request.stdin_data)
+    impl_->feed_stdin(p, std::move(r->fds[2]), std::move(*request.stdin_data));
   return std::make_pair(p->id, p->pid);
 }
 
@@ -909,6 +956,15 @@ void Client::reload(std::function<void(Result<void>)> done) {
                       }
                       done(Result<void>{});
                     });
+}
+
+Client::WarmPool Client::warm_pool() const {
+  WarmPool w;
+  if (auto r = impl_->call(Type::Stats, nlohmann::json::object())) {
+    w.ready = r->body.value("warm_parked", std::size_t{0});
+    w.starting = r->body.value("warm_starting", std::size_t{0});
+  }
+  return w;
 }
 
 std::size_t Client::active() const { return impl_->procs.size(); }

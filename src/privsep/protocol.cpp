@@ -69,6 +69,8 @@ std::string_view to_string(Type type) {
       return "adopt_fds";
     case Type::Handoff:
       return "handoff";
+    case Type::LaunchWarm:
+      return "launch_warm";
     case Type::Reply:
       return "reply";
     case Type::Started:

@@ -34,14 +34,17 @@
 #include "paddock/pool/port_pool.hpp"
 #include "paddock/pool/uid_pool.hpp"
 #include "paddock/preflight/preflight.hpp"
+#include "paddock/preflight/sandbox_probe.hpp"
 #include "paddock/privsep/protocol.hpp"
 #include "paddock/runfiles/runfiles.hpp"
 #include "paddock/sandbox/paths.hpp"
 #include "paddock/sandbox/plan.hpp"
+#include "paddock/sandbox/warm.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/spawn/reaper.hpp"
 #include "paddock/supervisor/asio_process_ops.hpp"
 #include "paddock/supervisor/supervisor.hpp"
+#include "paddock/util/crypto.hpp"
 
 namespace paddock::privsep {
 
@@ -55,6 +58,20 @@ Result<std::string> read_bpf(const config::Config& cfg) {
   if (!info) return info.error();
   std::ifstream in(cfg.process.seccomp_profile, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Writes a warm request into a parked helper's stdin without blocking (it fits the pipe: a
+/// request is smaller than the message it came in); 0 or the errno (EPIPE: the helper is gone).
+int write_request(int fd, std::string_view data) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return errno;
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
 }
 
 /// Prefixes the field of an error from the spec parser with "spec.".
@@ -80,6 +97,7 @@ class Spawner final : public supervisor::ProcessSink {
   Result<void> start() {
     if (auto r = profiles_.reload(); !r) return r.error();
     if (auto p = profiles_.get(cfg_.process.default_profile); !p) return p.error();
+    if (auto r = check_pool(); !r) return r.error();
     if (auto r = uids_.adopt_host_state(); !r) {
       log::warn("cannot scan /proc for processes under worker UIDs",
                 {{"error", r.error().message}});
@@ -126,11 +144,22 @@ class Spawner final : public supervisor::ProcessSink {
 
   // ProcessSink: events for the daemon.
   void on_started(supervisor::ProcId proc, pid_t workload_pid) override {
+    if (auto pk = parked_.find(proc); pk != parked_.end()) {
+      // Parked and waiting: the daemon hears of it when a run takes it.
+      pk->second.workload_pid = workload_pid;
+      refill_backoff_ = std::chrono::milliseconds(0);
+      asio::post(ioc_, [this] { refill(); });
+      return;
+    }
     if (auto it = live_.find(proc); it != live_.end()) it->second.workload_pid = workload_pid;
     if (!silent()) send_event(Type::Started, {{"proc", proc}, {"workload_pid", workload_pid}});
   }
   void on_output(supervisor::ProcId, supervisor::Stream, std::string_view) override {}
   void on_exited(supervisor::ProcId proc, supervisor::ExitStatus status) override {
+    if (parked_.count(proc) != 0) {
+      unparked(proc, status);
+      return;
+    }
     auto it = live_.find(proc);
     if (it != live_.end() && silent()) {
       // Told to the daemon that adopts what is left.
@@ -147,7 +176,7 @@ class Spawner final : public supervisor::ProcessSink {
       send_event(Type::Exited,
                  {{"proc", proc}, {"exit_code", status.exit_code}, {"signal", status.signal}});
     }
-    if (closing_ && live_.empty()) ioc_.stop();
+    if (closing_ && live_.empty() && parked_.empty()) ioc_.stop();
   }
   void on_relay(supervisor::ProcId proc, util::UniqueFd control) override {
     if (auto it = live_.find(proc); it != live_.end()) {
@@ -310,7 +339,8 @@ class Spawner final : public supervisor::ProcessSink {
     if (!cfg_.process.state_dir.empty()) ::unlink(adopt_path().c_str());
     closing_ = true;
     for (const auto& [proc, l] : live_) ops_.kill_tree(proc);
-    if (live_.empty()) {
+    retire_parked();
+    if (live_.empty() && parked_.empty()) {
       ioc_.stop();
       return;
     }
@@ -320,7 +350,8 @@ class Spawner final : public supervisor::ProcessSink {
 
   void handle(Message m) {
     // The only descriptor the daemon may send: a launch's files, in one sealed memfd.
-    const bool files_fd = m.type == Type::Launch && m.fds.size() == 1 && m.body.contains("files");
+    const bool files_fd = (m.type == Type::Launch || m.type == Type::LaunchWarm) &&
+                          m.fds.size() == 1 && m.body.contains("files");
     if (!m.fds.empty() && !files_fd) {
       reply(m.id, make_error("bad_message",
                              "the spawner takes no descriptors from the daemon but a launch's "
@@ -349,6 +380,14 @@ class Spawner final : public supervisor::ProcessSink {
       case Type::Launch: {
         supervisor::Handover h;
         auto r = launch(m.body, m.fds.empty() ? -1 : m.fds.front().get(), h);
+        std::vector<int> fds{h.stdout_fd.get(), h.stderr_fd.get()};
+        if (h.stdin_fd) fds.push_back(h.stdin_fd.get());
+        reply(m.id, r, fds);
+        return;
+      }
+      case Type::LaunchWarm: {
+        supervisor::Handover h;
+        auto r = launch_warm(m.body, m.fds.empty() ? -1 : m.fds.front().get(), h);
         std::vector<int> fds{h.stdout_fd.get(), h.stderr_fd.get()};
         if (h.stdin_fd) fds.push_back(h.stdin_fd.get());
         reply(m.id, r, fds);
@@ -450,6 +489,7 @@ class Spawner final : public supervisor::ProcessSink {
 
   Result<nlohmann::json> hello(const nlohmann::json& body) {
     return read(body, [&](api::FieldReader&) {
+      asio::post(ioc_, [this] { refill(); });  // a daemon is connected: park the pool
       return nlohmann::json{{"version", kVersion},
                             {"uid_first", cfg_.process.worker_uid_range_start},
                             {"uid_last", cfg_.process.worker_uid_range_end}};
@@ -479,9 +519,12 @@ class Spawner final : public supervisor::ProcessSink {
     if (is_live(*id)) {
       return make_error("invalid_request", "worker " + *id + " still runs", "worker_id");
     }
-    std::lock_guard lock(pool_mutex_);
-    uids_.release(it->second);
+    {
+      std::lock_guard lock(pool_mutex_);
+      uids_.release(it->second);
+    }
     uid_leases_.erase(it);
+    asio::post(ioc_, [this] { refill(); });
     return nlohmann::json::object();
   }
 
@@ -649,6 +692,290 @@ class Spawner final : public supervisor::ProcessSink {
     return out;
   }
 
+  // Warm sandboxes ([pool] warm).
+
+  /// Every profile [pool] warm names exists, and the helper is there when any count is set.
+  Result<void> check_pool() {
+    bool any = false;
+    for (const auto& [name, n] : cfg_.pool.warm) {
+      if (n == 0) continue;
+      any = true;
+      if (auto p = profiles_.get(name); !p) {
+        return make_error("invalid_config", "[pool] warm names profile '" + name +
+                                                "', which cannot be used: " + p.error().message);
+      }
+    }
+    if (!any) return {};
+    return load_warm_helper();
+  }
+
+  Result<void> load_warm_helper() {
+    if (!warm_helper_.empty()) return {};
+    auto path =
+        preflight::locate_libexec_helper(cfg_.pool.helper_path, "paddock-warm", "pool.helper_path");
+    if (!path) return path.error();
+    constexpr std::size_t kHelperLimit = 16U << 20U;
+    auto bytes = util::read_file_no_symlinks(*path, kHelperLimit);
+    if (!bytes)
+      return make_error("probe_missing", "cannot read " + *path + ": " + bytes.error().message);
+    warm_helper_ = std::move(*bytes);
+    return {};
+  }
+
+  std::size_t parked_ready() const {
+    std::size_t n = 0;
+    for (const auto& [proc, p] : parked_) n += p.workload_pid > 0 && !p.retiring ? 1 : 0;
+    return n;
+  }
+
+  /// Parks sandboxes until each profile of [pool] warm has its count. One at a time: the next
+  /// starts once the one before runs, so the pool takes at most one sandbox start's worth of
+  /// the host from cold starts. Never while no daemon is connected, nor into the last UIDs.
+  void refill() {
+    if (closing_ || silent() || refill_waiting_) return;
+    std::uint64_t total = 0;
+    for (const auto& [name, n] : cfg_.pool.warm) total += n;
+    for (const auto& [proc, p] : parked_) {
+      if (p.workload_pid < 0 && !p.retiring) return;  // one is starting
+    }
+    for (const auto& [name, want] : cfg_.pool.warm) {
+      std::size_t have = 0;
+      for (const auto& [proc, p] : parked_) have += p.profile == name && !p.retiring ? 1 : 0;
+      if (have >= want) continue;
+      {
+        std::lock_guard lock(pool_mutex_);
+        const std::size_t used = uids_.leased() + uids_.draining();
+        // A parked sandbox never takes one of the last `total` free UIDs: cold starts keep them.
+        if (used + total >= uids_.capacity()) return;
+      }
+      if (auto r = park(name); !r) {
+        log::warn("cannot park a warm sandbox; cold starts serve the runs meanwhile",
+                  {{"profile", name}, {"error", r.error().message}});
+        back_off();
+      }
+      return;
+    }
+  }
+
+  /// After a failure: the next try in 1 s, doubling up to a minute.
+  void back_off() {
+    refill_backoff_ = std::clamp(refill_backoff_ * 2, std::chrono::milliseconds(1000),
+                                 std::chrono::milliseconds(60000));
+    refill_waiting_ = true;
+    refill_timer_.expires_after(refill_backoff_);
+    refill_timer_.async_wait([this](boost::system::error_code ec) {
+      refill_waiting_ = false;
+      if (!ec) refill();
+    });
+  }
+
+  /// What a parked sandbox of `profile` is planned from: a run of that profile without options,
+  /// the helper as its command, the default network.
+  Result<sandbox::WorkerSpec> parked_spec(const std::string& profile) const {
+    sandbox::WorkerSpec s;
+    s.profile = profile;
+    s.command = {sandbox::kHelperProgramPath};
+    auto network = sandbox::resolve_network(std::nullopt, cfg_.process);
+    if (!network) return network.error();
+    s.network = *network;
+    return s;
+  }
+
+  sandbox::Allocation parked_allocation(const std::string& id, uid_t uid) const {
+    sandbox::Allocation a;
+    a.worker_id = id;
+    a.uid = uid;
+    a.run_workdir = true;
+    a.helper_program = warm_helper_;
+    return a;
+  }
+
+  Result<void> park(const std::string& profile_name) {
+    if (auto r = load_warm_helper(); !r) return r.error();
+    auto profile = profiles_.get(profile_name);
+    if (!profile) return profile.error();
+    auto spec = parked_spec(profile_name);
+    if (!spec) return spec.error();
+    std::string id = util::random_id("r-");
+    while (uid_leases_.count(id) != 0) id = util::random_id("r-");
+    Result<uid_t> uid = [this] {
+      std::lock_guard lock(pool_mutex_);
+      return uids_.acquire();
+    }();
+    if (!uid) return uid.error();
+    auto give_back = [this, &id, &uid] {
+      std::lock_guard lock(pool_mutex_);
+      uids_.release(*uid);
+      uid_leases_.erase(id);
+    };
+    uid_leases_[id] = *uid;
+    auto plan = sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, *uid));
+    if (!plan) {
+      give_back();
+      return plan.error();
+    }
+    supervisor::Handover h;
+    supervisor::LaunchRequest req;
+    req.plan = *plan;
+    req.spec = *spec;
+    req.stdin_data = std::string();
+    req.run_workdir = true;
+    req.file_caps = runfiles::caps_from(cfg_.runs);
+    req.handover = &h;
+    auto launched = ops_.launch(std::move(req), *this);
+    if (!launched) {
+      give_back();
+      ops_.remove_data_dir(plan->data_dir);
+      return launched.error();
+    }
+    Parked& p = parked_[launched->first];
+    p.id = id;
+    p.uid = *uid;
+    p.profile = profile_name;
+    p.plan = std::move(*plan);
+    p.pid = launched->second;
+    p.in = std::move(h.stdin_fd);
+    p.out = std::move(h.stdout_fd);
+    p.err = std::move(h.stderr_fd);
+    log::debug("parked a warm sandbox",
+               log::worker_fields(id, static_cast<long>(*uid), p.pid, {{"profile", profile_name}}));
+    return {};
+  }
+
+  /// Stops every parked sandbox (their ends clean up in unparked()).
+  void retire_parked() {
+    for (auto& [proc, p] : parked_) {
+      if (p.retiring) continue;
+      p.retiring = true;
+      ops_.kill_tree(proc);
+    }
+  }
+
+  /// A parked sandbox ended before any run took it: its UID and directory go back.
+  void unparked(supervisor::ProcId proc, supervisor::ExitStatus status) {
+    auto it = parked_.find(proc);
+    if (it == parked_.end()) return;
+    Parked p = std::move(it->second);
+    parked_.erase(it);
+    {
+      std::lock_guard lock(pool_mutex_);
+      uids_.release(p.uid);
+    }
+    uid_leases_.erase(p.id);
+    ops_.remove_data_dir(p.plan.data_dir);
+    if (closing_) {
+      if (live_.empty() && parked_.empty()) ioc_.stop();
+      return;
+    }
+    if (p.retiring) {
+      asio::post(ioc_, [this] { refill(); });
+      return;
+    }
+    std::string why = status.signal != 0 ? "signal " + std::to_string(status.signal)
+                                         : "exit code " + std::to_string(status.exit_code);
+    log::warn("a parked warm sandbox ended before a run took it",
+              log::worker_fields(p.id, static_cast<long>(p.uid), p.pid,
+                                 {{"profile", p.profile}, {"ended", why}}));
+    back_off();
+  }
+
+  static Error no_warm(const std::string& why) { return make_error("no_warm_sandbox", why); }
+
+  /// A run served by a parked sandbox: the run's plan for that sandbox must match the parked
+  /// one but for the command and the environment, which the helper receives on its stdin
+  /// (followed by the run's own stdin). Anything else is "no_warm_sandbox" and the daemon starts
+  /// the run cold; a request error that a cold start would meet too is returned as it is.
+  Result<nlohmann::json> launch_warm(const nlohmann::json& body, int files_fd,
+                                     supervisor::Handover& h) {
+    api::FieldReader r(body);
+    auto with_stdin = r.boolean("stdin");
+    if (body.contains("files")) r.accept("files");
+    auto spec_reader = r.object("spec", Required::Yes);
+    if (spec_reader) {
+      for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
+    }
+    if (auto done = r.finish(); !done) return done.error();
+    auto spec = api::parse_worker_spec(body["spec"]);
+    if (!spec) return in_spec(spec.error());
+    if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
+    if (!spec->bundle.empty() || spec->port) return no_warm("a run with a bundle or a port");
+    auto network = sandbox::resolve_network(spec->network, cfg_.process);
+    if (!network) return in_spec(network.error());
+    spec->network = *network;
+    auto it = parked_.end();
+    for (auto i = parked_.begin(); i != parked_.end(); ++i) {
+      if (i->second.profile != spec->profile || i->second.retiring) continue;
+      if (it == parked_.end() || (it->second.workload_pid < 0 && i->second.workload_pid > 0)) {
+        it = i;
+      }
+    }
+    if (it == parked_.end()) return no_warm("no sandbox of profile " + spec->profile + " parked");
+    Parked& p = it->second;
+    const supervisor::ProcId proc = it->first;
+    auto profile = profiles_.get(spec->profile);
+    if (!profile) return in_spec(profile.error());
+    const auto alloc = parked_allocation(p.id, p.uid);
+    sandbox::WorkerSpec canonical = *spec;
+    canonical.command = {sandbox::kHelperProgramPath};
+    canonical.env.clear();
+    auto same = sandbox::make_plan(canonical, *profile, cfg_, alloc);
+    if (!same || !sandbox::same_sandbox(p.plan, *same)) {
+      return no_warm("the run needs another sandbox than the parked one");
+    }
+    if (!spec->command.empty() && !spec->command.front().empty() &&
+        spec->command.front().front() == '-') {
+      return make_error("invalid_field", "the command must not start with '-'", "spec.command");
+    }
+    auto plan = sandbox::make_plan(*spec, *profile, cfg_, alloc);
+    if (!plan) return in_spec(plan.error());
+    if (body.contains("files")) {
+      // From here on the sandbox is the run's: a failure stops it.
+      auto files = launch_files(body["files"], files_fd);
+      Result<void> written =
+          files ? runfiles::write_inputs_as(plan->data_dir, *files, plan->uid, plan->gid,
+                                            runfiles::caps_from(cfg_.runs))
+                : Result<void>(files.error());
+      if (!written) {
+        p.retiring = true;
+        ops_.kill_tree(proc);
+        return written.error();
+      }
+    }
+    const std::string request = sandbox::encode_warm_request(plan->command, plan->sandbox_env);
+    if (const int err = write_request(p.in.get(), request); err != 0) {
+      p.retiring = true;
+      ops_.kill_tree(proc);
+      return no_warm("the parked sandbox did not take the run (" + std::string(std::strerror(err)) +
+                     ")");
+    }
+    Live& l = live_[proc];
+    l.worker_id = p.id;
+    l.uid = p.uid;
+    l.pid = p.pid;
+    l.workload_pid = p.workload_pid;
+    l.spec = body["spec"];
+    l.started_at_ms = now_ms();
+    l.out.reset(::fcntl(p.out.get(), F_DUPFD_CLOEXEC, 3));
+    l.err.reset(::fcntl(p.err.get(), F_DUPFD_CLOEXEC, 3));
+    h.stdout_fd = std::move(p.out);
+    h.stderr_fd = std::move(p.err);
+    if (with_stdin.value_or(false)) h.stdin_fd = std::move(p.in);  // else its EOF is the run's
+    nlohmann::json out{{"worker_id", p.id},
+                       {"uid", p.uid},
+                       {"proc", proc},
+                       {"pid", p.pid},
+                       {"workload_pid", p.workload_pid > 0 ? nlohmann::json(p.workload_pid)
+                                                           : nlohmann::json(nullptr)}};
+    if (auto c = ops_.cgroup_of(proc)) {
+      out["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
+      out["cgroup_path"] = ops_.cgroup_path(proc);
+    }
+    parked_.erase(it);
+    ++warm_served_;
+    asio::post(ioc_, [this] { refill(); });
+    return out;
+  }
+
   /// What the daemon that went away left: the trees that run and those that ended since.
   Result<nlohmann::json> adopt(const nlohmann::json& body) {
     std::vector<std::string> named;
@@ -663,6 +990,7 @@ class Spawner final : public supervisor::ProcessSink {
     std::set<std::string> keep(named.begin(), named.end());
     for (const auto& [proc, l] : live_) keep.insert(l.worker_id);
     for (const auto& e : ended_) keep.insert(e.value("worker_id", ""));
+    for (const auto& [proc, pk] : parked_) keep.insert(pk.id);
     {
       std::lock_guard lock(pool_mutex_);
       std::erase_if(uid_leases_, [&](const auto& lease) {
@@ -860,17 +1188,21 @@ class Spawner final : public supervisor::ProcessSink {
     }
     cfg_ = daemon::merge_live(cfg_, *loaded.config);
     log::init(cfg_.log.level, cfg_.log.format);
+    // Parked sandboxes were planned from the config before: new ones replace them.
+    warm_helper_.clear();
+    retire_parked();
+    asio::post(ioc_, [this] { refill(); });
     return nlohmann::json::object();
   }
 
   Result<nlohmann::json> stats(const nlohmann::json& body) {
     return read(body, [&](api::FieldReader&) {
       std::lock_guard lock(pool_mutex_);
-      return nlohmann::json{{"uids_leased", uids_.leased()},
-                            {"uids_draining", uids_.draining()},
-                            {"ports_leased", ports_.leased()},
-                            {"live", live_.size()},
-                            {"oom_kills", ops_.cgroup_counters().oom_kills}};
+      return nlohmann::json{
+          {"uids_leased", uids_.leased()},   {"uids_draining", uids_.draining()},
+          {"ports_leased", ports_.leased()}, {"live", live_.size()},
+          {"warm_parked", parked_ready()},   {"warm_starting", parked_.size() - parked_ready()},
+          {"warm_served", warm_served_},     {"oom_kills", ops_.cgroup_counters().oom_kills}};
     });
   }
 
@@ -918,6 +1250,24 @@ class Spawner final : public supervisor::ProcessSink {
     util::UniqueFd out, err, relay;
   };
   std::map<supervisor::ProcId, Live> live_;
+  /// A sandbox started ahead for a run ([pool] warm); its workload is paddock-warm, waiting on
+  /// stdin for a run's command. Not a worker yet: no daemon knows its id, adopt skips it.
+  struct Parked {
+    std::string id;  ///< the run id it will have
+    uid_t uid = 0;
+    std::string profile;
+    sandbox::SandboxPlan plan;
+    pid_t pid = -1;
+    pid_t workload_pid = -1;  ///< -1 until the helper runs
+    bool retiring = false;    ///< killed on purpose (reload, shutdown): no back-off
+    util::UniqueFd in, out, err;
+  };
+  std::map<supervisor::ProcId, Parked> parked_;
+  std::string warm_helper_;  ///< paddock-warm's bytes, read when the first sandbox is parked
+  asio::steady_timer refill_timer_{ioc_};
+  bool refill_waiting_ = false;
+  std::chrono::milliseconds refill_backoff_{0};
+  std::uint64_t warm_served_ = 0;
   bool held_ = false;                  // Handoff: silent until the next Adopt
   std::vector<nlohmann::json> ended_;  // trees that ended while no daemon was connected
   bool bye_ = false;
@@ -934,6 +1284,9 @@ int run_spawner(int sock, const std::string& config_path) {
   // No PDEATHSIG: when the daemon dies, the socket's EOF tells, and the workers either wait for
   // a new daemon to adopt them ([process] adopt_seconds) or are stopped.
   ::prctl(PR_SET_NAME, "paddock-spawner");  // what ps and top show
+  // A write to a pipe whose reader is gone (a parked helper, a run's stdin) is an EPIPE to
+  // handle, not a signal that ends the spawner. Children get default dispositions back.
+  ::signal(SIGPIPE, SIG_IGN);
   if (::getppid() == 1) return 1;
   auto loaded = config::load_file(config_path, config::current_environment(),
                                   config::HostFacts::from_system());

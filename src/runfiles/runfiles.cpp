@@ -362,6 +362,20 @@ Result<void> write_inputs(const std::string& dir, const std::vector<InputFile>& 
   return {};
 }
 
+Result<void> write_inputs_as(const std::string& dir, const std::vector<InputFile>& files, uid_t uid,
+                             gid_t gid, const Caps& caps) {
+  if (auto ok = check_inputs(files, caps); !ok) return ok.error();
+  // As the worker: its directory opens without DAC override, and what is made is its own.
+  FsIds as_worker(uid, gid);
+  UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!root) return sys("open(" + dir + ")", errno);
+  for (const auto& f : files) {
+    auto fd = create_below(root.get(), f.path, f.content, false, std::nullopt);
+    if (!fd) return fd.error();
+  }
+  return {};
+}
+
 std::vector<Collected> collect(const std::string& dir, const std::vector<std::string>& patterns,
                                uid_t uid, gid_t gid, const Caps& caps) {
   Walk walk{caps, Budget(caps), {}, {}, false};

@@ -370,20 +370,6 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
     bundle = *resolved;
   }
 
-  auto uid = uids_.lease(w->id);
-  if (!uid) return uid.error();
-  w->uid = *uid;
-  w->holds_uid = true;
-  if (spec.port) {
-    auto lease = ports_.lease(w->id);
-    if (!lease) {
-      uids_.give_back(w->uid);
-      return lease.error();
-    }
-    w->port = lease->port;
-    w->holds_port = true;
-    w->port_listener = std::move(lease->listener);
-  }
   w->spec = spec;
   w->spec.network = *network;
   w->spec.profile = profile_name;
@@ -392,14 +378,33 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   w->bundle_path = bundle;
   w->created_at = sched_.wall_now();
   w->reason = "created";
+  const bool warm = w->is_run && bundle.empty() && !spec.port && launch_warm(*w);
+  if (!warm) {
+    auto uid = uids_.lease(w->id);
+    if (!uid) return uid.error();
+    w->uid = *uid;
+    w->holds_uid = true;
+    if (spec.port) {
+      auto lease = ports_.lease(w->id);
+      if (!lease) {
+        uids_.give_back(w->uid);
+        return lease.error();
+      }
+      w->port = lease->port;
+      w->holds_port = true;
+      w->port_listener = std::move(lease->listener);
+    }
+  }
 
   Worker& ref = *w;
   open_log_file(ref);
 
   // Plan before registering, so a bad request leaves nothing behind.
-  if (auto r = launch(ref); !r) {
-    release_resources(ref);
-    return r.error();
+  if (!warm) {
+    if (auto r = launch(ref); !r) {
+      release_resources(ref);
+      return r.error();
+    }
   }
   workers_.emplace(ref.id, std::move(w));
   publish_created(ref, ref.created_at, "created");
@@ -476,15 +481,43 @@ Result<void> Supervisor::launch(Worker& w) {
     if (e.code.empty() || e.code == "io") e.code = "spawn_failed";
     return e;
   }
+  this->launched(w, launched->first, launched->second);
+  return {};
+}
+
+void Supervisor::launched(Worker& w, ProcId proc, pid_t bwrap_pid) {
   ++counters_.spawns_ok;
-  w.proc = launched->first;
-  w.cgroup = ops_.cgroup_of(launched->first);
-  w.bwrap_pid = launched->second;
+  w.proc = proc;
+  w.cgroup = ops_.cgroup_of(proc);
+  w.bwrap_pid = bwrap_pid;
   w.workload_pid.reset();
   w.launched_mono = sched_.now();
   w.last_activity = w.launched_mono;
-  procs_[launched->first] = w.id;
-  return {};
+  procs_[proc] = w.id;
+}
+
+bool Supervisor::launch_warm(Worker& w) {
+  LaunchRequest req;
+  req.spec = w.spec;
+  req.stdin_data = w.stdin_data;
+  req.run_workdir = true;
+  req.files = std::move(w.files);
+  req.file_caps = runfiles::caps_from(cfg_.runs);
+  auto started = ops_.launch_warm(req, *this);
+  if (!started) {
+    w.files = std::move(req.files);  // for the cold start
+    if (started.error().code != "no_warm_sandbox") {
+      log::warn("a warm start failed; the run starts cold",
+                log::worker_fields(w.id, -1, -1, {{"error", started.error().message}}));
+    }
+    return false;
+  }
+  w.id = started->worker_id;
+  w.uid = started->uid;
+  w.holds_uid = true;
+  ++counters_.warm_runs;
+  launched(w, started->proc, started->pid);
+  return true;
 }
 
 void Supervisor::on_started(ProcId proc, pid_t workload_pid) {
@@ -1056,7 +1089,9 @@ Result<WorkerSnapshot> Supervisor::start_run(RunSpec spec,
   w->stdin_data = std::move(spec.stdin_data);
   w->output_cap = spec.output_cap_bytes;
   w->run_done = std::move(done);
-  w->run_workdir = !spec.files.empty() || !spec.collect.empty();
+  // Every run starts in its own empty working directory (data_root/<id>, at /work or the
+  // profile's data_mount), whether it brings files or not: the same for warm and cold starts.
+  w->run_workdir = true;
   if (auto ok = runfiles::check_inputs(spec.files, runfiles::caps_from(cfg_.runs)); !ok) {
     return ok.error();
   }

@@ -331,3 +331,29 @@ TEST(Config, ShippedConfigFilesAreValidAndDocumentEveryKey) {
         << "config/paddock.toml does not document " << key;
   }
 }
+
+TEST(Config, GivenAWarmPoolTable_ThenEachProfileCountIsRead) {
+  auto r = load("[pool]\nwarm = {shell = 4, python = 2}\n");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config->pool.warm,
+            (std::map<std::string, std::uint32_t>{{"python", 2}, {"shell", 4}}));
+  EXPECT_TRUE(load("").config->pool.warm.empty());
+  auto env = load("", {{"PADDOCK_POOL_WARM", "shell=3, r=1"}});
+  ASSERT_TRUE(env.ok()) << all_errors(env);
+  EXPECT_EQ(env.config->pool.warm, (std::map<std::string, std::uint32_t>{{"r", 1}, {"shell", 3}}));
+}
+
+TEST(Config, GivenABadWarmPool_ThenTheErrorNamesTheKey) {
+  EXPECT_TRUE(has_error(load("[pool]\nwarm = [\"shell\"]\n"), "pool.warm' must be a table"));
+  EXPECT_TRUE(
+      has_error(load("[pool]\nwarm = {shell = \"4\"}\n"), "pool.warm.shell' must be an integer"));
+  EXPECT_TRUE(has_error(load("[pool]\nwarm = {shell = 65}\n"), "out of range (0..64)"));
+  EXPECT_TRUE(has_error(load("[pool]\nwarm = {\"../x\" = 1}\n"), "not a profile name"));
+  EXPECT_TRUE(has_error(load("", {{"PADDOCK_POOL_WARM", "shell"}}), "is not name=count"));
+  // More than half of the UID range would be parked.
+  EXPECT_TRUE(has_error(load("[process]\nworker_uid_range_start = 60000\n"
+                             "worker_uid_range_end = 60009\n[pool]\nwarm = {shell = 6}\n"),
+                        "more than half of [process] worker_uid_range"));
+  EXPECT_TRUE(has_error(load("", {{"PADDOCK_POOL_HELPER_PATH", "rel/x"}}),
+                        "pool.helper_path must be an absolute path"));
+}

@@ -139,6 +139,16 @@ struct RunsConfig {
   std::uint64_t collect_total_bytes = 32ULL << 20;  ///< all collected files of a run together
 };
 
+/// Sandboxes started ahead for runs (POST /v1/runs), per sandbox profile.
+struct PoolConfig {
+  /// Profile name -> how many parked sandboxes of it to keep ready ({} or 0: none, the default).
+  /// Each holds a worker UID (and with network "private" a slirp4netns) while it waits.
+  std::map<std::string, std::uint32_t> warm;
+  /// The paddock-warm helper parked in each sandbox; "" looks next to paddockd, then in the
+  /// libexec directory (as [preflight] probe_path does).
+  std::string helper_path;
+};
+
 struct Config {
   ServerConfig server;
   ProcessConfig process;
@@ -147,6 +157,7 @@ struct Config {
   LimitsConfig limits;
   BundlesConfig bundles;
   RunsConfig runs;
+  PoolConfig pool;
   /// The file the config was read from ("" when built from defaults only).
   std::string source_file;
   /// "section.key" -> where its value came from; absent keys kept their defaults.

@@ -33,6 +33,11 @@ UidSource make_local_uid_source(const config::Config& cfg);
 /// binary (in a build tree that is ${binary dir}/src/, where paddockd is); else
 /// PADDOCK_LIBEXECDIR/paddock-probe. Error code "probe_missing" naming every place tried.
 Result<std::string> locate_probe_helper(const config::Config& cfg);
+/// The same search for any helper `name`: `configured` when set (the config key `key`, e.g.
+/// "pool.helper_path", is named in the error), else next to the running binary, else in
+/// PADDOCK_LIBEXECDIR.
+Result<std::string> locate_libexec_helper(const std::string& configured, const std::string& name,
+                                          const std::string& key);
 
 /// A probe worker that ran to its end (or was killed at the deadline).
 struct ProbeRun {

@@ -93,6 +93,8 @@ class Client final : public supervisor::ProcessOps {
   // supervisor::ProcessOps
   Result<std::pair<supervisor::ProcId, pid_t>> launch(supervisor::LaunchRequest request,
                                                       supervisor::ProcessSink& sink) override;
+  Result<supervisor::WarmLaunch> launch_warm(supervisor::LaunchRequest& request,
+                                             supervisor::ProcessSink& sink) override;
   void signal_workload(supervisor::ProcId proc, int sig) override;
   void kill_tree(supervisor::ProcId proc) override;
   void probe_port(std::uint16_t port, std::function<void(bool)> done) override;
@@ -114,6 +116,12 @@ class Client final : public supervisor::ProcessOps {
   /// Asks the spawner to re-read its config file (SIGHUP).
   void reload(std::function<void(Result<void>)> done);
 
+  /// The spawner's parked sandboxes ([pool] warm), asked for now (0s when it does not answer).
+  struct WarmPool {
+    std::size_t ready = 0;
+    std::size_t starting = 0;
+  };
+  WarmPool warm_pool() const;
   /// Process trees launched and not yet reported exited.
   std::size_t active() const;
   /// For /metrics: trees in a cgroup leaf, OOM kills seen in them.

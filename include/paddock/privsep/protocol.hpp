@@ -67,6 +67,11 @@ enum class Type : std::uint16_t {
   /// Adopt on the same socket, which the new image sends; if the socket closes first, it is an
   /// ordinary daemon that went away.
   Handoff = 17,
+  /// A run served by a parked sandbox ([pool] warm): {spec, stdin, (files) + [sealed memfd]}
+  /// -> {worker_id, uid, proc, pid, workload_pid, cgroup} + [stdout, stderr, (stdin)], or the
+  /// error code "no_warm_sandbox" (none of the spec's profile is parked, or the run needs
+  /// another sandbox: then the daemon starts it cold). The run takes the sandbox's id and UID.
+  LaunchWarm = 18,
   // spawner -> daemon
   Reply = 64,    ///< {ok: true, ...} or {ok: false, error: {code, message, field}}
   Started = 65,  ///< {proc, workload_pid}

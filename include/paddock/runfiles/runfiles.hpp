@@ -94,6 +94,12 @@ class Budget {
 Result<void> write_inputs(const std::string& dir, const std::vector<InputFile>& files, uid_t uid,
                           gid_t gid, const Caps& caps);
 
+/// Writes `files` into `dir`, a run's working directory that exists already and belongs to
+/// uid:gid (a warm sandbox's), acting as that user (setfsuid/setfsgid): the same paths, modes
+/// and checks as write_inputs.
+Result<void> write_inputs_as(const std::string& dir, const std::vector<InputFile>& files, uid_t uid,
+                             gid_t gid, const Caps& caps);
+
 /// Writes `content` to the relative path `rel` below the directory `dirfd` (checked with
 /// check_relative_path; parents created 0755; no symlink followed anywhere). An existing file
 /// is an error unless `replace` (then a regular file there is overwritten). For `paddock run

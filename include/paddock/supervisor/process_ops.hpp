@@ -84,12 +84,26 @@ struct CollectRequest {
   runfiles::Caps caps;
 };
 
+/// A run started in a sandbox parked ahead of it ([pool] warm).
+struct WarmLaunch {
+  std::string worker_id;  ///< the parked sandbox's id, the run's from now on
+  uid_t uid = 0;          ///< its UID, leased to the run from now on
+  ProcId proc = 0;
+  pid_t pid = -1;  ///< bwrap's
+};
+
 class ProcessOps {
  public:
   virtual ~ProcessOps() = default;
   /// Starts the process tree; events arrive on `sink` later, on the io thread.
   /// Returns the id and bwrap's pid.
   virtual Result<std::pair<ProcId, pid_t>> launch(LaunchRequest request, ProcessSink& sink) = 0;
+  /// Starts a run (`spec`, `stdin_data`, `files`; the plan is not used) in a sandbox parked
+  /// ahead. Error code "no_warm_sandbox" when none fits: the caller starts it cold, with the
+  /// request as it was (nothing of it is taken). Events arrive on `sink` as after launch().
+  virtual Result<WarmLaunch> launch_warm(LaunchRequest& /*request*/, ProcessSink& /*sink*/) {
+    return make_error("no_warm_sandbox", "this process layer parks no sandboxes");
+  }
   /// Sends `sig` to the workload itself (bwrap does not forward signals); before its pid is
   /// known, remembers the signal and delivers it once it is.
   virtual void signal_workload(ProcId proc, int sig) = 0;

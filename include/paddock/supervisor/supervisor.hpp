@@ -175,6 +175,7 @@ struct SupervisorStats {
   std::size_t free_ports = 0;
   std::uint64_t spawns_ok = 0;
   std::uint64_t spawns_failed = 0;
+  std::uint64_t warm_runs = 0;  ///< runs started in a sandbox parked ahead ([pool] warm)
   std::uint64_t restarts_total = 0;
   std::uint64_t dropped_log_bytes = 0;
   std::map<std::string, std::uint64_t>
@@ -282,6 +283,11 @@ class Supervisor final : public ProcessSink {
 
  private:
   Result<void> launch(Worker& w);
+  /// A run without a bundle or port: starts it in a parked sandbox when the process layer has
+  /// one that fits (the worker then takes that sandbox's id and UID). False: start it cold.
+  bool launch_warm(Worker& w);
+  /// Records a started tree of `w`.
+  void launched(Worker& w, ProcId proc, pid_t bwrap_pid);
   void transition(Worker& w, State to, std::string reason);
   void finish(Worker& w, State to, std::string reason, const std::string& exit_reason);
   void release_resources(Worker& w);
