@@ -29,13 +29,13 @@ bin=build/release/bench
 out=build/release/bench-results
 mkdir -p "$out"
 if [[ $quick == yes ]]; then
-  spawn_args=(--n=30 --rounds=3 --warmup=3 --throughput-runs=30 --net-n=30)
+  spawn_args=(--n=30 --rounds=3 --warmup=3 --throughput-runs=30 --net-n=30 --warm-n=30)
   http_args=(--seconds=2 "--client=$client")
   fleet_args=(--workers=100 --requests=30 --ring-workers=10)
   stop_args=(--n=3)
   hop_args=(--n=30 --rounds=3 --warmup=3)
 else
-  spawn_args=(--n=200 --rounds=10 --warmup=10 --throughput-runs=200 --net-n=200)
+  spawn_args=(--n=200 --rounds=10 --warmup=10 --throughput-runs=200 --net-n=200 --warm-n=200)
   http_args=(--seconds=10 "--client=$client")
   fleet_args=(--workers=1000 --requests=200 --ring-workers=100)
   stop_args=(--n=20)

@@ -22,6 +22,10 @@
 //
 //   paddock-bench-spawn [--n=200] [--rounds=10] [--warmup=10] [--throughput-runs=200]
 //                       [--net-n=N (default n; 0 skips the network part)]
+//                       [--warm-n=N (default n; 0 skips the warm runs)]
+//
+// Warm runs: POST /v1/runs served by a sandbox parked ahead ([pool] warm) against the raw cold
+// spawn (see warm_part).
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -302,6 +306,65 @@ void network_part(const test::TestDaemon& d, const RawBwrap& raw, long n, long r
   result("spawn_private_over_none_raw_p50", rp.p50 - rn.p50, "ms");
   result("spawn_private_over_none_daemon_p50", dp.p50 - dn.p50, "ms");
 }
+/// Warm runs ([pool] warm): a second daemon (its own UID range) with 4 sandboxes of the default
+/// profile parked. Before each timed POST /v1/runs of /bin/true the pool is full again (waited
+/// for, untimed), so every sample is one warm start with the refill of the one before done;
+/// the refill the sample itself triggers runs meanwhile, as it would in production. Raw cold
+/// spawns of the same command are interleaved in rounds.
+void warm_part(const RawBwrap& raw, long n, long rounds, long warmup) {
+  constexpr int kPool = 4;
+  auto o = daemon_options(kFirstUid + kUidCount, kUidCount, kUidCount);
+  o.extra_toml = "\n[pool]\nwarm = {shell = " + std::to_string(kPool) + "}\n";
+  test::TestDaemon w(o);
+  if (!w.started()) throw std::runtime_error(w.start_error());
+  auto metric = [&w](const std::string& series) {
+    const auto m = test::HttpClient::tcp("127.0.0.1", w.port())
+                       .get("/metrics", {test::bearer(w.read_token())});
+    return test::metric_value(m.body, series).value_or(-1);
+  };
+  auto wait_full = [&] {
+    for (int i = 0; i < 20000; ++i) {
+      if (metric("paddock_warm_sandboxes{state=\"ready\"}") >= kPool) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    throw std::runtime_error("the warm pool did not fill up");
+  };
+  KeepAliveClient c(w.port());
+  for (long i = 0; i < warmup; ++i) {
+    wait_full();
+    daemon_once(c, w.write_token());
+  }
+  const double served_before = metric("paddock_warm_runs_total");
+  std::vector<double> raw_ms, warm_ms;
+  for (long r = 0; r < rounds; ++r) {
+    const long per = n / rounds + (r < n % rounds ? 1 : 0);
+    for (long i = 0; i < per; ++i) raw_ms.push_back(raw_once(raw));
+    reap_exited_children();
+    for (long i = 0; i < per; ++i) {
+      wait_full();
+      warm_ms.push_back(daemon_once(c, w.write_token()));
+    }
+  }
+  const double served = metric("paddock_warm_runs_total") - served_before;
+  // Back to back from a full pool: how long the pool keeps runs warm.
+  wait_full();
+  std::vector<double> burst;
+  for (int i = 0; i < kPool; ++i) burst.push_back(daemon_once(c, w.write_token()));
+  const auto raw_s = summarize(raw_ms);
+  const auto warm_s = summarize(warm_ms);
+  const auto burst_s = summarize(burst);
+  std::printf("\nwarm runs ([pool] warm = {shell = %d}), /bin/true, N=%ld each, ms:\n", kPool, n);
+  std::printf("  %-8s %8s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "mean", "max");
+  print_row("raw cold", raw_s);
+  print_row("warm", warm_s);
+  print_row("burst", burst_s);
+  std::printf("  served by a parked sandbox: %.0f of %zu\n", served, warm_ms.size());
+  result("warm_run_p50", warm_s.p50, "ms");
+  result("warm_run_p99", warm_s.p99, "ms");
+  result("warm_run_served", served / static_cast<double>(warm_ms.size()), "fraction", "=1");
+  result("warm_run_ratio_p50", warm_s.p50 / raw_s.p50, "x", "<=0.3");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
@@ -311,6 +374,7 @@ int main(int argc, char** argv) try {
   const long warmup = args.integer("warmup", 10);
   const long tp_runs = args.integer("throughput-runs", 200);
   const long net_n = args.integer("net-n", n);
+  const long warm_n = args.integer("warm-n", n);
   if (::geteuid() != 0) throw std::runtime_error("needs root (worker UIDs)");
   // Sandbox inits that outlive their bwrap come to us, as they come to the daemon.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -421,6 +485,8 @@ int main(int argc, char** argv) try {
     if (!raw_sleep) throw std::runtime_error("plan: " + raw_sleep.error().message);
     network_part(d, *raw_sleep, net_n, std::min(rounds, net_n), std::min(warmup, net_n));
   }
+  reap_exited_children();
+  if (warm_n > 0) warm_part(*raw_a, warm_n, std::min(rounds, warm_n), std::min(warmup, warm_n));
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "paddock-bench-spawn: " << e.what() << "\n";

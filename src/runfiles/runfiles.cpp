@@ -370,7 +370,8 @@ Result<void> write_inputs_as(const std::string& dir, const std::vector<InputFile
   UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!root) return sys("open(" + dir + ")", errno);
   for (const auto& f : files) {
-    auto fd = create_below(root.get(), f.path, f.content, false, std::nullopt);
+    // Modes set as write_inputs sets them (whatever the umask); chown to itself is allowed.
+    auto fd = create_below(root.get(), f.path, f.content, false, std::make_pair(uid, gid));
     if (!fd) return fd.error();
   }
   return {};

@@ -27,7 +27,7 @@ std::string encode_warm_request(const std::vector<std::string>& command,
 }
 
 Result<WarmRequest> decode_warm_request(std::string_view bytes) {
-  auto bad = [](const std::string& why) { return make_error("bad_message", why); };
+  auto bad = [](const std::string& why) { return make_error("invalid_request", why); };
   if (bytes.size() < kWarmMagic.size() + 4 || bytes.substr(0, kWarmMagic.size()) != kWarmMagic) {
     return bad("no warm request header");
   }

@@ -177,6 +177,8 @@ TEST_P(WarmPool, GivenRequestsOfEveryShape_ThenTheAnswersMatchAColdStartByteForB
       {{"command", {"/bin/sh", "-c", "mkdir -p out && tr a-z A-Z < in/x.txt > out/y.txt"}},
        {"files", {{"in/x.txt", {{"content", "hello"}}}}},
        {"collect", {"out/*.txt"}}},
+      {{"command", {"/bin/sh", "-c", "stat -c '%a %U %n' . in in/x.txt"}},
+       {"files", {{"in/x.txt", {{"content", "hello"}}}}}},
       {{"command", {"/bin/sh", "-c", "echo to-stderr >&2; exit 3"}}},
       {{"command", {"/bin/sh", "-c", "kill -9 $$"}}},
       {{"command", {"no-such-command-anywhere"}}},
