@@ -45,6 +45,10 @@ void UidPool::release(uid_t uid) {
   if (!live || !live->empty()) draining_.insert(uid);
 }
 
+void UidPool::release_deferred(uid_t uid) {
+  if (leased_.erase(uid) != 0) draining_.insert(uid);
+}
+
 Result<void> UidPool::reclaim() {
   if (draining_.empty()) return {};
   auto live = table_.live_uids(first_, last_);

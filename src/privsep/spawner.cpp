@@ -520,8 +520,10 @@ class Spawner final : public supervisor::ProcessSink {
       return make_error("invalid_request", "worker " + *id + " still runs", "worker_id");
     }
     {
+      // Everything of the UID was killed when its tree ended; the process table is scanned
+      // when a UID is needed (acquire) or counted (stats), not on every run's way out.
       std::lock_guard lock(pool_mutex_);
-      uids_.release(it->second);
+      uids_.release_deferred(it->second);
     }
     uid_leases_.erase(it);
     asio::post(ioc_, [this] { refill(); });
@@ -732,7 +734,7 @@ class Spawner final : public supervisor::ProcessSink {
   /// starts once the one before runs, so the pool takes at most one sandbox start's worth of
   /// the host from cold starts. Never while no daemon is connected, nor into the last UIDs.
   void refill() {
-    if (closing_ || silent() || refill_waiting_) return;
+    if (closing_ || silent() || refill_waiting_ || refill_soon_armed_) return;
     std::uint64_t total = 0;
     for (const auto& [name, n] : cfg_.pool.warm) total += n;
     for (const auto& [proc, p] : parked_) {
@@ -744,9 +746,9 @@ class Spawner final : public supervisor::ProcessSink {
       if (have >= want) continue;
       {
         std::lock_guard lock(pool_mutex_);
-        const std::size_t used = uids_.leased() + uids_.draining();
         // A parked sandbox never takes one of the last `total` free UIDs: cold starts keep them.
-        if (used + total >= uids_.capacity()) return;
+        if (uids_.leased() + uids_.draining() + total >= uids_.capacity()) (void)uids_.reclaim();
+        if (uids_.leased() + uids_.draining() + total >= uids_.capacity()) return;
       }
       if (auto r = park(name); !r) {
         log::warn("cannot park a warm sandbox; cold starts serve the runs meanwhile",
@@ -840,6 +842,33 @@ class Spawner final : public supervisor::ProcessSink {
     log::debug("parked a warm sandbox",
                log::worker_fields(id, static_cast<long>(*uid), p.pid, {{"profile", profile_name}}));
     return {};
+  }
+
+  /// After a reload: a parked sandbox the new config would plan otherwise (or no longer wants)
+  /// is stopped; new ones are parked by refill().
+  void reconcile_pool() {
+    const bool helper = load_warm_helper().ok();
+    std::map<std::string, std::uint32_t> kept;
+    for (auto& [proc, p] : parked_) {
+      if (p.retiring) continue;
+      bool keep = helper;
+      if (keep) {
+        auto profile = profiles_.get(p.profile);
+        auto spec = parked_spec(p.profile);
+        auto again = profile && spec
+                         ? sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(p.id, p.uid))
+                         : Result<sandbox::SandboxPlan>(make_error("gone", ""));
+        keep = again && sandbox::same_sandbox(p.plan, *again);
+      }
+      const auto want = cfg_.pool.warm.find(p.profile);
+      if (keep && (want == cfg_.pool.warm.end() || kept[p.profile] >= want->second)) keep = false;
+      if (keep) {
+        ++kept[p.profile];
+        continue;
+      }
+      p.retiring = true;
+      ops_.kill_tree(proc);
+    }
   }
 
   /// Stops every parked sandbox (their ends clean up in unparked()).
@@ -970,9 +999,20 @@ class Spawner final : public supervisor::ProcessSink {
       out["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
       out["cgroup_path"] = ops_.cgroup_path(proc);
     }
+    l.warm = true;
     parked_.erase(it);
     ++warm_served_;
-    asio::post(ioc_, [this] { refill(); });
+    // The replacement is parked once this run has ended and the daemon has cleaned up after it
+    // (remove_data): a start holds the spawner up for a moment, and with it the run's own end.
+    // A run that takes longer than kRefillDelay does not hold the refill up further.
+    if (!refill_soon_armed_) {
+      refill_soon_armed_ = true;
+      refill_soon_.expires_after(kRefillDelay);
+      refill_soon_.async_wait([this](boost::system::error_code) {
+        refill_soon_armed_ = false;
+        refill();
+      });
+    }
     return out;
   }
 
@@ -1106,6 +1146,11 @@ class Spawner final : public supervisor::ProcessSink {
                         "worker_id");
     }
     ops_.remove_data_dir(cfg_.process.data_root + "/" + *id);
+    // The last thing the daemon asks about a run: when no run that took a parked sandbox is
+    // still going, the pool refills now (see launch_warm).
+    bool warm_running = false;
+    for (const auto& [p, l] : live_) warm_running = warm_running || l.warm;
+    if (!warm_running && refill_soon_armed_) asio::post(ioc_, [this] { refill_soon_.cancel(); });
     return nlohmann::json::object();
   }
 
@@ -1186,11 +1231,11 @@ class Spawner final : public supervisor::ProcessSink {
       for (const auto& e : loaded.errors) why += (why.empty() ? "" : "; ") + e.to_string();
       return make_error("invalid_config", "the spawner keeps its config: " + why);
     }
+    const std::string helper_before = cfg_.pool.helper_path;
     cfg_ = daemon::merge_live(cfg_, *loaded.config);
     log::init(cfg_.log.level, cfg_.log.format);
-    // Parked sandboxes were planned from the config before: new ones replace them.
-    warm_helper_.clear();
-    retire_parked();
+    if (cfg_.pool.helper_path != helper_before) warm_helper_.clear();
+    reconcile_pool();
     asio::post(ioc_, [this] { refill(); });
     return nlohmann::json::object();
   }
@@ -1198,6 +1243,7 @@ class Spawner final : public supervisor::ProcessSink {
   Result<nlohmann::json> stats(const nlohmann::json& body) {
     return read(body, [&](api::FieldReader&) {
       std::lock_guard lock(pool_mutex_);
+      (void)uids_.reclaim();
       return nlohmann::json{
           {"uids_leased", uids_.leased()},   {"uids_draining", uids_.draining()},
           {"ports_leased", ports_.leased()}, {"live", live_.size()},
@@ -1211,8 +1257,6 @@ class Spawner final : public supervisor::ProcessSink {
       if (ec) return;
       spawn::reap_orphans(
           [this](pid_t pid) { return ops_.manages(pid) || preflight::owns_child(pid); });
-      std::lock_guard lock(pool_mutex_);
-      if (uids_.draining() > 0) (void)uids_.reclaim();
       wait_chld();
     });
   }
@@ -1248,6 +1292,7 @@ class Spawner final : public supervisor::ProcessSink {
     nlohmann::json spec;
     std::int64_t started_at_ms = 0;
     util::UniqueFd out, err, relay;
+    bool warm = false;  ///< a run that took a parked sandbox
   };
   std::map<supervisor::ProcId, Live> live_;
   /// A sandbox started ahead for a run ([pool] warm); its workload is paddock-warm, waiting on
@@ -1265,6 +1310,10 @@ class Spawner final : public supervisor::ProcessSink {
   std::map<supervisor::ProcId, Parked> parked_;
   std::string warm_helper_;  ///< paddock-warm's bytes, read when the first sandbox is parked
   asio::steady_timer refill_timer_{ioc_};
+  /// After a claim: refill once no claimed run runs any more, or after kRefillDelay.
+  static constexpr auto kRefillDelay = std::chrono::milliseconds(50);
+  asio::steady_timer refill_soon_{ioc_};
+  bool refill_soon_armed_ = false;
   bool refill_waiting_ = false;
   std::chrono::milliseconds refill_backoff_{0};
   std::uint64_t warm_served_ = 0;

@@ -418,16 +418,11 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
                                    {{"error", r.error().message}}));
     }
-    // The network helpers were just killed with the rest of the UID; reap them before the
-    // worker is reported, so a restart finds its cgroup leaf empty (bounded: SIGKILL is quick).
-    for (const auto& h : p->helpers) {
-      pollfd pfd{h->native_handle(), POLLIN, 0};
-      if (::poll(&pfd, 1, 1000) > 0) {
-        siginfo_t info{};
-        (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(h->native_handle()), &info,
-                       WEXITED | WNOHANG);
-      }
-    }
+    // The network helpers were just killed with the rest of the UID. They are not waited for
+    // here: a slirp4netns closing its tap device takes 10-15 ms to die (the kernel's network
+    // teardown), which would hold up this loop and the worker's end. The orphan reaper (SIGCHLD)
+    // reaps them; the UID drains until no process has it, and a restart's create_leaf waits
+    // (bounded) for the old leaf to empty before it makes a new one.
     p->helpers.clear();
     p->drain_timer.cancel();
     p->find_timer.cancel();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -166,7 +167,11 @@ TEST_P(WarmPool, GivenTheCanaryCatalog_ThenEveryCheckHoldsInTheRun) {
 // The same requests give the same answers warm and cold: arguments of every shape, the
 // environment, stdin, files in and out, exit codes, signals, a command that does not exist.
 TEST_P(WarmPool, GivenRequestsOfEveryShape_ThenTheAnswersMatchAColdStartByteForByte) {
-  TestDaemon cold(pool_options(false));
+  // Its own UID range: its runs' ends kill every process of their UIDs.
+  TestDaemonOptions cold_options = pool_options(false);
+  cold_options.set["process.worker_uid_range_start"] = "61000";
+  cold_options.set["process.worker_uid_range_end"] = "61999";
+  TestDaemon cold(cold_options);
   ASSERT_TRUE(cold.started()) << cold.start_error();
   const std::vector<json> requests = {
       {{"command", {"/bin/sh", "-c", "printf '[%s]' \"$@\"", "sh", "", "a b", "new\nline", "ü"}}},
@@ -284,4 +289,81 @@ TEST(WarmPoolConfig, GivenAnUnknownProfileInThePool_ThenTheDaemonRefusesToStart)
   EXPECT_FALSE(d.started());
   EXPECT_NE(d.log().find("[pool] warm names profile 'no_such_profile'"), std::string::npos)
       << d.log();
+}
+
+// An upgrade in place keeps the parked sandboxes (they live in the spawner): the new image's
+// first run is served by one that was parked before, and nothing is left after the stop.
+TEST(WarmPoolUpgrade, GivenParkedSandboxes_WhenTheDaemonUpgradesInPlace_ThenTheNewImageUsesThem) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  auto d = std::make_unique<TestDaemon>(pool_options(true, 2));
+  ASSERT_TRUE(d->started()) << d->start_error();
+  WorkerApi api(*d);
+  ASSERT_TRUE(wait_parked(api, 2)) << d->log();
+  std::set<std::string> helpers;
+  for (const auto& p : worker_uid_processes(60000, 60999)) {
+    if (p.find("helper") != std::string::npos) helpers.insert(p.substr(0, p.find(' ')));
+  }
+  ASSERT_EQ(helpers.size(), 2u);
+  ASSERT_EQ(::kill(d->pid(), SIGUSR2), 0);
+  bool upgraded = false;
+  for (int i = 0; i < 200 && !upgraded; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto v = api.get("/v1/version");
+    upgraded = v.status == 200 && v.json().value("generation", 0) == 1;
+  }
+  ASSERT_TRUE(upgraded) << d->log();
+  EXPECT_EQ(parked_ready(api), 2);
+  auto r = api.post("/v1/runs", {{"command", {"/bin/sh", "-c", "echo $$; echo after"}}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(warm_runs(api), 1) << d->log();
+  EXPECT_NE(r.json()["stdout"].get<std::string>().find("after"), std::string::npos) << r.body;
+  ASSERT_TRUE(d->stop().has_value()) << d->log();
+  std::vector<std::string> left;
+  for (int i = 0; i < 50; ++i) {
+    left = worker_uid_processes(60000, 60999);
+    if (left.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(left.empty()) << (left.empty() ? "" : left.front());
+}
+
+// SIGHUP: an unchanged pool keeps its parked sandboxes; a changed count parks more or stops the
+// extra ones.
+TEST(WarmPoolReload, GivenTheCountChanged_WhenReloaded_ThenThePoolFollowsAndKeepsWhatStillFits) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  TestDaemon d(pool_options(true, 2));
+  ASSERT_TRUE(d.started()) << d.start_error();
+  WorkerApi api(d);
+  ASSERT_TRUE(wait_parked(api, 2)) << d.log();
+  auto helpers = [] {
+    std::set<std::string> out;
+    for (const auto& p : worker_uid_processes(60000, 60999)) {
+      if (p.find("helper") != std::string::npos) out.insert(p.substr(0, p.find(' ')));
+    }
+    return out;
+  };
+  const auto before = helpers();
+  ASSERT_EQ(before.size(), 2u);
+  auto set_count = [&d](int from, int to) {
+    std::string text = read_file(d.config_path());
+    const std::string was = "warm = {shell = " + std::to_string(from) + "}";
+    ASSERT_NE(text.find(was), std::string::npos) << text;
+    text.replace(text.find(was), was.size(), "warm = {shell = " + std::to_string(to) + "}");
+    std::ofstream(d.config_path()) << text;
+    ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  };
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);  // nothing changed
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(helpers(), before);
+  set_count(2, 3);
+  EXPECT_TRUE(wait_parked(api, 3)) << d.log();
+  const auto three = helpers();
+  EXPECT_EQ(three.size(), 3u);
+  for (const auto& pid : before) EXPECT_EQ(three.count(pid), 1u) << "kept " << pid;
+  set_count(3, 1);
+  EXPECT_TRUE(wait_parked(api, 1)) << d.log();
+  for (int i = 0; i < 50 && helpers().size() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(helpers().size(), 1u);
 }

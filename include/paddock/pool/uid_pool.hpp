@@ -42,6 +42,10 @@ class UidPool final : public UidAllocator {
   /// Gives a leased UID back. It is free again at once when no process has it, else it drains
   /// until reclaim() finds it unused. UIDs that are not leased are ignored.
   void release(uid_t uid);
+  /// Gives a leased UID back without looking at the process table: it drains until the next
+  /// reclaim() (acquire() reclaims when no other UID is free). For a caller that has just killed
+  /// everything of the UID and must not pay a scan per release.
+  void release_deferred(uid_t uid);
 
   /// Frees every draining UID that no process uses any more (one scan of the process table).
   Result<void> reclaim();
