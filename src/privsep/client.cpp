@@ -181,7 +181,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (now - asked_at >= std::chrono::milliseconds(200)) {
         asked_at = now;
         if (auto r = impl->call(Type::Stats, nlohmann::json::object())) {
-          last_draining = r->body.value("uids_draining", std::size_t{0});
+          // UIDs held by parked sandboxes ([pool] warm) are no more free than draining ones.
+          last_draining = r->body.value("uids_draining", std::size_t{0}) +
+                          r->body.value("warm_parked", std::size_t{0}) +
+                          r->body.value("warm_starting", std::size_t{0});
         }
       }
       return last_draining;
