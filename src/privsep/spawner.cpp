@@ -721,6 +721,7 @@ class Spawner final : public supervisor::ProcessSink {
     if (!bytes)
       return make_error("probe_missing", "cannot read " + *path + ": " + bytes.error().message);
     warm_helper_ = std::move(*bytes);
+    warm_helper_digest_ = "paddock-warm sha256:" + util::sha256_hex(warm_helper_);
     return {};
   }
 
@@ -783,12 +784,16 @@ class Spawner final : public supervisor::ProcessSink {
     return s;
   }
 
-  sandbox::Allocation parked_allocation(const std::string& id, uid_t uid) const {
+  /// A parked sandbox's allocation. The helper's bytes (800 KiB) are only needed to start it;
+  /// plans that are only compared or read for the command and environment carry the helper's
+  /// digest in their place, so a run's claim copies and compares 64 bytes, not the binary.
+  sandbox::Allocation parked_allocation(const std::string& id, uid_t uid,
+                                        bool with_helper_bytes = false) const {
     sandbox::Allocation a;
     a.worker_id = id;
     a.uid = uid;
     a.run_workdir = true;
-    a.helper_program = warm_helper_;
+    a.helper_program = with_helper_bytes ? warm_helper_ : warm_helper_digest_;
     return a;
   }
 
@@ -811,10 +816,11 @@ class Spawner final : public supervisor::ProcessSink {
       uid_leases_.erase(id);
     };
     uid_leases_[id] = *uid;
-    auto plan = sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, *uid));
-    if (!plan) {
+    auto plan = sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, *uid, true));
+    auto compared = sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, *uid));
+    if (!plan || !compared) {
       give_back();
-      return plan.error();
+      return plan ? compared.error() : plan.error();
     }
     supervisor::Handover h;
     supervisor::LaunchRequest req;
@@ -834,7 +840,7 @@ class Spawner final : public supervisor::ProcessSink {
     p.id = id;
     p.uid = *uid;
     p.profile = profile_name;
-    p.plan = std::move(*plan);
+    p.plan = std::move(*compared);
     p.pid = launched->second;
     p.in = std::move(h.stdin_fd);
     p.out = std::move(h.stdout_fd);
@@ -1301,7 +1307,7 @@ class Spawner final : public supervisor::ProcessSink {
     std::string id;  ///< the run id it will have
     uid_t uid = 0;
     std::string profile;
-    sandbox::SandboxPlan plan;
+    sandbox::SandboxPlan plan;  ///< as planned, with the helper digest for its bytes
     pid_t pid = -1;
     pid_t workload_pid = -1;  ///< -1 until the helper runs
     bool retiring = false;    ///< killed on purpose (reload, shutdown): no back-off
@@ -1309,6 +1315,7 @@ class Spawner final : public supervisor::ProcessSink {
   };
   std::map<supervisor::ProcId, Parked> parked_;
   std::string warm_helper_;  ///< paddock-warm's bytes, read when the first sandbox is parked
+  std::string warm_helper_digest_;
   asio::steady_timer refill_timer_{ioc_};
   /// After a claim: refill once no claimed run runs any more, or after kRefillDelay.
   static constexpr auto kRefillDelay = std::chrono::milliseconds(50);
