@@ -378,7 +378,11 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   w->bundle_path = bundle;
   w->created_at = sched_.wall_now();
   w->reason = "created";
-  const bool warm = w->is_run && bundle.empty() && !spec.port && launch_warm(*w);
+  // A run asks for a parked sandbox only where [pool] warm parks its profile (no round trip
+  // to the spawner otherwise).
+  const auto pooled = cfg_.pool.warm.find(profile_name);
+  const bool warm = w->is_run && bundle.empty() && !spec.port && pooled != cfg_.pool.warm.end() &&
+                    pooled->second > 0 && launch_warm(*w);
   if (!warm) {
     auto uid = uids_.lease(w->id);
     if (!uid) return uid.error();
