@@ -37,7 +37,7 @@ if [[ $quick == yes ]]; then
 else
   spawn_args=(--n=200 --rounds=10 --warmup=10 --throughput-runs=200 --net-n=200 --warm-n=200)
   http_args=(--seconds=10 "--client=$client")
-  fleet_args=(--workers=1000 --requests=200 --ring-workers=100)
+  fleet_args=(--workers=1000 --requests=200 --ring-workers=1000)
   stop_args=(--n=20)
   hop_args=(--n=300 --rounds=10 --warmup=20)
 fi
