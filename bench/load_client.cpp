@@ -6,8 +6,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cctype>
 
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -59,6 +61,22 @@ std::size_t complete_response(const std::string& buf, unsigned* status) {
   return buf.size() >= end + 4 + length ? end + 4 + length : 0;
 }
 
+/// Whether a response's headers carry "Connection: close".
+bool says_close(const std::string& response) {
+  const auto end = response.find("\r\n\r\n");
+  std::size_t pos = 0;
+  while ((pos = response.find('\n', pos)) != std::string::npos && pos < end) {
+    ++pos;
+    if (strncasecmp(response.c_str() + pos, "connection:", 11) == 0) {
+      const auto line_end = response.find('\r', pos);
+      std::string value = response.substr(pos + 11, line_end - pos - 11);
+      for (auto& ch : value) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return value.find("close") != std::string::npos;
+    }
+  }
+  return false;
+}
+
 LoadResult builtin(const LoadOptions& o) {
   std::string req = "GET " + o.target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   if (!o.token.empty()) req += "Authorization: Bearer " + o.token + "\r\n";
@@ -108,7 +126,15 @@ LoadResult builtin(const LoadOptions& o) {
           if (const std::size_t len = complete_response(c.in, &status); len > 0) {
             lat.push_back(ms_since(c.sent));
             if (status < 200 || status >= 300) ++errors;
+            // A server may end a keep-alive connection on purpose (paddockd does after 1000
+            // requests on one): reconnect, as wrk does; not an error.
+            const bool closing = says_close(c.in.substr(0, len));
             c.in.erase(0, len);
+            if (closing) {
+              ::close(c.fd);
+              c.fd = -1;
+              c.in.clear();
+            }
             if (!send_on(c)) ++errors;
           }
         }
