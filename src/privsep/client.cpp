@@ -158,6 +158,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (!r) return r.error();
       const auto uid = r->body.value("uid", static_cast<uid_t>(0));
       last_draining = r->body.value("draining", std::size_t{0});
+      draining_at = std::chrono::steady_clock::now();
       if (uid < impl->uid_first || uid > impl->uid_last) {
         return make_error("spawn_failed", "the spawner answered a UID outside the worker range");
       }
@@ -174,23 +175,38 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       return static_cast<std::size_t>(impl->uid_last - impl->uid_first) + 1;
     }
     std::size_t leased() const override { return leases.size(); }
-    /// The spawner frees draining UIDs on its own (when their last process is reaped): ask it,
-    /// at most every 200 ms.
+    /// The spawner frees draining UIDs on its own (when their last process is reaped): its
+    /// counts, asked at most every 200 ms (Impl::stats).
     std::size_t draining() const override {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - asked_at >= std::chrono::milliseconds(200)) {
-        asked_at = now;
-        if (auto r = impl->call(Type::Stats, nlohmann::json::object())) {
-          // UIDs held by parked sandboxes ([pool] warm) are no more free than draining ones.
-          last_draining = r->body.value("uids_draining", std::size_t{0}) +
-                          r->body.value("warm_parked", std::size_t{0}) +
-                          r->body.value("warm_starting", std::size_t{0});
-        }
+      const auto& s = impl->stats();
+      if (impl->stats_at > draining_at) {  // else a lease since has the newer count
+        draining_at = impl->stats_at;
+        // UIDs held by parked sandboxes ([pool] warm) are no more free than draining ones.
+        last_draining = s.value("uids_draining", std::size_t{0}) +
+                        s.value("warm_parked", std::size_t{0}) +
+                        s.value("warm_starting", std::size_t{0});
       }
       return last_draining;
     }
-    mutable std::chrono::steady_clock::time_point asked_at{};
+    mutable std::chrono::steady_clock::time_point draining_at{};
   } uids;
+
+  /// The spawner's last Stats answer, asked again when older than 200 ms: the UID allocator and
+  /// /metrics read it, and each answer costs the spawner a scan of /proc.
+  const nlohmann::json& stats() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - stats_asked >= std::chrono::milliseconds(200)) {
+      stats_asked = now;
+      if (auto r = call(Type::Stats, nlohmann::json::object())) {
+        stats_body = std::move(r->body);
+        stats_at = now;
+      }
+    }
+    return stats_body;
+  }
+  nlohmann::json stats_body = nlohmann::json::object();
+  std::chrono::steady_clock::time_point stats_asked{};
+  std::chrono::steady_clock::time_point stats_at{};  ///< when stats_body was answered
 
   struct Ports final : pool::PortAllocator {
     Impl* impl = nullptr;
@@ -962,12 +978,8 @@ void Client::reload(std::function<void(Result<void>)> done) {
 }
 
 Client::WarmPool Client::warm_pool() const {
-  WarmPool w;
-  if (auto r = impl_->call(Type::Stats, nlohmann::json::object())) {
-    w.ready = r->body.value("warm_parked", std::size_t{0});
-    w.starting = r->body.value("warm_starting", std::size_t{0});
-  }
-  return w;
+  const auto& s = impl_->stats();
+  return WarmPool{s.value("warm_parked", std::size_t{0}), s.value("warm_starting", std::size_t{0})};
 }
 
 std::size_t Client::active() const { return impl_->procs.size(); }

@@ -377,17 +377,11 @@ class Spawner final : public supervisor::ProcessSink {
       case Type::ReleasePort:
         reply(m.id, release_port(m.body));
         return;
-      case Type::Launch: {
-        supervisor::Handover h;
-        auto r = launch(m.body, m.fds.empty() ? -1 : m.fds.front().get(), h);
-        std::vector<int> fds{h.stdout_fd.get(), h.stderr_fd.get()};
-        if (h.stdin_fd) fds.push_back(h.stdin_fd.get());
-        reply(m.id, r, fds);
-        return;
-      }
+      case Type::Launch:
       case Type::LaunchWarm: {
         supervisor::Handover h;
-        auto r = launch_warm(m.body, m.fds.empty() ? -1 : m.fds.front().get(), h);
+        const int files = m.fds.empty() ? -1 : m.fds.front().get();
+        auto r = m.type == Type::Launch ? launch(m.body, files, h) : launch_warm(m.body, files, h);
         std::vector<int> fds{h.stdout_fd.get(), h.stderr_fd.get()};
         if (h.stdin_fd) fds.push_back(h.stdin_fd.get());
         reply(m.id, r, fds);
@@ -614,24 +608,15 @@ class Spawner final : public supervisor::ProcessSink {
     auto id = r.string("worker_id", Required::Yes);
     auto with_stdin = r.boolean("stdin");
     auto workdir = r.boolean("workdir");
-    if (body.contains("files")) r.accept("files");
-    auto spec_reader = r.object("spec", Required::Yes);
-    if (spec_reader) {
-      // The spec is read by the API's own strict parser below.
-      for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
-    }
+    accept_files_and_spec(r, body);
     if (auto done = r.finish(); !done) return done.error();
     auto uid = leased_and_idle(*id, "is running already");
     if (!uid) return uid.error();
-    auto spec = api::parse_worker_spec(body["spec"]);
-    if (!spec) return in_spec(spec.error());
-    if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
+    auto spec = launch_spec(body);
+    if (!spec) return spec.error();
     auto profile = profiles_.get(spec->profile);
     if (!profile) return in_spec(profile.error());
-    if (!spec->command.empty() && !spec->command.front().empty() &&
-        spec->command.front().front() == '-') {
-      return make_error("invalid_field", "the command must not start with '-'", "spec.command");
-    }
+    if (auto ok = command_not_an_option(*spec); !ok) return ok.error();
     auto limits = sandbox::resolve_limits(spec->limits, cfg_.limits);
     if (!limits) return in_spec(limits.error());
     auto network = sandbox::resolve_network(spec->network, cfg_.process);
@@ -677,21 +662,59 @@ class Spawner final : public supervisor::ProcessSink {
     req.handover = &h;
     auto launched = ops_.launch(std::move(req), *this);
     if (!launched) return launched.error();
-    Live& l = live_[launched->first];
-    l.worker_id = *id;
-    l.uid = *uid;
-    l.pid = launched->second;
-    l.spec = body["spec"];
+    record_live(launched->first, *id, *uid, launched->second, body["spec"], h);
+    nlohmann::json out{{"proc", launched->first}, {"pid", launched->second}};
+    add_cgroup(out, launched->first);
+    return out;
+  }
+
+  /// A launch's fields besides the worker's: "files" (read by launch_files) and "spec" (read
+  /// by the API's own strict parser in launch_spec).
+  static void accept_files_and_spec(api::FieldReader& r, const nlohmann::json& body) {
+    if (body.contains("files")) r.accept("files");
+    if (auto spec_reader = r.object("spec", Required::Yes)) {
+      for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
+    }
+  }
+
+  /// A launch's "spec", with the default profile filled in.
+  Result<sandbox::WorkerSpec> launch_spec(const nlohmann::json& body) const {
+    auto spec = api::parse_worker_spec(body["spec"]);
+    if (!spec) return in_spec(spec.error());
+    if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
+    return spec;
+  }
+
+  /// bwrap would read a command starting with '-' as one of its options.
+  static Result<void> command_not_an_option(const sandbox::WorkerSpec& spec) {
+    if (!spec.command.empty() && !spec.command.front().empty() &&
+        spec.command.front().front() == '-') {
+      return make_error("invalid_field", "the command must not start with '-'", "spec.command");
+    }
+    return {};
+  }
+
+  /// A tree that runs from now on, as a daemon that adopts it would need it. The output pipes
+  /// handed over in `h` are duplicated: a daemon that adopts this worker after a crash reads the
+  /// same pipes.
+  void record_live(supervisor::ProcId proc, const std::string& worker_id, uid_t uid, pid_t pid,
+                   const nlohmann::json& spec, const supervisor::Handover& h) {
+    Live& l = live_[proc];
+    l.worker_id = worker_id;
+    l.uid = uid;
+    l.pid = pid;
+    l.spec = spec;
     l.started_at_ms = now_ms();
-    // Kept so a daemon that adopts this worker after a crash reads the same pipes.
     l.out.reset(::fcntl(h.stdout_fd.get(), F_DUPFD_CLOEXEC, 3));
     l.err.reset(::fcntl(h.stderr_fd.get(), F_DUPFD_CLOEXEC, 3));
-    nlohmann::json out{{"proc", launched->first}, {"pid", launched->second}};
-    if (auto c = ops_.cgroup_of(launched->first)) {
+  }
+
+  /// "cgroup" and "cgroup_path" of a tree placed in a cgroup leaf.
+  void add_cgroup(nlohmann::json& out, supervisor::ProcId proc) const {
+    if (auto c = ops_.cgroup_of(proc)) {
       out["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
-      out["cgroup_path"] = ops_.cgroup_path(launched->first);
+      out["cgroup_path"] = ops_.cgroup_path(proc);
     }
-    return out;
   }
 
   // Warm sandboxes ([pool] warm).
@@ -797,10 +820,18 @@ class Spawner final : public supervisor::ProcessSink {
     return a;
   }
 
-  Result<void> park(const std::string& profile_name) {
-    if (auto r = load_warm_helper(); !r) return r.error();
+  /// The plan of a parked sandbox of `profile_name` (see parked_allocation for the helper).
+  Result<sandbox::SandboxPlan> parked_plan(const std::string& profile_name, const std::string& id,
+                                           uid_t uid, bool with_helper_bytes = false) const {
     auto profile = profiles_.get(profile_name);
     if (!profile) return profile.error();
+    auto spec = parked_spec(profile_name);
+    if (!spec) return spec.error();
+    return sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, uid, with_helper_bytes));
+  }
+
+  Result<void> park(const std::string& profile_name) {
+    if (auto r = load_warm_helper(); !r) return r.error();
     auto spec = parked_spec(profile_name);
     if (!spec) return spec.error();
     std::string id = util::random_id("r-");
@@ -816,8 +847,8 @@ class Spawner final : public supervisor::ProcessSink {
       uid_leases_.erase(id);
     };
     uid_leases_[id] = *uid;
-    auto plan = sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, *uid, true));
-    auto compared = sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(id, *uid));
+    auto plan = parked_plan(profile_name, id, *uid, true);
+    auto compared = parked_plan(profile_name, id, *uid);
     if (!plan || !compared) {
       give_back();
       return plan ? compared.error() : plan.error();
@@ -859,11 +890,7 @@ class Spawner final : public supervisor::ProcessSink {
       if (p.retiring) continue;
       bool keep = helper;
       if (keep) {
-        auto profile = profiles_.get(p.profile);
-        auto spec = parked_spec(p.profile);
-        auto again = profile && spec
-                         ? sandbox::make_plan(*spec, *profile, cfg_, parked_allocation(p.id, p.uid))
-                         : Result<sandbox::SandboxPlan>(make_error("gone", ""));
+        auto again = parked_plan(p.profile, p.id, p.uid);
         keep = again && sandbox::same_sandbox(p.plan, *again);
       }
       const auto want = cfg_.pool.warm.find(p.profile);
@@ -924,15 +951,10 @@ class Spawner final : public supervisor::ProcessSink {
                                      supervisor::Handover& h) {
     api::FieldReader r(body);
     auto with_stdin = r.boolean("stdin");
-    if (body.contains("files")) r.accept("files");
-    auto spec_reader = r.object("spec", Required::Yes);
-    if (spec_reader) {
-      for (const auto& [key, value] : body["spec"].items()) spec_reader->accept(key);
-    }
+    accept_files_and_spec(r, body);
     if (auto done = r.finish(); !done) return done.error();
-    auto spec = api::parse_worker_spec(body["spec"]);
-    if (!spec) return in_spec(spec.error());
-    if (spec->profile.empty()) spec->profile = cfg_.process.default_profile;
+    auto spec = launch_spec(body);
+    if (!spec) return spec.error();
     if (!spec->bundle.empty() || spec->port) return no_warm("a run with a bundle or a port");
     auto network = sandbox::resolve_network(spec->network, cfg_.process);
     if (!network) return in_spec(network.error());
@@ -957,10 +979,7 @@ class Spawner final : public supervisor::ProcessSink {
     if (!same || !sandbox::same_sandbox(p.plan, *same)) {
       return no_warm("the run needs another sandbox than the parked one");
     }
-    if (!spec->command.empty() && !spec->command.front().empty() &&
-        spec->command.front().front() == '-') {
-      return make_error("invalid_field", "the command must not start with '-'", "spec.command");
-    }
+    if (auto ok = command_not_an_option(*spec); !ok) return ok.error();
     auto plan = sandbox::make_plan(*spec, *profile, cfg_, alloc);
     if (!plan) return in_spec(plan.error());
     if (body.contains("files")) {
@@ -983,29 +1002,20 @@ class Spawner final : public supervisor::ProcessSink {
       return no_warm("the parked sandbox did not take the run (" + std::string(std::strerror(err)) +
                      ")");
     }
-    Live& l = live_[proc];
-    l.worker_id = p.id;
-    l.uid = p.uid;
-    l.pid = p.pid;
-    l.workload_pid = p.workload_pid;
-    l.spec = body["spec"];
-    l.started_at_ms = now_ms();
-    l.out.reset(::fcntl(p.out.get(), F_DUPFD_CLOEXEC, 3));
-    l.err.reset(::fcntl(p.err.get(), F_DUPFD_CLOEXEC, 3));
     h.stdout_fd = std::move(p.out);
     h.stderr_fd = std::move(p.err);
     if (with_stdin.value_or(false)) h.stdin_fd = std::move(p.in);  // else its EOF is the run's
+    record_live(proc, p.id, p.uid, p.pid, body["spec"], h);
+    Live& l = live_.at(proc);
+    l.workload_pid = p.workload_pid;
+    l.warm = true;
     nlohmann::json out{{"worker_id", p.id},
                        {"uid", p.uid},
                        {"proc", proc},
                        {"pid", p.pid},
                        {"workload_pid", p.workload_pid > 0 ? nlohmann::json(p.workload_pid)
                                                            : nlohmann::json(nullptr)}};
-    if (auto c = ops_.cgroup_of(proc)) {
-      out["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
-      out["cgroup_path"] = ops_.cgroup_path(proc);
-    }
-    l.warm = true;
+    add_cgroup(out, proc);
     parked_.erase(it);
     ++warm_served_;
     // The replacement is parked once this run has ended and the daemon has cleaned up after it
@@ -1063,10 +1073,7 @@ class Spawner final : public supervisor::ProcessSink {
       if (auto port = port_leases_.find(l.worker_id); port != port_leases_.end()) {
         w["port"] = port->second.port;
       }
-      if (auto c = ops_.cgroup_of(proc)) {
-        w["cgroup"] = {{"memory", c->memory}, {"cpu", c->cpu}, {"pids", c->pids}};
-        w["cgroup_path"] = ops_.cgroup_path(proc);
-      }
+      add_cgroup(w, proc);
       workers.push_back(std::move(w));
     }
     nlohmann::json ended = nlohmann::json::array();
