@@ -166,7 +166,9 @@ TEST_F(Faults, GivenFiveUids_WhenAllAreLeased_Then503UntilAWorkerExitsAndThenSer
     ASSERT_EQ(res.status, 201u) << res.body;
     ids.push_back(res.json()["id"]);
   }
-  EXPECT_EQ(api.metric("paddock_free_uids"), 0.0);
+  // The gauge may be up to 200 ms old (api.md): wait for it rather than read it once.
+  EXPECT_TRUE(eventually([&] { return api.metric("paddock_free_uids") == 0.0; }, 5s))
+      << api.get("/metrics").body;
   for (const char* route : {"/v1/workers", "/v1/runs"}) {
     auto full = api.post(route, {{"command", {"true"}}});
     EXPECT_EQ(full.status, 503u) << route << ": " << full.body;
@@ -227,7 +229,9 @@ TEST_F(Faults, GivenBwrapRemovedAfterStart_WhenSpawning_ThenA500NamingExecveAndN
   }
   EXPECT_EQ(d.tcp().get("/healthz").status, 200u);
   EXPECT_EQ(api.live_count(), 0);
-  EXPECT_EQ(api.metric("paddock_free_uids"), 4.0);
+  // The failed spawns' UIDs come back; the gauge may be up to 200 ms old (api.md).
+  EXPECT_TRUE(eventually([&] { return api.metric("paddock_free_uids") == 4.0; }, 5s))
+      << api.get("/metrics").body;
   EXPECT_EQ(api.metric("paddock_spawns_total{result=\"error\"}"), 2.0);
 }
 
