@@ -340,6 +340,8 @@ Result<pid_t> RawBwrap::start(util::UniqueFd* status) const {
       case sandbox::FdRole::PathSource:
         sources.push_back(high(::open(f.data.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
         break;
+      case sandbox::FdRole::WarmControl:  // raw spawns are cold: never planned with one
+        return make_error("io", "a raw bwrap has no warm control socket");
       case sandbox::FdRole::Status: {
         if (status != nullptr) {
           int p[2];

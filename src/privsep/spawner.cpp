@@ -9,9 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -45,6 +47,7 @@
 #include "paddock/supervisor/asio_process_ops.hpp"
 #include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/crypto.hpp"
+#include "paddock/util/fd.hpp"
 
 namespace paddock::privsep {
 
@@ -60,18 +63,60 @@ Result<std::string> read_bpf(const config::Config& cfg) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-/// Writes a warm request into a parked helper's stdin without blocking (it fits the pipe: a
-/// request is smaller than the message it came in); 0 or the errno (EPIPE: the helper is gone).
-int write_request(int fd, std::string_view data) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return errno;
+/// Sends a warm request to a parked helper on its control socket, with the run's descriptors
+/// attached to the first byte; 0 or the errno (EPIPE: the helper is gone). The helper has run no
+/// code of a run yet and reads at once; a send that still stalls gives up after a second.
+int send_warm_request(int sock, std::string_view data, const std::vector<int>& fds) {
+  const timeval limit{1, 0};
+  if (::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit) != 0) return errno;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  ssize_t n = -1;
+  do {
+    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return n < 0 ? errno : EIO;
+  data.remove_prefix(static_cast<std::size_t>(n));
   while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
+    n = ::send(sock, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return n < 0 ? errno : EIO;
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return 0;
+}
+
+/// A pipe with both ends close-on-exec; ok() false when pipe2 failed (errno says why).
+struct Pipe {
+  util::UniqueFd read, write;
+  Pipe() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return;
+    read.reset(p[0]);
+    write.reset(p[1]);
+  }
+  bool ok() const { return read.valid() && write.valid(); }
+};
+
+/// What can be read from `fd` now (at most 2 KiB), without waiting: a parked sandbox's stderr
+/// (bwrap's and the helper's messages) when it ends before a run took it.
+std::string available_text(int fd) {
+  std::string out(2048, '\0');
+  pollfd p{fd, POLLIN, 0};
+  if (fd < 0 || ::poll(&p, 1, 0) <= 0) return "";
+  const ssize_t n = ::read(fd, out.data(), out.size());
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
 }
 
 /// Prefixes the field of an error from the spec parser with "spec.".
@@ -817,6 +862,7 @@ class Spawner final : public supervisor::ProcessSink {
     a.uid = uid;
     a.run_workdir = true;
     a.helper_program = with_helper_bytes ? warm_helper_ : warm_helper_digest_;
+    a.warm_control = true;
     return a;
   }
 
@@ -857,7 +903,6 @@ class Spawner final : public supervisor::ProcessSink {
     supervisor::LaunchRequest req;
     req.plan = *plan;
     req.spec = *spec;
-    req.stdin_data = std::string();
     req.run_workdir = true;
     req.file_caps = runfiles::caps_from(cfg_.runs);
     req.handover = &h;
@@ -873,7 +918,7 @@ class Spawner final : public supervisor::ProcessSink {
     p.profile = profile_name;
     p.plan = std::move(*compared);
     p.pid = launched->second;
-    p.in = std::move(h.stdin_fd);
+    p.control = std::move(h.control_fd);
     p.out = std::move(h.stdout_fd);
     p.err = std::move(h.stderr_fd);
     log::debug("parked a warm sandbox",
@@ -935,18 +980,45 @@ class Spawner final : public supervisor::ProcessSink {
     }
     std::string why = status.signal != 0 ? "signal " + std::to_string(status.signal)
                                          : "exit code " + std::to_string(status.exit_code);
-    log::warn("a parked warm sandbox ended before a run took it",
-              log::worker_fields(p.id, static_cast<long>(p.uid), p.pid,
-                                 {{"profile", p.profile}, {"ended", why}}));
+    log::warn(
+        "a parked warm sandbox ended before a run took it",
+        log::worker_fields(
+            p.id, static_cast<long>(p.uid), p.pid,
+            {{"profile", p.profile}, {"ended", why}, {"stderr", available_text(p.err.get())}}));
     back_off();
+  }
+
+  /// A warm run's end as its helper reports it: the tree ends at once (AsioProcessOps::
+  /// end_reported) instead of after bwrap's teardown. A helper that ends without a report (it
+  /// was killed) leaves the end to bwrap's exit, as in a cold start. The report can only come
+  /// from the helper or from the run's own processes (the command does not get the socket, but
+  /// shares the UID): at worst a run reports its own end early, and is then killed.
+  void watch_warm_exit(supervisor::ProcId proc, util::UniqueFd control) {
+    auto r = std::make_shared<WarmReport>(ioc_, control.release());
+    live_.at(proc).report = r;
+    asio::async_read(r->sd, asio::buffer(r->buf),
+                     [this, proc, r](boost::system::error_code ec, std::size_t n) {
+                       if (ec || live_.count(proc) == 0) return;
+                       auto code = sandbox::decode_warm_exit(std::string_view(r->buf.data(), n));
+                       if (!code) {
+                         log::warn(
+                             "unreadable exit report from a warm sandbox; its end is "
+                             "taken from bwrap",
+                             log::Fields{{"worker_id", live_.at(proc).worker_id},
+                                         {"error", code.error().message}});
+                         return;
+                       }
+                       ops_.end_reported(proc, supervisor::ExitStatus{*code, 0});
+                     });
   }
 
   static Error no_warm(const std::string& why) { return make_error("no_warm_sandbox", why); }
 
   /// A run served by a parked sandbox: the run's plan for that sandbox must match the parked
-  /// one but for the command and the environment, which the helper receives on its stdin
-  /// (followed by the run's own stdin). Anything else is "no_warm_sandbox" and the daemon starts
-  /// the run cold; a request error that a cold start would meet too is returned as it is.
+  /// one but for the command and the environment, which the helper receives on its control
+  /// socket with the run's own pipes (sandbox/warm.hpp). Anything else is "no_warm_sandbox" and the
+  /// daemon starts the run cold; a request error that a cold start would meet too is returned as it
+  /// is.
   Result<nlohmann::json> launch_warm(const nlohmann::json& body, int files_fd,
                                      supervisor::Handover& h) {
     api::FieldReader r(body);
@@ -995,17 +1067,30 @@ class Spawner final : public supervisor::ProcessSink {
         return written.error();
       }
     }
+    // The run's own pipes: only its command holds their far ends (bwrap's copies of 0-2 are
+    // the parked sandbox's), so their EOF comes when the command and what it started are done.
+    const bool stdin_pipe = with_stdin.value_or(false);
+    Pipe out_pipe;
+    Pipe err_pipe;
+    Pipe in_pipe;
+    if (!out_pipe.ok() || !err_pipe.ok() || (stdin_pipe && !in_pipe.ok())) {
+      return make_error("spawn_failed", util::syscall_error("pipe2(O_CLOEXEC)", errno));
+    }
+    // Without stdin data the command gets /dev/null from the helper, as in a cold start.
+    std::vector<int> theirs{out_pipe.write.get(), err_pipe.write.get()};
+    if (stdin_pipe) theirs.push_back(in_pipe.read.get());
     const std::string request = sandbox::encode_warm_request(plan->command, plan->sandbox_env);
-    if (const int err = write_request(p.in.get(), request); err != 0) {
+    if (const int e = send_warm_request(p.control.get(), request, theirs); e != 0) {
       p.retiring = true;
       ops_.kill_tree(proc);
-      return no_warm("the parked sandbox did not take the run (" + std::string(std::strerror(err)) +
+      return no_warm("the parked sandbox did not take the run (" + std::string(std::strerror(e)) +
                      ")");
     }
-    h.stdout_fd = std::move(p.out);
-    h.stderr_fd = std::move(p.err);
-    if (with_stdin.value_or(false)) h.stdin_fd = std::move(p.in);  // else its EOF is the run's
+    h.stdout_fd = std::move(out_pipe.read);
+    h.stderr_fd = std::move(err_pipe.read);
+    if (stdin_pipe) h.stdin_fd = std::move(in_pipe.write);
     record_live(proc, p.id, p.uid, p.pid, body["spec"], h);
+    watch_warm_exit(proc, std::move(p.control));
     Live& l = live_.at(proc);
     l.workload_pid = p.workload_pid;
     l.warm = true;
@@ -1137,6 +1222,13 @@ class Spawner final : public supervisor::ProcessSink {
     auto sig = r.integer("signal", 1, SIGRTMAX, Required::Yes);
     if (auto done = r.finish(); !done) return done.error();
     if (!proc) return proc.error();
+    // A warm run's command is the helper's child: it gets the signal itself, as a cold start's
+    // workload would (the helper forwards what it receives, but SIGSTOP and SIGKILL cannot be
+    // forwarded). Before the helper has forked, the helper gets it.
+    const Live& l = live_.at(*proc);
+    if (l.warm && l.workload_pid > 0 && spawn::signal_only_child(l.workload_pid, *sig)) {
+      return nlohmann::json::object();
+    }
     ops_.signal_workload(*proc, static_cast<int>(*sig));
     return nlohmann::json::object();
   }
@@ -1296,6 +1388,12 @@ class Spawner final : public supervisor::ProcessSink {
   asio::signal_set stop_;
   std::map<std::string, uid_t> uid_leases_;
   std::map<std::string, pool::PortLease> port_leases_;
+  /// A warm run's end as its helper reports it (sandbox/warm.hpp).
+  struct WarmReport {
+    WarmReport(asio::io_context& ioc, int fd) : sd(ioc, fd) {}
+    asio::posix::stream_descriptor sd;
+    std::array<char, sandbox::kWarmExitBytes> buf{};
+  };
   /// A process tree that runs, and what a daemon adopting it needs.
   struct Live {
     std::string worker_id;
@@ -1306,10 +1404,13 @@ class Spawner final : public supervisor::ProcessSink {
     std::int64_t started_at_ms = 0;
     util::UniqueFd out, err, relay;
     bool warm = false;  ///< a run that took a parked sandbox
+    /// A warm run: the helper's control socket, where its command's exit is reported.
+    std::shared_ptr<WarmReport> report;
   };
   std::map<supervisor::ProcId, Live> live_;
   /// A sandbox started ahead for a run ([pool] warm); its workload is paddock-warm, waiting on
-  /// stdin for a run's command. Not a worker yet: no daemon knows its id, adopt skips it.
+  /// its control socket for a run's command. Not a worker yet: no daemon knows its id, adopt
+  /// skips it.
   struct Parked {
     std::string id;  ///< the run id it will have
     uid_t uid = 0;
@@ -1318,7 +1419,8 @@ class Spawner final : public supervisor::ProcessSink {
     pid_t pid = -1;
     pid_t workload_pid = -1;  ///< -1 until the helper runs
     bool retiring = false;    ///< killed on purpose (reload, shutdown): no back-off
-    util::UniqueFd in, out, err;
+    util::UniqueFd control;   ///< the helper's control socket (sandbox/warm.hpp)
+    util::UniqueFd out, err;  ///< bwrap's and the helper's own stdout/stderr, never a run's
   };
   std::map<supervisor::ProcId, Parked> parked_;
   std::string warm_helper_;  ///< paddock-warm's bytes, read when the first sandbox is parked

@@ -16,6 +16,8 @@ namespace {
 constexpr std::uint64_t kMiB = 1024ULL * 1024ULL;
 /// bwrap itself and its init process in the new pid namespace count against RLIMIT_NPROC.
 constexpr std::uint32_t kBwrapProcesses = 2;
+/// A warm sandbox's helper, which waits for the run's command beside it (warm.hpp).
+constexpr std::uint32_t kWarmHelperProcesses = 1;
 /// slirp4netns and the port relay (network "private" / "none").
 constexpr std::uint32_t kNetHelperProcesses = 2;
 constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
@@ -139,9 +141,10 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   }
   if (plan.gid == 0) return internal("worker_gid 0 (root's group) is refused");
   {
-    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd, alloc.group_fd,
-                                alloc.args_fd,    alloc.helper_fd, alloc.bundle_fd, alloc.data_fd};
-    if (numbers.size() != 8 || *numbers.begin() < 3) {
+    const std::set<int> numbers{alloc.seccomp_fd, alloc.status_fd, alloc.passwd_fd,
+                                alloc.group_fd,   alloc.args_fd,   alloc.helper_fd,
+                                alloc.bundle_fd,  alloc.data_fd,   alloc.warm_control_fd};
+    if (numbers.size() != 9 || *numbers.begin() < 3) {
       return internal("the fd numbers for bwrap must be distinct and >= 3");
     }
   }
@@ -275,6 +278,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   a.insert(a.end(), {"--remount-ro", "/", "--chdir", plan.cwd});
   plan.fds.push_back({alloc.seccomp_fd, FdRole::Seccomp, {}});
   plan.fds.push_back({alloc.status_fd, FdRole::Status, {}});
+  if (alloc.warm_control) plan.fds.push_back({alloc.warm_control_fd, FdRole::WarmControl, {}});
   a.insert(a.end(), {"--seccomp", std::to_string(alloc.seccomp_fd), "--json-status-fd",
                      std::to_string(alloc.status_fd), "--"});
   // Where the options end: an option value (an env value, say) may itself be "--".
@@ -296,6 +300,7 @@ Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& prof
   // Resource limits applied by the spawner before exec.
   // RLIMIT_NPROC counts every process of the uid: the network helpers run as the worker too.
   const std::uint64_t nproc = std::uint64_t{plan.limits.pids} + kBwrapProcesses +
+                              (alloc.warm_control ? kWarmHelperProcesses : 0) +
                               (plan.network == NetworkMode::Host ? 0 : kNetHelperProcesses);
   plan.rlimits = {
       {RLIMIT_NPROC, nproc, nproc},

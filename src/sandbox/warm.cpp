@@ -70,6 +70,26 @@ Result<WarmRequest> decode_warm_request(std::string_view bytes) {
   return r;
 }
 
+std::string encode_warm_exit(int exit_code) {
+  std::string out(kWarmExitMagic);
+  const auto n = static_cast<std::uint32_t>(exit_code);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xffU));
+  return out;
+}
+
+Result<int> decode_warm_exit(std::string_view bytes) {
+  if (bytes.size() != kWarmExitBytes || bytes.substr(0, kWarmExitMagic.size()) != kWarmExitMagic) {
+    return make_error("invalid_request", "not a warm exit report");
+  }
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[kWarmExitMagic.size() + i]))
+         << (8 * i);
+  }
+  if (n > 255) return make_error("invalid_request", "exit code out of range");
+  return static_cast<int>(n);
+}
+
 bool same_sandbox(const SandboxPlan& parked, const SandboxPlan& run) {
   if (parked.fds.size() != run.fds.size()) return false;
   for (std::size_t i = 0; i < parked.fds.size(); ++i) {

@@ -88,4 +88,17 @@ std::size_t reap_orphans(const std::function<bool(pid_t)>& is_managed) {
   return reaped;
 }
 
+bool signal_only_child(pid_t parent, int sig) {
+  const std::string list =
+      "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
+  const auto kids = detail::parse_pid_list(util::read_small_file(list));
+  if (kids.size() != 1) return false;
+  util::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, kids[0], 0)));
+  if (!pidfd) return false;
+  // Still the same child now that the pidfd pins it (a pid reused meanwhile is not).
+  const auto again = detail::parse_pid_list(util::read_small_file(list));
+  if (again.size() != 1 || again[0] != kids[0]) return false;
+  return ::syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) == 0;
+}
+
 }  // namespace paddock::spawn

@@ -8,9 +8,9 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -355,6 +355,15 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
         if (!p) return p.error();
         out.status_fd = std::move(p->first);
         pass(std::move(p->second), f.target);
+        break;
+      }
+      case sandbox::FdRole::WarmControl: {
+        int pair[2];
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+          return sys_error("socketpair(AF_UNIX)", errno);
+        }
+        out.control_fd.reset(pair[0]);
+        pass(UniqueFd(pair[1]), f.target);
         break;
       }
       case sandbox::FdRole::PathSource: {

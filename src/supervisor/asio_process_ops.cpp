@@ -501,6 +501,9 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
     // The network helpers (slirp4netns, the socket relay) live in the leaf too.
     auto leaf_limits = plan.limits;
     if (plan.network != sandbox::NetworkMode::Host) leaf_limits.pids += kNetHelpers;
+    for (const auto& f : plan.fds) {
+      if (f.role == sandbox::FdRole::WarmControl) leaf_limits.pids += 1;  // the warm helper
+    }
     auto created = impl_->cgroups->create_leaf(plan.worker_id, leaf_limits);
     if (!created) {
       Error e = created.error();
@@ -550,6 +553,7 @@ Result<std::pair<ProcId, pid_t>> AsioProcessOps::launch(LaunchRequest request, P
     request.handover->stdout_fd = std::move(spawned->stdout_fd);
     request.handover->stderr_fd = std::move(spawned->stderr_fd);
     request.handover->stdin_fd = std::move(spawned->stdin_fd);
+    request.handover->control_fd = std::move(spawned->control_fd);
     p->out_eof = p->err_eof = true;  // the caller reads them
     impl_->read_status(p);
     impl_->wait_exit(p);
@@ -582,6 +586,17 @@ void AsioProcessOps::signal_workload(ProcId proc, int sig) {
     return;
   }
   impl_->deliver(p, sig);
+}
+
+void AsioProcessOps::end_reported(ProcId proc, ExitStatus status) {
+  auto p = impl_->get(proc);
+  if (!p || p->reaped) return;
+  // bwrap is still running (and is killed with the rest of the UID in maybe_report); the orphan
+  // reaper collects it once the tree is no longer managed here.
+  p->reaped = true;
+  p->exit = status;
+  p->find_timer.cancel();
+  impl_->maybe_report(p);
 }
 
 void AsioProcessOps::kill_tree(ProcId proc) {

@@ -217,6 +217,14 @@ TEST_P(WarmPool, GivenRequestsOfEveryShape_ThenTheAnswersMatchAColdStartByteForB
       {{"command", {"/bin/sh", "-c", "kill -9 $$"}}},
       {{"command", {"no-such-command-anywhere"}}},
       {{"command", {"/bin/sh", "-c", "ls -A; ls -A /tmp /home 2>&1"}}},
+      // stdin without data is /dev/null; with data, a pipe.
+      {{"command", {"/bin/sh", "-c", "readlink /proc/self/fd/0"}}},
+      {{"command", {"/bin/sh", "-c", "readlink /proc/self/fd/0 | cut -d: -f1; cat"}},
+       {"stdin", "in"}},
+      // The run ends with its command: what it left running is killed, and holds nothing up.
+      {{"command", {"/bin/sh", "-c", "sleep 30 & echo started"}}, {"timeout_seconds", 20}},
+      {{"command", {"/bin/sh", "-c", "(sleep 30 >/dev/null 2>&1 &); exit 4"}},
+       {"timeout_seconds", 20}},
   };
   for (const auto& req : requests) {
     const json warm_or_cold = run(req);
@@ -224,6 +232,37 @@ TEST_P(WarmPool, GivenRequestsOfEveryShape_ThenTheAnswersMatchAColdStartByteForB
     ASSERT_EQ(res.status, 200u) << res.body;
     EXPECT_EQ(comparable(warm_or_cold).dump(), comparable(res.json()).dump()) << req.dump();
   }
+}
+
+// A stop reaches the run's command as in a cold start: SIGTERM first (its trap answers), the
+// run's answer then says how it ended.
+TEST_P(WarmPool, GivenARunningRun_WhenStoppedWithAGrace_ThenItsCommandGetsSigterm) {
+  WorkerApi api(*d);
+  const double before = warm_runs(api);
+  auto res = api.post("/v1/runs?async=1", {{"command",
+                                            {"/bin/sh", "-c",
+                                             "trap 'echo got-term; exit 7' TERM; echo ready; "
+                                             "while :; do sleep 0.05; done"}},
+                                           {"timeout_seconds", 60}});
+  ASSERT_EQ(res.status, 202u) << res.body;
+  EXPECT_EQ(warm_runs(api) - before, GetParam() ? 1 : 0);
+  const std::string id = res.json()["id"];
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    ready = api.get("/v1/workers/" + id + "/logs").body.find("ready") != std::string::npos;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(ready) << api.get("/v1/runs/" + id).body;
+  EXPECT_EQ(api.del("/v1/runs/" + id + "?grace_seconds=10").status, 202u);
+  json done;
+  for (int i = 0; i < 200; ++i) {
+    done = api.get_json("/v1/runs/" + id);
+    if (done["finished"] == true) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_EQ(done["finished"], true) << done.dump();
+  EXPECT_EQ(done["exit_code"], 7) << done.dump();
+  EXPECT_EQ(done["stdout"], "ready\ngot-term\n") << done.dump();
 }
 
 // Each parked sandbox serves one run: every run has its own id, UID and a /tmp no other run

@@ -1,5 +1,6 @@
 // Warm sandboxes: the request the parked helper reads, and when a parked sandbox may serve a run.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include "paddock/sandbox/plan.hpp"
 #include "paddock/sandbox/warm.hpp"
@@ -36,6 +37,7 @@ Allocation parked_alloc() {
   a.helper_program =
       "\x7f"
       "ELF helper bytes";
+  a.warm_control = true;
   return a;
 }
 
@@ -113,4 +115,45 @@ TEST(WarmMatch, GivenARunNeedingOtherLimitsNetworkUidOrDirectory_ThenItIsNotServ
   Allocation other_helper = parked_alloc();
   other_helper.helper_program += "x";
   EXPECT_FALSE(sandbox::same_sandbox(parked, plan(parked_spec(), other_helper)));
+}
+
+TEST(WarmExit, GivenEveryExitCode_WhenEncodedAndDecoded_ThenItComesBack) {
+  for (int code : {0, 1, 3, 127, 128 + 9, 255}) {
+    const std::string bytes = sandbox::encode_warm_exit(code);
+    EXPECT_EQ(bytes.size(), sandbox::kWarmExitBytes);
+    EXPECT_EQ(bytes.substr(0, 4), "PDKX");
+    auto back = sandbox::decode_warm_exit(bytes);
+    ASSERT_TRUE(back.ok()) << code;
+    EXPECT_EQ(*back, code);
+  }
+  EXPECT_FALSE(sandbox::decode_warm_exit("PDKX").ok());
+  EXPECT_FALSE(sandbox::decode_warm_exit("PDKW" + sandbox::encode_warm_exit(1).substr(4)).ok());
+  EXPECT_FALSE(sandbox::decode_warm_exit(sandbox::encode_warm_exit(256)).ok());
+  EXPECT_FALSE(sandbox::decode_warm_exit(sandbox::encode_warm_exit(1) + "x").ok());
+}
+
+// The helper's control socket is one more descriptor for bwrap to pass on, and the helper one
+// more process: the run keeps the process budget a cold start would give it.
+TEST(WarmPlan, GivenAParkedAllocation_ThenTheControlSocketIsPlannedAndTheHelperCounted) {
+  Allocation cold = parked_alloc();
+  cold.warm_control = false;
+  const auto warm = plan(parked_spec());
+  const auto plain = plan(parked_spec(), cold);
+  int controls = 0;
+  for (const auto& f : warm.fds) {
+    if (f.role == sandbox::FdRole::WarmControl) {
+      ++controls;
+      EXPECT_EQ(f.target, 11);
+    }
+  }
+  EXPECT_EQ(controls, 1);
+  for (const auto& f : plain.fds) EXPECT_NE(f.role, sandbox::FdRole::WarmControl);
+  auto nproc = [](const sandbox::SandboxPlan& p) {
+    for (const auto& l : p.rlimits) {
+      if (l.resource == RLIMIT_NPROC) return l.soft;
+    }
+    return std::uint64_t{0};
+  };
+  EXPECT_EQ(nproc(warm), nproc(plain) + 1);
+  EXPECT_FALSE(sandbox::same_sandbox(warm, plain));
 }

@@ -26,13 +26,14 @@ struct Allocation {
   std::string bundle_path;
   /// Descriptor numbers the child hands to bwrap (all >= 3 and distinct).
   int seccomp_fd = 3;
-  int status_fd = 4;  ///< bwrap --json-status-fd
-  int passwd_fd = 5;  ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
-  int group_fd = 6;   ///< --ro-bind-data source for /etc/group
-  int args_fd = 7;    ///< --args: bwrap's options, NUL-separated, kept out of its argv
-  int helper_fd = 8;  ///< --ro-bind-data source for helper_program
-  int bundle_fd = 9;  ///< --ro-bind-fd source for the bundle
-  int data_fd = 10;   ///< --bind-fd source for the data directory
+  int status_fd = 4;         ///< bwrap --json-status-fd
+  int passwd_fd = 5;         ///< --ro-bind-data source for /etc/passwd (when the profile wants one)
+  int group_fd = 6;          ///< --ro-bind-data source for /etc/group
+  int args_fd = 7;           ///< --args: bwrap's options, NUL-separated, kept out of its argv
+  int helper_fd = 8;         ///< --ro-bind-data source for helper_program
+  int bundle_fd = 9;         ///< --ro-bind-fd source for the bundle
+  int data_fd = 10;          ///< --bind-fd source for the data directory
+  int warm_control_fd = 11;  ///< a warm sandbox's control socket (see warm.hpp)
   /// A program the daemon read itself (preflight's paddock-probe), placed in the sandbox at
   /// kHelperProgramPath, read-only and executable; "" when none. Copied, not bind-mounted, so
   /// the worker UID needs no permission on the helper's host path, and /tmp cannot hide it.
@@ -40,6 +41,9 @@ struct Allocation {
   /// A run with files or collect: its working directory is data_root/<worker_id>, mounted
   /// read-write at the profile's data_mount or, without one, at /work, and used as the cwd.
   bool run_workdir = false;
+  /// A parked sandbox ([pool] warm): bwrap passes the helper one end of a socket pair at
+  /// warm_control_fd, and the helper's own process counts against the limits.
+  bool warm_control = false;
 };
 
 /// Where Allocation::helper_program appears inside the sandbox.
@@ -66,6 +70,9 @@ enum class FdRole {
   /// openat2(RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) on the host path in `data` (for
   /// --ro-bind-fd): a path that holds a symlink now fails the spawn.
   PathSource,
+  /// One end of a fresh AF_UNIX socket pair, passed through bwrap to the workload (a warm
+  /// sandbox's helper); the spawner keeps the other end.
+  WarmControl,
 };
 
 struct PlannedFd {

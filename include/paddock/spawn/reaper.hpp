@@ -30,4 +30,9 @@ Result<void> become_subreaper();
 /// pidfds) are left alone. Reads /proc/self/task/*/children. Returns how many were reaped.
 std::size_t reap_orphans(const std::function<bool(pid_t)>& is_managed);
 
+/// Sends `sig` to the one child of `parent` (a warm sandbox's helper and the run's command it
+/// forked), through a pidfd taken while that child was still listed as `parent`'s. False when
+/// `parent` has no child or several, or the signal could not be sent.
+bool signal_only_child(pid_t parent, int sig);
+
 }  // namespace paddock::spawn

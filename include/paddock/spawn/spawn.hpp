@@ -42,12 +42,13 @@ enum class CgroupPlacement {
 
 /// A started bwrap. All descriptors are close-on-exec in the daemon.
 struct Spawned {
-  pid_t pid = -1;            ///< bwrap's pid (the daemon's direct child)
-  util::UniqueFd pidfd;      ///< pidfd of `pid`, for poll/waitid(P_PIDFD)/pidfd_send_signal
-  util::UniqueFd stdin_fd;   ///< write end when SpawnInputs::stdin_pipe, else empty
-  util::UniqueFd stdout_fd;  ///< read end of the workload's stdout
-  util::UniqueFd stderr_fd;  ///< read end of the workload's stderr (bwrap's own errors too)
-  util::UniqueFd status_fd;  ///< read end of bwrap's --json-status-fd
+  pid_t pid = -1;             ///< bwrap's pid (the daemon's direct child)
+  util::UniqueFd pidfd;       ///< pidfd of `pid`, for poll/waitid(P_PIDFD)/pidfd_send_signal
+  util::UniqueFd stdin_fd;    ///< write end when SpawnInputs::stdin_pipe, else empty
+  util::UniqueFd stdout_fd;   ///< read end of the workload's stdout
+  util::UniqueFd stderr_fd;   ///< read end of the workload's stderr (bwrap's own errors too)
+  util::UniqueFd status_fd;   ///< read end of bwrap's --json-status-fd
+  util::UniqueFd control_fd;  ///< the spawner's end of a FdRole::WarmControl socket pair
   CgroupPlacement cgroup_placement = CgroupPlacement::None;
 };
 

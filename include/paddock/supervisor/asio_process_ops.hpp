@@ -23,6 +23,11 @@ class AsioProcessOps final : public ProcessOps {
   void probe_port(std::uint16_t port, std::function<void(bool)> done) override;
   bool port_has_connections(std::uint16_t port) override;
 
+  /// The workload of `proc` has ended with `status`, as a warm sandbox's helper reported: the
+  /// tree ends now (what is left of it is killed, as after bwrap's own exit) without waiting for
+  /// bwrap to tear the sandbox down. Nothing when it has ended already.
+  void end_reported(ProcId proc, ExitStatus status);
+
   /// Processes launched and not yet reported exited.
   std::size_t active() const;
   /// Whether `pid` is a bwrap this object waits for (orphan reaping must leave those alone).

@@ -48,7 +48,8 @@ class ProcessSink {
 struct Handover {
   util::UniqueFd stdout_fd;
   util::UniqueFd stderr_fd;
-  util::UniqueFd stdin_fd;  ///< empty unless stdin_data was set (the data itself is not written)
+  util::UniqueFd stdin_fd;    ///< empty unless stdin_data was set (the data itself is not written)
+  util::UniqueFd control_fd;  ///< a warm sandbox's control socket (sandbox/warm.hpp)
 };
 
 struct LaunchRequest {
