@@ -440,11 +440,13 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
       if (it != bridged_ports.end() && it->second == p->id) bridged_ports.erase(it);
     }
     procs.erase(p->id);
+    // The end is told first; the leaf's counters and its removal (which waits for the killed
+    // processes to leave it) are bookkeeping that nobody waits for.
+    p->sink->on_exited(p->id, p->exit);
     if (p->cgroup && cgroups) {
       oom_kills_closed += cgroups->usage(p->worker_id).oom_kills.value_or(0);
       remove_leaf(p->worker_id, 0);
     }
-    p->sink->on_exited(p->id, p->exit);
   }
 };
 
