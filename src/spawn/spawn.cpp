@@ -452,8 +452,11 @@ Result<void> remove_entry(int parent, const std::string& name, const std::string
   if (::fchownat(parent, name.c_str(), ::geteuid(), ::getegid(), AT_SYMLINK_NOFOLLOW) != 0) {
     return sys_error("fchownat(" + where + ")", errno);
   }
-  // A directory (checked above, and nothing of the worker runs any more): chmod follows no link.
-  if (::fchmodat(parent, name.c_str(), 0700, 0) != 0) {
+  // A directory (checked above). A process of the worker that was killed a moment ago may still
+  // finish a system call (a warm run's end is known before its sandbox is torn down), so the
+  // name is not trusted to stay a directory: the chmod follows no link either (glibc does it
+  // through an O_PATH descriptor and /proc/self/fd; a symlink gets EOPNOTSUPP).
+  if (::fchmodat(parent, name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) != 0) {
     return sys_error("fchmodat(" + where + ")", errno);
   }
   UniqueFd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
