@@ -171,12 +171,13 @@ int main(int argc, char** argv) try {
   print_row("spawner", spawner_s);
   print_row("module", module_s);
   print_row("raw", raw_s);
-  result("hop_roundtrip_p50", hello_s.p50 * 1000, "us");
+  result("hop_roundtrip_p50", hello_s.p50 * 1000, "us", "<=300");
   result("hop_roundtrip_p99", hello_s.p99 * 1000, "us");
   result("hop_run_spawner_p50", spawner_s.p50, "ms");
   result("hop_run_module_p50", module_s.p50, "ms");
   result("hop_run_raw_p50", raw_s.p50, "ms");
-  result("hop_extra_p50", spawner_s.p50 - module_s.p50, "ms", "<=0.3");
+  // Not the hop: the work the spawner does that the bare module leaves out (performance.md).
+  result("hop_extra_p50", spawner_s.p50 - module_s.p50, "ms");
   result("hop_spawner_vs_raw_p50", spawner_s.p50 / raw_s.p50, "x");
   spawner->sock.reset();
   wait_for(spawner->pid);
