@@ -463,7 +463,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
         auto p = proc_of(m);
         if (!p || p->reaped) return;
         p->reaped = true;
-        p->exit = supervisor::ExitStatus{m.body.value("exit_code", -1), m.body.value("signal", 0)};
+        p->exit = supervisor::ExitStatus{m.body.value("exit_code", -1), m.body.value("signal", 0),
+                                         m.body.value("data_removed", false)};
         if (frozen) {
           finish_frozen(p);
           return;
@@ -774,6 +775,7 @@ Result<supervisor::WarmLaunch> Client::launch_warm(supervisor::LaunchRequest& re
                                                    supervisor::ProcessSink& sink) {
   nlohmann::json body{{"spec", api::spec_to_json(request.spec)},
                       {"stdin", request.stdin_data.has_value()}};
+  if (request.remove_data_at_end) body["remove_data_at_end"] = true;
   auto files_fd = files_blob(request.files, body);
   if (!files_fd) return files_fd.error();
   auto r = *files_fd ? impl_->call(Type::LaunchWarm, body, kCallTimeout, {files_fd->get()})
@@ -793,8 +795,9 @@ Result<supervisor::WarmLaunch> Client::launch_warm(supervisor::LaunchRequest& re
   if (request.stdin_data)
     impl_->feed_stdin(p, std::move(r->fds[2]), std::move(*request.stdin_data));
   if (const auto wp = r->body.find("workload_pid"); wp != r->body.end() && wp->is_number()) {
-    // The helper runs already and is the run's process from its exec on; told once the
-    // caller has recorded the launch.
+    // The helper runs already; it is the run's process as the daemon sees it (its command is
+    // the helper's child, and the spawner passes signals on to it). Told once the caller has
+    // recorded the launch.
     asio::post(impl_->ioc, [p, pid = wp->get<pid_t>()] {
       if (!p->reported && !p->reaped) p->sink->on_started(p->id, pid);
     });
@@ -821,6 +824,7 @@ Result<std::pair<ProcId, pid_t>> Client::launch(supervisor::LaunchRequest reques
   util::UniqueFd files_fd;
   if (request.run_workdir) {
     body["workdir"] = true;
+    if (request.remove_data_at_end) body["remove_data_at_end"] = true;
     auto fd = files_blob(request.files, body);
     if (!fd) return fd.error();
     files_fd = std::move(*fd);

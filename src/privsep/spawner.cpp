@@ -44,6 +44,7 @@
 #include "paddock/sandbox/warm.hpp"
 #include "paddock/seccomp/bpf_file.hpp"
 #include "paddock/spawn/reaper.hpp"
+#include "paddock/spawn/spawn.hpp"
 #include "paddock/supervisor/asio_process_ops.hpp"
 #include "paddock/supervisor/supervisor.hpp"
 #include "paddock/util/crypto.hpp"
@@ -216,10 +217,26 @@ class Spawner final : public supervisor::ProcessSink {
                         {"exit_code", status.exit_code},
                         {"signal", status.signal}});
     }
-    if (it != live_.end()) live_.erase(it);
+    bool data_removed = false;
+    if (it != live_.end()) {
+      if (!it->second.remove_dir.empty()) {
+        // Everything under the UID was killed as the tree ended. A process killed a moment ago
+        // (a warm run's end is known before bwrap's) may still finish a system call in the
+        // directory; then the removal fails and the daemon asks for it again (remove_data).
+        auto removed = spawn::remove_data_dir(it->second.remove_dir);
+        data_removed = removed.ok();
+        if (!removed) {
+          log::debug("a run's data directory is removed later",
+                     {{"worker_id", it->second.worker_id}, {"error", removed.error().message}});
+        }
+      }
+      live_.erase(it);
+    }
     if (!silent()) {
-      send_event(Type::Exited,
-                 {{"proc", proc}, {"exit_code", status.exit_code}, {"signal", status.signal}});
+      send_event(Type::Exited, {{"proc", proc},
+                                {"exit_code", status.exit_code},
+                                {"signal", status.signal},
+                                {"data_removed", data_removed}});
     }
     if (closing_ && live_.empty() && parked_.empty()) ioc_.stop();
   }
@@ -566,6 +583,7 @@ class Spawner final : public supervisor::ProcessSink {
     }
     uid_leases_.erase(it);
     asio::post(ioc_, [this] { refill(); });
+    refill_after_runs();
     return nlohmann::json::object();
   }
 
@@ -653,6 +671,7 @@ class Spawner final : public supervisor::ProcessSink {
     auto id = r.string("worker_id", Required::Yes);
     auto with_stdin = r.boolean("stdin");
     auto workdir = r.boolean("workdir");
+    auto remove_at_end = r.boolean("remove_data_at_end");
     accept_files_and_spec(r, body);
     if (auto done = r.finish(); !done) return done.error();
     auto uid = leased_and_idle(*id, "is running already");
@@ -708,6 +727,9 @@ class Spawner final : public supervisor::ProcessSink {
     auto launched = ops_.launch(std::move(req), *this);
     if (!launched) return launched.error();
     record_live(launched->first, *id, *uid, launched->second, body["spec"], h);
+    if (remove_at_end.value_or(false) && alloc.run_workdir) {
+      live_.at(launched->first).remove_dir = cfg_.process.data_root + "/" + *id;
+    }
     nlohmann::json out{{"proc", launched->first}, {"pid", launched->second}};
     add_cgroup(out, launched->first);
     return out;
@@ -1023,6 +1045,7 @@ class Spawner final : public supervisor::ProcessSink {
                                      supervisor::Handover& h) {
     api::FieldReader r(body);
     auto with_stdin = r.boolean("stdin");
+    auto remove_at_end = r.boolean("remove_data_at_end");
     accept_files_and_spec(r, body);
     if (auto done = r.finish(); !done) return done.error();
     auto spec = launch_spec(body);
@@ -1094,6 +1117,7 @@ class Spawner final : public supervisor::ProcessSink {
     Live& l = live_.at(proc);
     l.workload_pid = p.workload_pid;
     l.warm = true;
+    if (remove_at_end.value_or(false)) l.remove_dir = plan->data_dir;
     nlohmann::json out{{"worker_id", p.id},
                        {"uid", p.uid},
                        {"proc", proc},
@@ -1251,12 +1275,16 @@ class Spawner final : public supervisor::ProcessSink {
                         "worker_id");
     }
     ops_.remove_data_dir(cfg_.process.data_root + "/" + *id);
-    // The last thing the daemon asks about a run: when no run that took a parked sandbox is
-    // still going, the pool refills now (see launch_warm).
+    refill_after_runs();
+    return nlohmann::json::object();
+  }
+
+  /// The daemon cleans up after a run (release_uid, remove_data): when no run that took a
+  /// parked sandbox is still going, the pool refills now (see launch_warm).
+  void refill_after_runs() {
     bool warm_running = false;
     for (const auto& [p, l] : live_) warm_running = warm_running || l.warm;
     if (!warm_running && refill_soon_armed_) asio::post(ioc_, [this] { refill_soon_.cancel(); });
-    return nlohmann::json::object();
   }
 
   /// Reads a run's working directory once its tree has ended (and with it every process of its
@@ -1406,6 +1434,9 @@ class Spawner final : public supervisor::ProcessSink {
     bool warm = false;  ///< a run that took a parked sandbox
     /// A warm run: the helper's control socket, where its command's exit is reported.
     std::shared_ptr<WarmReport> report;
+    /// A run that collects nothing: its data directory, removed here when the tree ends
+    /// (before the daemon hears of the end), so the daemon need not ask for it.
+    std::string remove_dir;
   };
   std::map<supervisor::ProcId, Live> live_;
   /// A sandbox started ahead for a run ([pool] warm); its workload is paddock-warm, waiting on

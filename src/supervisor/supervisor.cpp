@@ -474,6 +474,7 @@ Result<void> Supervisor::launch(Worker& w) {
   }
   req.stdin_data = w.stdin_data;
   req.run_workdir = w.run_workdir;
+  req.remove_data_at_end = w.is_run && w.run_workdir && w.collect.empty();
   req.files = std::move(w.files);  // a run is launched once
   req.file_caps = runfiles::caps_from(cfg_.runs);
   auto launched = ops_.launch(std::move(req), *this);
@@ -505,6 +506,7 @@ bool Supervisor::launch_warm(Worker& w) {
   req.spec = w.spec;
   req.stdin_data = w.stdin_data;
   req.run_workdir = true;
+  req.remove_data_at_end = w.collect.empty();
   req.files = std::move(w.files);
   req.file_caps = runfiles::caps_from(cfg_.runs);
   auto started = ops_.launch_warm(req, *this);
@@ -636,6 +638,7 @@ void Supervisor::on_exited(ProcId proc, ExitStatus status) {
   procs_.erase(proc);
   if (w == nullptr) return;
   w->proc.reset();
+  if (status.data_removed) w->data_dir_removed = true;
   handle_exit(*w, status);
 }
 

@@ -27,6 +27,9 @@ using ProcId = std::uint64_t;
 struct ExitStatus {
   int exit_code = -1;  ///< the workload's exit code as bwrap reports it; -1 when killed
   int signal = 0;      ///< the signal that ended it, 0 when it exited
+  /// The process layer has removed the tree's data directory already
+  /// (LaunchRequest::remove_data_at_end); the supervisor need not ask for it.
+  bool data_removed = false;
 };
 
 /// What the supervisor hears back about a launched process tree.
@@ -71,6 +74,9 @@ struct LaunchRequest {
   /// A run with files or collect: plan.data_dir is its working directory (it must not exist
   /// yet), created by the process layer with `files` in it before the launch.
   bool run_workdir = false;
+  /// A run that collects nothing: the process layer may remove data_root/<worker id> itself
+  /// when the tree ends, before it reports the end (ExitStatus::data_removed says it did).
+  bool remove_data_at_end = false;
   std::vector<runfiles::InputFile> files;
   runfiles::Caps file_caps;
 };
