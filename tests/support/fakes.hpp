@@ -71,6 +71,7 @@ class FakeProcessOps final : public supervisor::ProcessOps {
     bool had_port_listener;
     bool run_workdir = false;
     std::vector<runfiles::InputFile> files;
+    bool remove_data_at_end = false;
   };
   Result<std::pair<supervisor::ProcId, pid_t>> launch(supervisor::LaunchRequest request,
                                                       supervisor::ProcessSink& sink) override {
@@ -82,7 +83,7 @@ class FakeProcessOps final : public supervisor::ProcessOps {
     const auto proc = next_proc_++;
     const pid_t pid = next_pid_++;
     launches.push_back({proc, pid, request.plan, request.stdin_data, request.port_listener.valid(),
-                        request.run_workdir, request.files});
+                        request.run_workdir, request.files, request.remove_data_at_end});
     live.insert(proc);
     return std::make_pair(proc, pid);
   }
@@ -122,9 +123,11 @@ class FakeProcessOps final : public supervisor::ProcessOps {
   void output(std::size_t launch_index, supervisor::Stream s, std::string_view bytes) {
     sink_->on_output(launches.at(launch_index).proc, s, bytes);
   }
-  void exit(std::size_t launch_index, int code, int sig = 0) {
+  /// `data_removed`: the process layer removed the data directory itself (remove_data_at_end).
+  void exit(std::size_t launch_index, int code, int sig = 0, bool data_removed = false) {
     live.erase(launches.at(launch_index).proc);
-    sink_->on_exited(launches.at(launch_index).proc, supervisor::ExitStatus{code, sig});
+    sink_->on_exited(launches.at(launch_index).proc,
+                     supervisor::ExitStatus{code, sig, data_removed});
   }
   std::size_t last() const { return launches.size() - 1; }
 

@@ -438,6 +438,40 @@ TEST_F(SupervisorTest, GivenRunWithFilesAndCollectThenCollectedBeforeItsUidAndDi
   EXPECT_EQ(sup->stats().free_uids, free_before);
 }
 
+// A run that collects nothing lets the process layer remove its directory as the tree ends;
+// when the layer says it did, the supervisor does not ask again. A run that collects must keep
+// its directory until the files are read, so it is never offered.
+TEST_F(SupervisorTest,
+       GivenRunsWithAndWithoutCollect_ThenOnlyTheOneWithoutLetsTheLayerRemoveTheDir) {
+  RunSpec plain;
+  plain.spec = spec({"/bin/true"});
+  std::optional<RunResult> result;
+  auto r = sup->start_run(plain, [&](const RunResult& res) { result = res; });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(ops.launches[0].remove_data_at_end);
+  ops.start(0);
+  ops.exit(0, 0, 0, /*data_removed=*/true);
+  ASSERT_TRUE(result);
+  EXPECT_TRUE(ops.removed_data_dirs.empty()) << "asked to remove what the layer removed";
+
+  // The layer could not remove it: the supervisor asks, as before.
+  result.reset();
+  auto again = sup->start_run(plain, [&](const RunResult& res) { result = res; });
+  ASSERT_TRUE(again) << again.error().message;
+  ops.start(1);
+  ops.exit(1, 0);
+  ASSERT_TRUE(result);
+  EXPECT_EQ(ops.removed_data_dirs,
+            std::vector<std::string>{cfg.process.data_root + "/" + again->id});
+
+  RunSpec collecting;
+  collecting.spec = spec({"/bin/true"});
+  collecting.collect = {"out.txt"};
+  auto c = sup->start_run(collecting, [](const RunResult&) {});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(ops.launches[2].remove_data_at_end);
+}
+
 TEST_F(SupervisorTest, GivenRunWithPathTraversalInFilesThenRefusedBeforeAnythingStarts) {
   RunSpec rs;
   rs.spec = spec({"/bin/true"});
