@@ -261,12 +261,16 @@ void add_run_command(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
                       "Send this file's bytes to the command's stdin ('-': this stdin)");
   run_cmd->add_option("--env", o->args.env, "Environment KEY=VALUE (repeatable)")
       ->allow_extra_args(false);
-  run_cmd->add_option("--file", o->file_args,
-                      "Put LOCAL into the run's working directory (/work) as its base name, or "
-                      "LOCAL=PATH as PATH (repeatable)");
-  run_cmd->add_option("--collect", o->args.collect,
-                      "Bring back the files matching this glob (relative to the working "
-                      "directory) into the current directory (repeatable)");
+  run_cmd
+      ->add_option("--file", o->file_args,
+                   "Put LOCAL into the run's working directory (/work) as its base name, or "
+                   "LOCAL=PATH as PATH (repeatable)")
+      ->allow_extra_args(false);
+  run_cmd
+      ->add_option("--collect", o->args.collect,
+                   "Bring back the files matching this glob (relative to the working "
+                   "directory) into the current directory (repeatable)")
+      ->allow_extra_args(false);
   run_cmd->add_flag("--force", o->force, "Let collected files replace existing ones");
   run_cmd->add_option("command", o->args.command, "The command and its arguments, after --");
   run_cmd->callback([g, o] {

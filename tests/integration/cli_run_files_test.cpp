@@ -37,7 +37,8 @@ TEST(CliRunFiles, GivenFileAndCollectThenOutputFilesLandInTheCurrentDirectory) {
   auto cli = [&](const std::string& flags) {
     return "cd " + cwd.string() + " && " + std::string(PADDOCK_CLI_PATH) + " --socket " +
            d.socket_path() + " run --file " + (src / "main.sh").string() + " --file " +
-           (src / "in.txt").string() + "=input.txt --collect 'out/*' " + flags + " -- sh main.sh";
+           (src / "in.txt").string() + "=input.txt --collect 'out/*' " + flags +
+           " -- sh -c 'sh main.sh'";  // an option-like word after a list option and --
   };
 
   auto r = run_shell(cli(""));
