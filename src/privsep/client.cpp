@@ -170,6 +170,10 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (it == leases.end()) return;
       impl->tell(Type::ReleaseUid, {{"worker_id", it->second}});
       leases.erase(it);
+      // The spawner drains it until a scan finds none of its processes left (the tree was
+      // killed a moment ago): not free until the spawner's next count says so.
+      ++last_draining;
+      draining_at = std::chrono::steady_clock::now();
     }
     std::size_t capacity() const override {
       return static_cast<std::size_t>(impl->uid_last - impl->uid_first) + 1;
