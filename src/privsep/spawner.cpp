@@ -97,18 +97,6 @@ int send_warm_request(int sock, std::string_view data, const std::vector<int>& f
   return 0;
 }
 
-/// A pipe with both ends close-on-exec; ok() false when pipe2 failed (errno says why).
-struct Pipe {
-  util::UniqueFd read, write;
-  Pipe() {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return;
-    read.reset(p[0]);
-    write.reset(p[1]);
-  }
-  bool ok() const { return read.valid() && write.valid(); }
-};
-
 /// What can be read from `fd` now (at most 2 KiB), without waiting: a parked sandbox's stderr
 /// (bwrap's and the helper's messages) when it ends before a run took it.
 std::string available_text(int fd) {
@@ -1093,15 +1081,19 @@ class Spawner final : public supervisor::ProcessSink {
     // The run's own pipes: only its command holds their far ends (bwrap's copies of 0-2 are
     // the parked sandbox's), so their EOF comes when the command and what it started are done.
     const bool stdin_pipe = with_stdin.value_or(false);
-    Pipe out_pipe;
-    Pipe err_pipe;
-    Pipe in_pipe;
-    if (!out_pipe.ok() || !err_pipe.ok() || (stdin_pipe && !in_pipe.ok())) {
-      return make_error("spawn_failed", util::syscall_error("pipe2(O_CLOEXEC)", errno));
+    auto out_pipe = spawn::make_pipe();
+    if (!out_pipe) return out_pipe.error();
+    auto err_pipe = spawn::make_pipe();
+    if (!err_pipe) return err_pipe.error();
+    std::pair<util::UniqueFd, util::UniqueFd> in_pipe;
+    if (stdin_pipe) {
+      auto made = spawn::make_pipe();
+      if (!made) return made.error();
+      in_pipe = std::move(*made);
     }
     // Without stdin data the command gets /dev/null from the helper, as in a cold start.
-    std::vector<int> theirs{out_pipe.write.get(), err_pipe.write.get()};
-    if (stdin_pipe) theirs.push_back(in_pipe.read.get());
+    std::vector<int> theirs{out_pipe->second.get(), err_pipe->second.get()};
+    if (stdin_pipe) theirs.push_back(in_pipe.first.get());
     const std::string request = sandbox::encode_warm_request(plan->command, plan->sandbox_env);
     if (const int e = send_warm_request(p.control.get(), request, theirs); e != 0) {
       p.retiring = true;
@@ -1109,9 +1101,9 @@ class Spawner final : public supervisor::ProcessSink {
       return no_warm("the parked sandbox did not take the run (" + std::string(std::strerror(e)) +
                      ")");
     }
-    h.stdout_fd = std::move(out_pipe.read);
-    h.stderr_fd = std::move(err_pipe.read);
-    if (stdin_pipe) h.stdin_fd = std::move(in_pipe.write);
+    h.stdout_fd = std::move(out_pipe->first);
+    h.stderr_fd = std::move(err_pipe->first);
+    if (stdin_pipe) h.stdin_fd = std::move(in_pipe.second);
     record_live(proc, p.id, p.uid, p.pid, body["spec"], h);
     watch_warm_exit(proc, std::move(p.control));
     Live& l = live_.at(proc);

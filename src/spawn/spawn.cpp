@@ -61,12 +61,6 @@ Error sys_error(const std::string& call, int err) {
   return make_error("spawn_failed", util::syscall_error(call, err));
 }
 
-Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe2(O_CLOEXEC)", errno);
-  return std::pair{UniqueFd(p[0]), UniqueFd(p[1])};
-}
-
 /// Moves `pid` into the cgroup whose directory is open as `cgroup_fd`.
 Result<void> write_cgroup_procs(int cgroup_fd, pid_t pid) {
   UniqueFd procs(::openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
@@ -403,6 +397,12 @@ Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs) {
   out.pidfd = std::move(started->pidfd);
   out.cgroup_placement = started->placement;
   return out;
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return sys_error("pipe2(O_CLOEXEC)", errno);
+  return std::pair{UniqueFd(p[0]), UniqueFd(p[1])};
 }
 
 Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan) {

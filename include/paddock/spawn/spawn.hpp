@@ -65,6 +65,10 @@ struct Spawned {
 /// (waitid on the pidfd); nothing here waits for it except after a failed exec.
 Result<Spawned> spawn(const sandbox::SandboxPlan& plan, SpawnInputs inputs);
 
+/// A pipe, both ends close-on-exec: {read end, write end}. Fails with code "spawn_failed" and a
+/// message naming pipe2 and the errno.
+Result<std::pair<util::UniqueFd, util::UniqueFd>> make_pipe();
+
 /// Creates the per-worker writable directory of a plan (plan.data_dir), mode 0700, owned by the
 /// worker's uid:gid. Does nothing when the plan has none. The parent (data_root) must exist.
 Result<void> prepare_data_dir(const sandbox::SandboxPlan& plan);
