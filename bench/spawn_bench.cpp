@@ -37,13 +37,16 @@
 #include <atomic>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "bench_support.hpp"
 #include "net_baseline.hpp"
 #include "paddock/net/relay.hpp"
 #include "paddock/spawn/net_helper.hpp"
+#include "paddock/spawn/reaper.hpp"
 #include "paddock/spawn/spawn.hpp"
 #include "paddock/spawn/status.hpp"
 #include "support/proc_probe.hpp"
@@ -57,12 +60,32 @@ constexpr uid_t kFirstUid = 62000;
 constexpr uid_t kUidCount = 64;
 const char* const kRunBody = R"({"command":["/bin/true"]})";
 
+// The raw bwraps being waited for. Their sandbox inits outlive them and come to the bench (a
+// subreaper): each raw run reaps those as it ends, or over a long throughput pass their zombies
+// fill the raw UID's RLIMIT_NPROC and a bwrap cannot fork.
+std::mutex g_raw_mu;
+std::set<pid_t> g_raw_waited;
+
+bool raw_waited(pid_t pid) {
+  const std::lock_guard lock(g_raw_mu);
+  return g_raw_waited.count(pid) != 0;
+}
+
 double raw_once(const RawBwrap& raw) {
   const auto t0 = Clock::now();
   auto pid = raw.start();
   if (!pid) throw std::runtime_error("raw spawn: " + pid.error().message);
+  {
+    const std::lock_guard lock(g_raw_mu);
+    g_raw_waited.insert(*pid);
+  }
   const int status = wait_for(*pid);
   const double ms = ms_since(t0);
+  {
+    const std::lock_guard lock(g_raw_mu);
+    g_raw_waited.erase(*pid);
+  }
+  spawn::reap_orphans(raw_waited);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     throw std::runtime_error("raw bwrap exited with status " + std::to_string(status));
   }

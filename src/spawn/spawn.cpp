@@ -31,6 +31,46 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
+#if defined(__x86_64__)
+// clone3 onto a stack of its own, then fn(arg) and exit in the child: what glibc's clone() does
+// for clone(2), which cannot pass CLONE_INTO_CGROUP. Returns the child's pid in the parent or
+// -errno. fn and arg ride in r8/r9 (the syscall instruction keeps them; the child starts with
+// the parent's registers and the new stack pointer).
+extern "C" long paddock_clone3_on_stack(void* args, std::size_t size, int (*fn)(void*), void* arg);
+asm(R"(
+    .pushsection .text
+    .p2align 4
+    .globl paddock_clone3_on_stack
+    .hidden paddock_clone3_on_stack
+    .type paddock_clone3_on_stack, @function
+paddock_clone3_on_stack:
+    .cfi_startproc
+    mov %rdx, %r8
+    mov %rcx, %r9
+    mov $435, %eax
+    syscall
+    test %rax, %rax
+    jz 1f
+    ret
+1:
+    .cfi_undefined rip
+    xor %ebp, %ebp
+    and $-16, %rsp
+    mov %r9, %rdi
+    call *%r8
+    mov %eax, %edi
+    mov $60, %eax
+    syscall
+    hlt
+    .cfi_endproc
+    .size paddock_clone3_on_stack, .-paddock_clone3_on_stack
+    .popsection
+)");
+constexpr bool kCanShareMemory = true;
+#else
+constexpr bool kCanShareMemory = false;
+#endif
+
 namespace paddock::spawn {
 
 namespace {
@@ -56,6 +96,35 @@ struct CloneArgs {
 };
 constexpr std::size_t kCloneArgsSizeVer0 = 64;
 static_assert(sizeof(CloneArgs) == 88);
+
+int child_on_stack(void* setup) { detail::child_main(*static_cast<const ChildSetup*>(setup)); }
+
+/// clone3 with `args` (`size` bytes of them); the child runs child_main(setup). With
+/// `share_memory` (and an architecture the trampoline above exists for) the child borrows the
+/// caller's memory until its execve (CLONE_VM|CLONE_VFORK, on a stack of its own, the caller
+/// suspended meanwhile), as posix_spawn does: no copy of the caller's page tables to make and
+/// throw away again at the exec, which is most of what a spawn costs the spawner. Returns the
+/// pid, or -1 with errno.
+long clone_child(CloneArgs args, std::size_t size, const ChildSetup& setup, bool share_memory) {
+  if (kCanShareMemory && share_memory) {
+#if defined(__x86_64__)
+    alignas(64) static thread_local char stack[64 * 1024];
+    args.flags |= CLONE_VM | CLONE_VFORK;
+    args.stack = reinterpret_cast<std::uintptr_t>(stack);
+    args.stack_size = sizeof stack;
+    const long r =
+        paddock_clone3_on_stack(&args, size, child_on_stack, const_cast<ChildSetup*>(&setup));
+    if (r < 0) {
+      errno = static_cast<int>(-r);
+      return -1;
+    }
+    return r;
+#endif
+  }
+  const long pid = ::syscall(SYS_clone3, &args, size);
+  if (pid == 0) detail::child_main(setup);
+  return pid;
+}
 
 Error sys_error(const std::string& call, int err) {
   return make_error("spawn_failed", util::syscall_error(call, err));
@@ -197,8 +266,7 @@ Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side
     CloneArgs in_leaf = args;
     in_leaf.flags |= CLONE_INTO_CGROUP;
     in_leaf.cgroup = static_cast<std::uint64_t>(cgroup_fd);
-    pid = ::syscall(SYS_clone3, &in_leaf, sizeof in_leaf);
-    if (pid == 0) detail::child_main(setup);
+    pid = clone_child(in_leaf, sizeof in_leaf, setup, setup.hook == nullptr);
     if (pid > 0) {
       out.placement = CgroupPlacement::Clone3;
     } else {
@@ -211,14 +279,15 @@ Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side
       setup.go_fd = go_read.get();
       setup.go_write_fd = go_write.get();
     }
-    pid = ::syscall(SYS_clone3, &args, kCloneArgsSizeVer0);
+    // The placement pipe needs the caller running while the child waits: no shared memory then.
+    pid = clone_child(args, kCloneArgsSizeVer0, setup, setup.hook == nullptr && cgroup_fd < 0);
     if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
       // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
       // cannot be reaped by anyone else in between, so the pidfd names the right process.
       pid = ::fork();
       forked = true;
+      if (pid == 0) detail::child_main(setup);
     }
-    if (pid == 0) detail::child_main(setup);
   }
   const int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);

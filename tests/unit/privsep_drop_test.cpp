@@ -133,7 +133,7 @@ TEST(PrivsepHandOver, GivenMissingAndExistingDirs_ThenCreatedOrKeptAndOwnedByThe
   Tree t;
   fs::create_directory(t / "old");
   ::chmod((t / "old").c_str(), 0711);
-  ::chown((t / "old").c_str(), 0, 4);
+  ASSERT_EQ(::chown((t / "old").c_str(), 0, 4), 0);
   const std::string fresh = t / "a/b/logs";
   ASSERT_TRUE(hand_over_paths({t / "old", fresh + "/"}, kUser).ok());
   // Existing: mode and group kept, owner changed.
@@ -188,7 +188,7 @@ TEST(PrivsepHandOver, GivenASymlinkRelativeRootOrSharedPath_ThenRefusedAndNothin
 
   // Owned by someone else: refused, not taken.
   fs::create_directory(t / "alice");
-  ::chown((t / "alice").c_str(), 1234, 1234);
+  ASSERT_EQ(::chown((t / "alice").c_str(), 1234, 1234), 0);
   r = hand_over_paths({t / "alice"}, kUser);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("uid 1234"), std::string::npos) << r.error().message;
@@ -234,14 +234,14 @@ TEST(PrivsepReadable, GivenATokensFile_ThenOnlyAModeTheUserCanReadPasses) {
   const std::string tokens = t / "tokens";
   EXPECT_TRUE(check_readable_by(tokens, kUser).ok()) << "a missing file means no tokens";
   std::ofstream(tokens) << "ci write sha256:00\n";
-  ::chown(tokens.c_str(), 0, 0);
+  ASSERT_EQ(::chown(tokens.c_str(), 0, 0), 0);
   ::chmod(tokens.c_str(), 0600);
   auto r = check_readable_by(tokens, kUser);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("chgrp pdtest " + tokens + " && chmod 0640 " + tokens),
             std::string::npos)
       << r.error().message;
-  ::chown(tokens.c_str(), 0, kUser.gid);
+  ASSERT_EQ(::chown(tokens.c_str(), 0, kUser.gid), 0);
   ::chmod(tokens.c_str(), 0640);
   EXPECT_TRUE(check_readable_by(tokens, kUser).ok());
   // Readable file, closed parent: still unreadable.
