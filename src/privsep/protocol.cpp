@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "paddock/util/fd.hpp"
 
@@ -154,8 +155,15 @@ Result<void> send_message(int sock, Type type, std::uint32_t id, const nlohmann:
 }
 
 Result<Received> receive_message(int sock, std::size_t max_bytes, Message& out) {
-  std::string buf(max_bytes + 1, '\0');
-  iovec iov{buf.data(), buf.size()};
+  // One buffer per thread, kept: a reply may be up to a megabyte, and allocating and zeroing
+  // that for every message was most of what a small message cost to receive.
+  static thread_local std::unique_ptr<char[]> buf;
+  static thread_local std::size_t buf_size = 0;
+  if (buf_size < max_bytes + 1) {
+    buf.reset(new char[max_bytes + 1]);
+    buf_size = max_bytes + 1;
+  }
+  iovec iov{buf.get(), max_bytes + 1};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -188,7 +196,7 @@ Result<Received> receive_message(int sock, std::size_t max_bytes, Message& out) 
   if ((msg.msg_flags & MSG_TRUNC) != 0 || static_cast<std::size_t>(n) > max_bytes) {
     return bad("message longer than the limit of " + std::to_string(max_bytes) + " bytes");
   }
-  auto decoded = decode(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+  auto decoded = decode(std::string_view(buf.get(), static_cast<std::size_t>(n)));
   if (!decoded) return decoded.error();
   out = std::move(*decoded);
   out.fds = std::move(fds);

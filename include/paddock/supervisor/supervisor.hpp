@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -337,7 +338,7 @@ class Supervisor final : public ProcessSink {
   LogBudget log_budget_;  // before workers_: their rings give their bytes back when destroyed
   std::map<std::string, std::unique_ptr<Worker>> workers_;
   std::map<ProcId, std::string> procs_;
-  std::vector<std::string> finished_order_;
+  std::deque<std::string> finished_order_;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
   Scheduler::TimerId shutdown_timer_ = 0;
