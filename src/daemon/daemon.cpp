@@ -506,7 +506,7 @@ int run(const config::Config& start_config, const std::string& config_path,
                          {"kind", e.kind},
                          {"state", std::string(supervisor::to_string(e.to))},
                          {"reason", e.reason}};
-    if (auto w = sup.get(e.worker_id)) {
+    if (auto w = sup.get_record(e.worker_id)) {
       entry["uid"] = w->uid ? nlohmann::json(*w->uid) : nlohmann::json(nullptr);
       entry["command"] = w->command;
       if (!created) {

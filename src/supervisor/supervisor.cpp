@@ -1169,6 +1169,12 @@ std::optional<WorkerSnapshot> Supervisor::get(const std::string& id) const {
   return snapshot(*w);
 }
 
+std::optional<WorkerSnapshot> Supervisor::get_record(const std::string& id) const {
+  const Worker* w = find(id);
+  if (w == nullptr) return std::nullopt;
+  return snapshot(*w, /*with_usage=*/false);
+}
+
 std::vector<const Supervisor::Worker*> Supervisor::listed(
     std::optional<State> state,
     const std::optional<std::pair<std::string, std::string>>& label) const {
@@ -1218,7 +1224,7 @@ std::vector<ListedWorker> Supervisor::list_versions(
 }
 
 // Every field filled here from state that changes after create must be in ShownKey.
-WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
+WorkerSnapshot Supervisor::snapshot(const Worker& w, bool with_usage) const {
   WorkerSnapshot s;
   s.id = w.id;
   s.kind = w.is_run ? "run" : "worker";
@@ -1243,7 +1249,7 @@ WorkerSnapshot Supervisor::snapshot(const Worker& w) const {
   s.network = w.spec.network.value_or(sandbox::NetworkMode::Private);
   s.dropped_log_bytes = dropped_log_bytes(w);
   s.enforcement = enforcement(w);
-  if (w.proc && w.cgroup) s.usage = ops_.usage(*w.proc);
+  if (with_usage && w.proc && w.cgroup) s.usage = ops_.usage(*w.proc);
   return s;
 }
 

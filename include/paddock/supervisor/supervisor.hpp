@@ -210,6 +210,9 @@ class Supervisor final : public ProcessSink {
   /// env_not_allowed / limit_too_high / unknown_profile (400), spawn_failed (500).
   Result<WorkerSnapshot> create(const sandbox::WorkerSpec& spec);
   std::optional<WorkerSnapshot> get(const std::string& id) const;
+  /// As get(), without the cgroup counters (which are read from the cgroup files): for the
+  /// audit log and other readers of the record alone.
+  std::optional<WorkerSnapshot> get_record(const std::string& id) const;
   /// Workers (not runs), oldest first, optionally filtered by state and one label.
   std::vector<WorkerSnapshot> list(
       std::optional<State> state = std::nullopt,
@@ -319,7 +322,7 @@ class Supervisor final : public ProcessSink {
   /// checked, or an uploaded bundle's content directory.
   Result<std::string> resolve_bundle(const std::string& bundle) const;
   Worker* by_proc(ProcId proc);
-  WorkerSnapshot snapshot(const Worker& w) const;
+  WorkerSnapshot snapshot(const Worker& w, bool with_usage = true) const;
   std::vector<const Worker*> listed(
       std::optional<State> state,
       const std::optional<std::pair<std::string, std::string>>& label) const;
