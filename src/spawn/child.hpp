@@ -66,6 +66,10 @@ struct ChildSetup {
   /// once it is set up. Async-signal-safe code only.
   int (*hook)(const void* arg, int report_fd, int* step) = nullptr;
   const void* hook_arg = nullptr;
+  /// The hook returns to execve and only makes system calls about the child's own descriptors
+  /// (no setns: a user namespace cannot be entered by a process that shares its memory), so the
+  /// child may borrow the caller's memory until its execve, as without a hook.
+  bool hook_execs = false;
 };
 
 /// Runs in the child; never returns (execve or _exit(127) after reporting).

@@ -266,7 +266,7 @@ Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side
     CloneArgs in_leaf = args;
     in_leaf.flags |= CLONE_INTO_CGROUP;
     in_leaf.cgroup = static_cast<std::uint64_t>(cgroup_fd);
-    pid = clone_child(in_leaf, sizeof in_leaf, setup, setup.hook == nullptr);
+    pid = clone_child(in_leaf, sizeof in_leaf, setup, setup.hook == nullptr || setup.hook_execs);
     if (pid > 0) {
       out.placement = CgroupPlacement::Clone3;
     } else {
@@ -280,7 +280,8 @@ Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side
       setup.go_write_fd = go_write.get();
     }
     // The placement pipe needs the caller running while the child waits: no shared memory then.
-    pid = clone_child(args, kCloneArgsSizeVer0, setup, setup.hook == nullptr && cgroup_fd < 0);
+    pid = clone_child(args, kCloneArgsSizeVer0, setup,
+                      (setup.hook == nullptr || setup.hook_execs) && cgroup_fd < 0);
     if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
       // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
       // cannot be reaped by anyone else in between, so the pidfd names the right process.
@@ -713,6 +714,8 @@ Result<SpawnedHelper> spawn_net_helper(NetHelper helper) {
   setup.gid = helper.gid;
   setup.hook = ns_hook;
   setup.hook_arg = &arg;
+  // slirp4netns: the hook only opens and moves descriptors, then execve. The relay never execs.
+  setup.hook_execs = !relay;
   auto started = start_child(setup, child_side, helper.cgroup_fd, false,
                              [&helper](const ChildReport& r) { return helper_error(helper, r); });
   if (!started) return started.error();
