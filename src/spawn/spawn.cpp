@@ -664,7 +664,11 @@ Result<void> remove_data_dir(const std::string& path) {
     if (errno == ENOENT) return {};
     return sys_error("open(" + parent_path + ")", errno);
   }
-  return remove_entry(parent.get(), path.substr(slash + 1), path, 0);
+  const std::string name = path.substr(slash + 1);
+  // Most runs leave their directory empty: one rmdir then, which follows no link (a symlink in
+  // its place gets ENOTDIR) and removes nothing but an empty directory. Anything else is walked.
+  if (::unlinkat(parent.get(), name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT) return {};
+  return remove_entry(parent.get(), name, path, 0);
 }
 
 Result<SpawnedHelper> spawn_net_helper(NetHelper helper) {
