@@ -208,8 +208,9 @@ class Spawner final : public supervisor::ProcessSink {
     bool data_removed = false;
     if (it != live_.end()) {
       if (!it->second.remove_dir.empty()) {
-        // Everything under the UID was killed as the tree ended. A process killed a moment ago
-        // (a warm run's end is known before bwrap's) may still finish a system call in the
+        // The sandbox is gone as the tree ends: bwrap has exited and its PID namespace with it,
+        // or (a warm run, whose end is known before bwrap's) everything under the UID was killed
+        // just now. A process killed a moment ago may still finish a system call in the
         // directory; then the removal fails and the daemon asks for it again (remove_data).
         auto removed = spawn::remove_data_dir(it->second.remove_dir);
         data_removed = removed.ok();

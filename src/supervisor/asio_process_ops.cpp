@@ -100,6 +100,8 @@ struct AsioProcessOps::Proc {
   bool net_up = false;
   std::array<char, 256> buf_net;
   bool reaped = false;
+  /// The end came from the warm helper's report: bwrap and the sandbox are still running.
+  bool ended_by_report = false;
   bool out_eof = false;
   bool err_eof = false;
   bool reported = false;
@@ -408,17 +410,22 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void maybe_report(const std::shared_ptr<Proc>& p) {
-    if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
-    p->reported = true;
-    // bwrap is gone; nothing of this worker may outlive it (a sandbox init that bwrap left
-    // behind while it was still starting, for one). The UID is the worker's alone.
+  /// Kills every process of the worker's UID (the UID is the worker's alone).
+  static void kill_left(const std::shared_ptr<Proc>& p) {
     if (auto r = spawn::kill_uid(p->uid); !r) {
       log::warn("could not kill what is left of a worker",
                 log::worker_fields(p->worker_id, static_cast<long>(p->uid), p->pid,
                                    {{"error", r.error().message}}));
     }
-    // The network helpers were just killed with the rest of the UID. They are not waited for
+  }
+
+  void maybe_report(const std::shared_ptr<Proc>& p) {
+    if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
+    p->reported = true;
+    // A warm sandbox is still running when its command's end is reported: it is killed before
+    // the end is told, so that the spawner removes the data directory of a dead sandbox.
+    if (p->ended_by_report) kill_left(p);
+    // The network helpers are killed with the rest of the UID. They are not waited for
     // here: a slirp4netns closing its tap device takes 10-15 ms to die (the kernel's network
     // teardown), which would hold up this loop and the worker's end. The orphan reaper (SIGCHLD)
     // reaps them; the UID drains until no process has it, and a restart's create_leaf waits
@@ -440,9 +447,14 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
       if (it != bridged_ports.end() && it->second == p->id) bridged_ports.erase(it);
     }
     procs.erase(p->id);
-    // The end is told first; the leaf's counters and its removal (which waits for the killed
-    // processes to leave it) are bookkeeping that nobody waits for.
+    // The end is told first (the UID stays the worker's until it is given back, and then drains
+    // until no process has it), then whatever is left is killed in the same turn of the loop:
+    // bwrap is gone and its PID namespace with it, and nothing of this worker may outlive it (a
+    // sandbox init that bwrap left behind while it was still starting, the network helpers).
+    // The leaf's counters and its removal (which waits for the killed processes to leave it)
+    // are bookkeeping that nobody waits for.
     p->sink->on_exited(p->id, p->exit);
+    if (!p->ended_by_report) kill_left(p);
     if (p->cgroup && cgroups) {
       oom_kills_closed += cgroups->usage(p->worker_id).oom_kills.value_or(0);
       remove_leaf(p->worker_id, 0);
@@ -596,6 +608,7 @@ void AsioProcessOps::end_reported(ProcId proc, ExitStatus status) {
   // bwrap is still running (and is killed with the rest of the UID in maybe_report); the orphan
   // reaper collects it once the tree is no longer managed here.
   p->reaped = true;
+  p->ended_by_report = true;
   p->exit = status;
   p->find_timer.cancel();
   impl_->maybe_report(p);
