@@ -1378,11 +1378,22 @@ class Spawner final : public supervisor::ProcessSink {
     });
   }
 
+  /// Orphans (sandbox inits that outlived their bwrap, killed network helpers) are reaped a few
+  /// milliseconds after a SIGCHLD, once for all that arrive meanwhile: each run ends with two
+  /// or three of them, and each scan reads /proc. A zombie meanwhile holds nothing but its pid.
   void wait_chld() {
     chld_.async_wait([this](boost::system::error_code ec, int) {
       if (ec) return;
-      spawn::reap_orphans(
-          [this](pid_t pid) { return ops_.manages(pid) || preflight::owns_child(pid); });
+      if (!reap_scheduled_) {
+        reap_scheduled_ = true;
+        reap_timer_.expires_after(std::chrono::milliseconds(5));
+        reap_timer_.async_wait([this](boost::system::error_code tec) {
+          reap_scheduled_ = false;
+          if (tec) return;
+          spawn::reap_orphans(
+              [this](pid_t pid) { return ops_.manages(pid) || preflight::owns_child(pid); });
+        });
+      }
       wait_chld();
     });
   }
@@ -1450,6 +1461,8 @@ class Spawner final : public supervisor::ProcessSink {
   std::string warm_helper_;  ///< paddock-warm's bytes, read when the first sandbox is parked
   std::string warm_helper_digest_;
   asio::steady_timer refill_timer_{ioc_};
+  asio::steady_timer reap_timer_{ioc_};
+  bool reap_scheduled_ = false;
   /// After a claim: refill once no claimed run runs any more, or after kRefillDelay.
   static constexpr auto kRefillDelay = std::chrono::milliseconds(50);
   asio::steady_timer refill_soon_{ioc_};
