@@ -422,7 +422,8 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
 
   schedule_lifetime(ref, std::chrono::milliseconds(0));
   if (ref.spec.idle_timeout_seconds != 0) schedule_idle_check(ref);
-  return snapshot(ref);
+  // A run is answered when it ends; its counters at its start are not read (three cgroup files).
+  return snapshot(ref, /*with_usage=*/!ref.is_run);
 }
 
 void Supervisor::schedule_lifetime(Worker& w, std::chrono::milliseconds elapsed) {
