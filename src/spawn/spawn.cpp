@@ -31,7 +31,18 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-#if defined(__x86_64__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PADDOCK_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define PADDOCK_ASAN 1
+#endif
+
+// AddressSanitizer keeps its own view of each thread's stack and cannot follow a child that runs
+// on another stack in the same memory: sanitized builds clone with a copy of memory instead.
+#if defined(__x86_64__) && !defined(PADDOCK_ASAN)
 // clone3 onto a stack of its own, then fn(arg) and exit in the child: what glibc's clone() does
 // for clone(2), which cannot pass CLONE_INTO_CGROUP. Returns the child's pid in the parent or
 // -errno. fn and arg ride in r8/r9 (the syscall instruction keeps them; the child starts with
@@ -97,7 +108,9 @@ struct CloneArgs {
 constexpr std::size_t kCloneArgsSizeVer0 = 64;
 static_assert(sizeof(CloneArgs) == 88);
 
+#if defined(__x86_64__) && !defined(PADDOCK_ASAN)
 int child_on_stack(void* setup) { detail::child_main(*static_cast<const ChildSetup*>(setup)); }
+#endif
 
 /// clone3 with `args` (`size` bytes of them); the child runs child_main(setup). With
 /// `share_memory` (and an architecture the trampoline above exists for) the child borrows the
@@ -107,7 +120,7 @@ int child_on_stack(void* setup) { detail::child_main(*static_cast<const ChildSet
 /// pid, or -1 with errno.
 long clone_child(CloneArgs args, std::size_t size, const ChildSetup& setup, bool share_memory) {
   if (kCanShareMemory && share_memory) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(PADDOCK_ASAN)
     alignas(64) static thread_local char stack[64 * 1024];
     args.flags |= CLONE_VM | CLONE_VFORK;
     args.stack = reinterpret_cast<std::uintptr_t>(stack);
