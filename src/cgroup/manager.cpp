@@ -220,6 +220,11 @@ Usage Manager::usage(const std::string& worker_id) const {
   return read_usage(leaf_path(worker_id));
 }
 
+std::optional<std::uint64_t> Manager::oom_kills(const std::string& worker_id) const {
+  return flat_keyed_value(util::read_small_file(leaf_path(worker_id) + "/memory.events"),
+                          "oom_kill");
+}
+
 Usage read_usage(const std::string& leaf) {
   Usage u;
   auto read = [&](const char* name) { return util::read_small_file(leaf + "/" + name); };

@@ -456,7 +456,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     p->sink->on_exited(p->id, p->exit);
     if (!p->ended_by_report) kill_left(p);
     if (p->cgroup && cgroups) {
-      oom_kills_closed += cgroups->usage(p->worker_id).oom_kills.value_or(0);
+      oom_kills_closed += cgroups->oom_kills(p->worker_id).value_or(0);
       remove_leaf(p->worker_id, 0);
     }
   }

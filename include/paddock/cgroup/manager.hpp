@@ -83,6 +83,8 @@ class Manager {
 
   /// Reads memory.current, cpu.stat, pids.current and memory.events of the leaf.
   Usage usage(const std::string& worker_id) const;
+  /// memory.events' oom_kill of the leaf alone (nullopt without the memory controller).
+  std::optional<std::uint64_t> oom_kills(const std::string& worker_id) const;
 
   /// Removes leaves under <own>/workers that hold no process (left by an earlier run that was
   /// killed). Populated ones are left alone (the kernel refuses to remove them). Returns how
