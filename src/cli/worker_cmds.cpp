@@ -101,6 +101,8 @@ void add_worker_commands(CLI::App& app, std::shared_ptr<const GlobalOptions> g) 
   // ps
   auto ps_args = std::make_shared<PsArgs>();
   auto* ps = app.add_subcommand("ps", "List workers");
+  ps->alias("ls");
+  ps->alias("list");
   ps->add_option("--state", ps_args->state,
                  "Only workers in this state (starting, running, ready, stopping, exited, "
                  "failed)");

@@ -155,6 +155,14 @@ TEST_F(Cli, GivenWorkersThenStartShowPsRestartKillAndStopWork) {
   EXPECT_NE(std::find(ids.begin(), ids.end(), a), ids.end()) << ps.out;
   EXPECT_NE(std::find(ids.begin(), ids.end(), b), ids.end()) << ps.out;
 
+  // `ls` and `list` are the same command.
+  for (const char* alias : {"ls", "list"}) {
+    auto same = cli({alias, "--label", "app=cli", "--json"});
+    ASSERT_EQ(same.code, 0) << describe(same);
+    EXPECT_NE(same.out.find(a), std::string::npos) << same.out;
+    EXPECT_EQ(same.out.find(b), std::string::npos) << same.out;
+  }
+
   auto filtered = cli({"ps", "--label", "app=cli"});
   ASSERT_EQ(filtered.code, 0) << describe(filtered);
   EXPECT_EQ(filtered.out.rfind("ID", 0), 0u) << filtered.out;
