@@ -103,6 +103,16 @@ TEST_F(Upgrade,
       std::this_thread::sleep_for(10ms);
     }
   });
+  // An ASSERT below returns early: the poller is stopped and joined then too, so the failure
+  // is reported instead of std::terminate on a joinable thread ("Subprocess aborted").
+  struct StopPoller {
+    std::atomic<bool>& polling;
+    std::thread& thread;
+    ~StopPoller() {
+      polling = false;
+      if (thread.joinable()) thread.join();
+    }
+  } stop_poller{polling, poller};
   std::this_thread::sleep_for(500ms);
   const int served_before = served;
   auto asked = ask_upgrade();
