@@ -74,6 +74,9 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void freeze() {
     if (freezing || closed) return;
     freezing = true;
+    // Still connecting inside: cancelling would abort the connect and close the client's
+    // connection with its request unread (a reset). start() parks both directions once it is in.
+    if (!connected) return;
     // Cancel the reads, not the writes: a socket with a write outstanding is cancelled once it
     // completes (then only the other direction's read can be pending on it).
     boost::system::error_code ec;

@@ -93,12 +93,20 @@ TEST_F(Upgrade,
     auto client = HttpClient::tcp("127.0.0.1", port);
     client.set_timeout(10s);
     while (polling) {
-      auto r = client.get("/");
-      if (r.status == 200 && r.body == "served") {
-        ++served;
-      } else {
+      std::string failure;
+      try {
+        auto r = client.get("/");
+        if (r.status == 200 && r.body == "served") {
+          ++served;
+        } else {
+          failure = std::to_string(r.status) + " " + r.body;
+        }
+      } catch (const std::exception& e) {
+        failure = e.what();  // e.g. a reset: the bridge dropped the connection
+      }
+      if (!failure.empty()) {
         std::lock_guard lock(failures_mutex);
-        failures.push_back(std::to_string(r.status) + " " + r.body);
+        failures.push_back(failure + " (after " + std::to_string(served.load()) + " served)");
       }
       std::this_thread::sleep_for(10ms);
     }
@@ -122,7 +130,10 @@ TEST_F(Upgrade,
   std::this_thread::sleep_for(1s);
   polling = false;
   poller.join();
-  EXPECT_TRUE(failures.empty()) << failures.size() << " failed requests, first: " << failures[0];
+  EXPECT_TRUE(failures.empty()) << failures.size() << " failed requests, first: "
+                                << (failures.empty() ? "" : failures[0]) << " (" << served_before
+                                << " served before the upgrade)\n"
+                                << d_->log();
   EXPECT_GT(served.load(), served_before + 20) << "the poller stopped being served";
 
   // The same process took over: same worker, same pid, UID and port, still ready.
