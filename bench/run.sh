@@ -31,7 +31,7 @@ mkdir -p "$out"
 if [[ $quick == yes ]]; then
   spawn_args=(--n=30 --rounds=3 --warmup=3 --throughput-runs=30 --net-n=30 --warm-n=30)
   http_args=(--seconds=2 "--client=$client")
-  fleet_args=(--workers=100 --requests=30 --ring-workers=10)
+  fleet_args=(--workers=100 --requests=30 --polls=2 --ring-workers=10)
   stop_args=(--n=3)
   hop_args=(--n=30 --rounds=3 --warmup=3)
 else

@@ -217,7 +217,7 @@ Result<void> Manager::remove_leaf(const std::string& worker_id) {
 }
 
 Usage Manager::usage(const std::string& worker_id) const {
-  return read_usage(leaf_path(worker_id));
+  return read_usage(leaf_path(worker_id), enabled_);
 }
 
 std::optional<std::uint64_t> Manager::oom_kills(const std::string& worker_id) const {
@@ -225,13 +225,17 @@ std::optional<std::uint64_t> Manager::oom_kills(const std::string& worker_id) co
                           "oom_kill");
 }
 
-Usage read_usage(const std::string& leaf) {
+Usage read_usage(const std::string& leaf, const Controllers& on) {
   Usage u;
   auto read = [&](const char* name) { return util::read_small_file(leaf + "/" + name); };
-  u.memory_bytes = single_value(read("memory.current"));
-  u.cpu_usec = flat_keyed_value(read("cpu.stat"), "usage_usec");
-  u.pids = single_value(read("pids.current"));
-  u.oom_kills = flat_keyed_value(read("memory.events"), "oom_kill");
+  // A controller's files exist only where it is enabled: not opening the others saves two
+  // thirds of a pass over every leaf on a host without them.
+  if (on.memory) {
+    u.memory_bytes = single_value(read("memory.current"));
+    u.oom_kills = flat_keyed_value(read("memory.events"), "oom_kill");
+  }
+  u.cpu_usec = flat_keyed_value(read("cpu.stat"), "usage_usec");  // in every cgroup v2 leaf
+  if (on.pids) u.pids = single_value(read("pids.current"));
   return u;
 }
 

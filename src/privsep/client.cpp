@@ -20,6 +20,7 @@
 
 #include "paddock/api/worker_json.hpp"
 #include "paddock/cgroup/manager.hpp"
+#include "paddock/cgroup/usage_sampler.hpp"
 #include "paddock/log/log.hpp"
 #include "paddock/net/port_bridge.hpp"
 #include "paddock/net/relay.hpp"
@@ -89,6 +90,12 @@ constexpr auto kCallTimeout = std::chrono::seconds(30);
 /// How long a request waits for room in a full socket buffer before the spawner counts as gone.
 constexpr auto kSendWait = std::chrono::seconds(5);
 constexpr auto kUsageMaxAge = std::chrono::seconds(1);
+/// The sampler's pass period, how old a sample of its may be when served (a pass over thousands
+/// of leaves is slow, and the sampler then waits longer between passes), and how long it goes on
+/// after the last ask (a frontend polling the list every few seconds keeps it going).
+constexpr auto kUsageSamplePeriod = std::chrono::milliseconds(500);
+constexpr auto kUsageSampleMaxAge = std::chrono::seconds(2);
+constexpr auto kUsageKeepSampling = std::chrono::seconds(120);
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
 struct Proc {
@@ -118,12 +125,19 @@ struct Proc {
   std::array<char, kReadBufferBytes> buf_err;
   explicit Proc(asio::io_context& ioc) : drain(ioc) {}
 
-  const cgroup::Usage* cached_usage() const {
+  const cgroup::Usage* cached_usage(cgroup::UsageSampler& sampler) const {
     if (cgroup_path.empty()) return nullptr;
     const auto now = std::chrono::steady_clock::now();
     if (!usage_cache || now - usage_at >= kUsageMaxAge) {
-      usage_cache = cgroup::read_usage(cgroup_path);
-      usage_at = now;
+      // The sampler's thread keeps a young copy while usage is being asked for; the leaf is
+      // read here only when it has none (a new worker, the first ask after a quiet spell).
+      if (auto s = sampler.latest(id, kUsageSampleMaxAge)) {
+        usage_cache = s->usage;
+        usage_at = s->at;
+      } else {
+        usage_cache = cgroup::read_usage(cgroup_path, cgroup.value_or(cgroup::Controllers{}));
+        usage_at = now;
+      }
     }
     return &*usage_cache;
   }
@@ -145,6 +159,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   uid_t uid_first = 0;
   uid_t uid_last = 0;
   std::map<ProcId, std::shared_ptr<Proc>> procs;
+  cgroup::UsageSampler sampler{kUsageSamplePeriod, kUsageKeepSampling, cgroup::read_usage};
   std::map<std::uint16_t, ProcId> bridged_ports;
   std::vector<std::pair<std::uint16_t, net::PortBridge::HandedConnection>> handed;
   std::uint64_t oom_closed = 0;
@@ -404,6 +419,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       p->cgroup = cgroup::Controllers{c->value("memory", false), c->value("cpu", false),
                                       c->value("pids", false)};
       p->cgroup_path = body.value("cgroup_path", "");
+      if (!p->cgroup_path.empty()) sampler.add(id, p->cgroup_path, *p->cgroup);
     }
     p->out = std::make_unique<stream_descriptor>(ioc, out.release());
     p->err = std::make_unique<stream_descriptor>(ioc, err.release());
@@ -550,6 +566,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     }
     if (p->usage_cache) oom_closed += p->usage_cache->oom_kills.value_or(0);
     procs.erase(p->id);
+    sampler.remove(p->id);
     p->sink->on_exited(p->id, p->exit);
   }
 };
@@ -886,7 +903,7 @@ std::optional<cgroup::Controllers> Client::cgroup_of(ProcId proc) const {
 std::optional<cgroup::Usage> Client::usage(ProcId proc) const {
   auto it = impl_->procs.find(proc);
   if (it == impl_->procs.end() || it->second->reported) return std::nullopt;
-  const auto* u = it->second->cached_usage();
+  const auto* u = it->second->cached_usage(impl_->sampler);
   return u ? std::optional<cgroup::Usage>(*u) : std::nullopt;
 }
 
@@ -1001,7 +1018,7 @@ std::size_t Client::cgroup_leaves() const {
 std::uint64_t Client::oom_kills() const {
   std::uint64_t n = impl_->oom_closed;
   for (const auto& [id, p] : impl_->procs) {
-    if (const auto* u = p->cached_usage()) n += u->oom_kills.value_or(0);
+    if (const auto* u = p->cached_usage(impl_->sampler)) n += u->oom_kills.value_or(0);
   }
   return n;
 }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <thread>
 
 #include "support/daemon.hpp"
 #include "support/worker_api.hpp"
@@ -79,6 +81,43 @@ TEST(ApiListAndLogs, GivenFieldsAndFilters_ThenOnlyThoseFieldsAndChangesAreSeen)
             json::array({{{"id", ida}}}));
   (void)api.del("/v1/workers/" + idb + "?grace_seconds=0");
   api.wait_state(idb, {"exited", "failed"});
+}
+
+// Usage in the list comes from the daemon's sampler thread while the list is being polled (the
+// event loop no longer reads every worker's cgroup files on each poll): it must keep moving.
+TEST(ApiListAndLogs, GivenABusyWorkerPolledForSeconds_ThenItsCpuUsageKeepsRising) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
+  TestDaemon d;
+  ASSERT_TRUE(d.started()) << d.start_error();
+  WorkerApi api(d);
+  auto w = api.post("/v1/workers", {{"command", {"sh", "-c", "while :; do :; done"}}});
+  ASSERT_EQ(w.status, 201u) << w.body;
+  const std::string id = w.json()["id"];
+  ASSERT_EQ(api.wait_state(id, {"ready"})["state"], "ready");
+  auto cpu = [&]() -> std::optional<std::uint64_t> {
+    const json l = api.get_json("/v1/workers?fields=id,usage");
+    for (const auto& x : l["workers"]) {
+      if (x["id"] == id && x["usage"].is_object() && x["usage"]["cpu_usec"].is_number()) {
+        return x["usage"]["cpu_usec"].get<std::uint64_t>();
+      }
+    }
+    return std::nullopt;
+  };
+  const auto first = cpu();
+  if (!first) GTEST_SKIP() << "the worker has no cgroup leaf here (no cgroup v2 hierarchy)";
+  std::this_thread::sleep_for(1500ms);
+  const auto second = cpu();
+  std::this_thread::sleep_for(2500ms);
+  const auto third = cpu();
+  ASSERT_TRUE(second && third);
+  EXPECT_GE(*second, *first);
+  EXPECT_GT(*third, *first) << "usage stood still over 4 s of a spinning worker";
+  EXPECT_GE(*third, *second);
+  const json one = api.get_json("/v1/workers/" + id + "?fields=usage");
+  ASSERT_TRUE(one["usage"]["cpu_usec"].is_number()) << one.dump();
+  EXPECT_GE(one["usage"]["cpu_usec"].get<std::uint64_t>(), *third);
+  EXPECT_EQ(api.del("/v1/workers/" + id + "?grace_seconds=0").status, 202u);
+  EXPECT_EQ(api.wait_state(id, {"exited", "failed"})["state"], "exited");
 }
 
 TEST(ApiListAndLogs, GivenOutputPastTheDaemonRingTotal_ThenEveryLineIsServedFromTheFileInOrder) {

@@ -100,8 +100,8 @@ class Manager {
 };
 
 /// What the cgroup directory `leaf` reports now (each file read on its own; a missing one
-/// leaves its field unset). The files are world-readable, so the unprivileged daemon reads the
-/// leaves the spawner created.
-Usage read_usage(const std::string& leaf);
+/// leaves its field unset, as do the controllers `on` does not name). The files are
+/// world-readable, so the unprivileged daemon reads the leaves the spawner created.
+Usage read_usage(const std::string& leaf, const Controllers& on);
 
 }  // namespace paddock::cgroup
