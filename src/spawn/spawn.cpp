@@ -43,6 +43,10 @@
 // AddressSanitizer keeps its own view of each thread's stack and cannot follow a child that runs
 // on another stack in the same memory: sanitized builds clone with a copy of memory instead.
 #if defined(__x86_64__) && !defined(PADDOCK_ASAN)
+#define PADDOCK_CLONE_ON_STACK 1
+#endif
+
+#ifdef PADDOCK_CLONE_ON_STACK
 // clone3 onto a stack of its own, then fn(arg) and exit in the child: what glibc's clone() does
 // for clone(2), which cannot pass CLONE_INTO_CGROUP. Returns the child's pid in the parent or
 // -errno. fn and arg ride in r8/r9 (the syscall instruction keeps them; the child starts with
@@ -77,9 +81,6 @@ paddock_clone3_on_stack:
     .size paddock_clone3_on_stack, .-paddock_clone3_on_stack
     .popsection
 )");
-constexpr bool kCanShareMemory = true;
-#else
-constexpr bool kCanShareMemory = false;
 #endif
 
 namespace paddock::spawn {
@@ -108,7 +109,7 @@ struct CloneArgs {
 constexpr std::size_t kCloneArgsSizeVer0 = 64;
 static_assert(sizeof(CloneArgs) == 88);
 
-#if defined(__x86_64__) && !defined(PADDOCK_ASAN)
+#ifdef PADDOCK_CLONE_ON_STACK
 int child_on_stack(void* setup) { detail::child_main(*static_cast<const ChildSetup*>(setup)); }
 #endif
 
@@ -119,8 +120,8 @@ int child_on_stack(void* setup) { detail::child_main(*static_cast<const ChildSet
 /// throw away again at the exec, which is most of what a spawn costs the spawner. Returns the
 /// pid, or -1 with errno.
 long clone_child(CloneArgs args, std::size_t size, const ChildSetup& setup, bool share_memory) {
-  if (kCanShareMemory && share_memory) {
-#if defined(__x86_64__) && !defined(PADDOCK_ASAN)
+#ifdef PADDOCK_CLONE_ON_STACK
+  if (share_memory) {
     alignas(64) static thread_local char stack[64 * 1024];
     args.flags |= CLONE_VM | CLONE_VFORK;
     args.stack = reinterpret_cast<std::uintptr_t>(stack);
@@ -132,8 +133,10 @@ long clone_child(CloneArgs args, std::size_t size, const ChildSetup& setup, bool
       return -1;
     }
     return r;
-#endif
   }
+#else
+  (void)share_memory;
+#endif
   const long pid = ::syscall(SYS_clone3, &args, size);
   if (pid == 0) detail::child_main(setup);
   return pid;
@@ -275,11 +278,13 @@ Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side
   args.exit_signal = SIGCHLD;
   long pid = -1;
   int into_cgroup_errno = 0;
+  // A hook that does not exec (the port relay) needs memory of its own.
+  const bool can_share = setup.hook == nullptr || setup.hook_execs;
   if (cgroup_fd >= 0 && !via_procs) {
     CloneArgs in_leaf = args;
     in_leaf.flags |= CLONE_INTO_CGROUP;
     in_leaf.cgroup = static_cast<std::uint64_t>(cgroup_fd);
-    pid = clone_child(in_leaf, sizeof in_leaf, setup, setup.hook == nullptr || setup.hook_execs);
+    pid = clone_child(in_leaf, sizeof in_leaf, setup, can_share);
     if (pid > 0) {
       out.placement = CgroupPlacement::Clone3;
     } else {
@@ -293,8 +298,7 @@ Result<Started> start_child(ChildSetup& setup, std::vector<UniqueFd>& child_side
       setup.go_write_fd = go_write.get();
     }
     // The placement pipe needs the caller running while the child waits: no shared memory then.
-    pid = clone_child(args, kCloneArgsSizeVer0, setup,
-                      (setup.hook == nullptr || setup.hook_execs) && cgroup_fd < 0);
+    pid = clone_child(args, kCloneArgsSizeVer0, setup, can_share && cgroup_fd < 0);
     if (pid < 0 && (errno == ENOSYS || errno == EINVAL)) {
       // Kernels before 5.5 (or filters that hide clone3): fork, then ask for a pidfd. The child
       // cannot be reaped by anyone else in between, so the pidfd names the right process.
