@@ -94,9 +94,7 @@ void append_usage_field(std::string& out, const std::optional<cgroup::Usage>& us
 
 const WorkerListCache::Piece& WorkerListCache::piece(const supervisor::Supervisor& sup,
                                                      const supervisor::ListedWorker& l) {
-  auto it = pieces_.find(l.id);
-  if (it == pieces_.end()) it = pieces_.emplace(std::string(l.id), Piece{}).first;
-  Piece& p = it->second;
+  Piece& p = pieces_[l.serial];
   p.used = generation_;
   if (p.version == l.version && !p.spans.empty()) return p;
   p.version = l.version;

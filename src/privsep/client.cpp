@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <unordered_map>
 
 #include "paddock/api/worker_json.hpp"
 #include "paddock/cgroup/manager.hpp"
@@ -158,7 +160,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   bool frozen = false;  // handed over: nothing is read any more (see Client::handoff)
   uid_t uid_first = 0;
   uid_t uid_last = 0;
-  std::map<ProcId, std::shared_ptr<Proc>> procs;
+  /// Hashed: a list of 1000 workers looks each one's usage up here.
+  std::unordered_map<ProcId, std::shared_ptr<Proc>> procs;
   cgroup::UsageSampler sampler{kUsageSamplePeriod, kUsageKeepSampling, cgroup::read_usage};
   std::map<std::uint16_t, ProcId> bridged_ports;
   std::vector<std::pair<std::uint16_t, net::PortBridge::HandedConnection>> handed;
@@ -658,6 +661,7 @@ Result<void> Client::handoff() {
     }
     if (p->reaped) ended.push_back(p);
   }
+  std::sort(ended.begin(), ended.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
   for (auto& p : ended) {
     p->drain.cancel();
     impl_->finish_frozen(p);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cerrno>
 #include <csignal>
@@ -72,6 +73,8 @@ struct ShownKey {
 
 struct Supervisor::Worker {
   std::string id;
+  /// Unique among the workers this process ever made (ListedWorker::serial).
+  std::uint64_t serial = next_serial();
   bool is_run = false;
   sandbox::WorkerSpec spec;
   sandbox::SandboxProfile profile;
@@ -142,6 +145,11 @@ struct Supervisor::Worker {
 
   Worker(std::size_t ring_bytes, LogBudget* budget, RestartSettings rs)
       : restarts(rs), ring(ring_bytes, budget) {}
+
+  static std::uint64_t next_serial() {
+    static std::atomic<std::uint64_t> last{0};
+    return ++last;
+  }
 };
 
 namespace {
@@ -1164,6 +1172,11 @@ std::vector<IdEntry> Supervisor::lookup_entries(bool runs) const {
   return out;
 }
 
+std::optional<bool> Supervisor::names_run(const std::string& id) const {
+  const Worker* w = find(id);
+  return w == nullptr ? std::nullopt : std::optional<bool>(w->is_run);
+}
+
 std::optional<WorkerSnapshot> Supervisor::get(const std::string& id) const {
   const Worker* w = find(id);
   if (w == nullptr) return std::nullopt;
@@ -1217,6 +1230,7 @@ std::vector<ListedWorker> Supervisor::list_versions(
     }
     ListedWorker l;
     l.id = w->id;
+    l.serial = w->serial;
     l.version = w->version;
     if (w->proc && w->cgroup) l.usage = ops_.usage(*w->proc);
     out.push_back(std::move(l));

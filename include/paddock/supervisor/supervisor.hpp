@@ -90,6 +90,8 @@ struct WorkerSnapshot {
 struct ListedWorker {
   /// The worker's id, valid until the supervisor next runs (it forgets workers only then).
   std::string_view id;
+  /// A number no other worker of this process has (cheaper to key a cache by than the id).
+  std::uint64_t serial = 0;
   /// Changes whenever anything the worker's snapshot shows, other than `usage`, changes (unique
   /// across workers: a new rendering is never mistaken for an old one).
   std::uint64_t version = 0;
@@ -231,6 +233,8 @@ class Supervisor final : public ProcessSink {
   /// Every worker (`runs` false) or every run (`runs` true) still known, oldest id first, for
   /// lookup_id (names and id prefixes).
   std::vector<IdEntry> lookup_entries(bool runs) const;
+  /// Whether the exact id `id` names a run (true) or a worker (false); nullopt when unknown.
+  std::optional<bool> names_run(const std::string& id) const;
   /// Stops the current process and starts a new one with the same id, UID and port.
   Result<WorkerSnapshot> restart(const std::string& id);
 
