@@ -36,7 +36,7 @@ std::optional<UsageSampler::Sample> UsageSampler::latest(std::uint64_t key,
   std::optional<Sample> out;
   {
     std::lock_guard lock(m_);
-    wake = !asked_ || now - asked_at_ > keep_sampling_;
+    wake = !wanted(now);
     asked_ = true;
     asked_at_ = now;
     // Started at the first ask, not at construction: the daemon makes its sampler before it
@@ -51,6 +51,10 @@ std::optional<UsageSampler::Sample> UsageSampler::latest(std::uint64_t key,
   return out;
 }
 
+bool UsageSampler::wanted(Clock::time_point now) const {
+  return asked_ && now - asked_at_ <= keep_sampling_;
+}
+
 std::uint64_t UsageSampler::passes() const {
   std::lock_guard lock(m_);
   return passes_;
@@ -61,9 +65,8 @@ void UsageSampler::run() {
   std::vector<std::pair<std::uint64_t, Entry>> leaves;
   std::vector<Usage> read;
   while (!stop_) {
-    if (!asked_ || Clock::now() - asked_at_ > keep_sampling_) {
-      cv_.wait(lock,
-               [this] { return stop_ || (asked_ && Clock::now() - asked_at_ <= keep_sampling_); });
+    if (!wanted(Clock::now())) {
+      cv_.wait(lock, [this] { return stop_ || wanted(Clock::now()); });
       continue;
     }
     leaves.clear();

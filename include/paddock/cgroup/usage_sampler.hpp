@@ -52,6 +52,8 @@ class UsageSampler {
     std::optional<Sample> sample;
   };
   void run();
+  /// Asked for within the last keep_sampling_ (the thread samples then); m_ held.
+  bool wanted(Clock::time_point now) const;
 
   const std::chrono::milliseconds period_;
   const std::chrono::seconds keep_sampling_;
