@@ -286,7 +286,7 @@ TEST_F(Adopt, GivenASocketPlantedByTheDaemonsUser_WhenPaddockdStarts_ThenItIgnor
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4) != 0) {
       ::_exit(3);
     }
-    (void)::write(ready[1], "r", 1);
+    if (::write(ready[1], "r", 1) != 1) ::_exit(4);
     for (;;) ::pause();
   }
   ::close(ready[1]);
