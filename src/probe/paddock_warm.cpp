@@ -8,7 +8,7 @@
 //   (sandbox::encode_warm_request); attached to it (SCM_RIGHTS) the run's stdout, its stderr
 //   and, when the run has stdin data, its stdin.
 //
-// It forks. The child puts those descriptors on 1, 2 and 0 (/dev/null for a missing stdin),
+// It vforks. The child puts those descriptors on 1, 2 and 0 (/dev/null for a missing stdin),
 // so it holds nothing else, and execs the command with exactly that environment. The helper
 // forwards the signals a stop sends to the child, waits for it and reports its exit on the
 // socket ("PDKX" and the exit code as bwrap gives it: the status, or 128 + the signal), then
@@ -38,6 +38,7 @@ constexpr int kMaxFds = 3;
 
 int g_run_stderr = -1;  // once received: where a failure is told to the run too
 volatile sig_atomic_t g_child = 0;
+volatile int g_exec_errno = 0;  // written by the vfork child when its execve fails
 
 /// Reads exactly n bytes from the control socket; false at EOF or on an error.
 bool read_exactly(char* buf, std::size_t n) {
@@ -165,22 +166,29 @@ int main() {
   sigemptyset(&forwarded);
   for (int sig : kForwarded) sigaddset(&forwarded, sig);
   sigprocmask(SIG_BLOCK, &forwarded, &before);
-  const pid_t child = ::fork();
-  if (child < 0) fail("fork failed");
+  // vfork: the child borrows this process's memory until its execve (no copy of the page
+  // tables on the run's way to its command). It only moves descriptors and execs; a failed
+  // execve leaves its errno here for the message below.
+  g_exec_errno = 0;
+  const pid_t child = ::vfork();
+  if (child < 0) fail("vfork failed");
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &before, nullptr);
     if (::dup2(in, 0) < 0 || ::dup2(fds[0], 1) < 0 || ::dup2(fds[1], 2) < 0) {
-      std::_Exit(127);
+      g_exec_errno = -1;
+      ::_exit(127);
     }
     // Everything else is close-on-exec: the control socket and the received originals.
     // execvp searches the PATH of the environment it gets, as bwrap's own execvp does after
     // --setenv.
     environ = envp;
     ::execvp(argv[0], argv);
+    g_exec_errno = errno;
+    ::_exit(1);
+  }
+  if (g_exec_errno > 0) {
     // The same words and status as bwrap when a cold start's command cannot be executed.
-    const int err = errno;
-    dprintf(2, "bwrap: execvp %s: %s\n", argv[0], std::strerror(err));
-    std::_Exit(1);
+    dprintf(fds[1], "bwrap: execvp %s: %s\n", argv[0], std::strerror(g_exec_errno));
   }
   g_child = child;
   for (int fd : {fds[0], fds[1], fds[2], in}) {

@@ -419,12 +419,24 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  /// SIGKILL to every process in the tree's leaf (cgroup.kill); false where that cannot be done.
+  bool kill_leaf(const std::shared_ptr<Proc>& p) const {
+    return p->cgroup && cgroups && cgroups->has_kill() && cgroups->kill(p->worker_id).ok();
+  }
+
   void maybe_report(const std::shared_ptr<Proc>& p) {
     if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
     p->reported = true;
-    // A warm sandbox is still running when its command's end is reported: it is killed before
-    // the end is told, so that the spawner removes the data directory of a dead sandbox.
-    if (p->ended_by_report) kill_left(p);
+    // A warm sandbox is still running when its command's end is reported: every process in its
+    // leaf gets SIGKILL before the end is told, so that the spawner removes the data directory of
+    // a sandbox on its way down. cgroup.kill is one write; the UID kill (a child that must run
+    // and exit before the spawner goes on, 1 ms and more while the killed sandbox tears down on
+    // the other core) follows the report, as for a cold tree. Without cgroup.kill it comes first.
+    bool uid_killed = false;
+    if (p->ended_by_report && !kill_leaf(p)) {
+      kill_left(p);
+      uid_killed = true;
+    }
     // The network helpers are killed with the rest of the UID. They are not waited for
     // here: a slirp4netns closing its tap device takes 10-15 ms to die (the kernel's network
     // teardown), which would hold up this loop and the worker's end. The orphan reaper (SIGCHLD)
@@ -454,7 +466,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     // The leaf's counters and its removal (which waits for the killed processes to leave it)
     // are bookkeeping that nobody waits for.
     p->sink->on_exited(p->id, p->exit);
-    if (!p->ended_by_report) kill_left(p);
+    if (!uid_killed) kill_left(p);
     if (p->cgroup && cgroups) {
       oom_kills_closed += cgroups->oom_kills(p->worker_id).value_or(0);
       remove_leaf(p->worker_id, 0);
