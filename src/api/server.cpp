@@ -194,7 +194,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         state_(std::move(state)),
         refusal_(std::move(refusal)),
         address_(std::move(address)),
-        lifetime_timer_(stream_.get_executor()) {
+        lifetime_timer_(stream_.get_executor()),
+        hold_timer_(stream_.get_executor()) {
     ++state_->connections;
     is_tcp = !kUnix;
     serial = state_->next_serial++;
@@ -463,7 +464,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   /// Writes `res`; then reads the next request (keep_alive) or closes. `linger` drains unread
   /// input for a moment before closing, so the client sees the error instead of a reset.
   void send(Response res, bool keep_alive, bool head, bool linger) {
-    if (res.stream) return start_stream(std::move(res), head);
+    if (res.stream) return start_stream(std::move(res), head, keep_alive);
     phase_ = Phase::Writing;
     if (state_->observer) state_->observer(res.status);
     auto out = std::make_shared<http::response<http::string_body>>();
@@ -548,11 +549,65 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     state_->stats->stream_queued_bytes += static_cast<std::uint64_t>(delta);
   }
 
-  void start_stream(Response res, bool head) {
+  void start_stream(Response res, bool head, bool keep_alive) {
     phase_ = Phase::Streaming;
-    if (state_->observer) state_->observer(res.status);
     stream_end_ = std::move(res.stream_end);
     queued_position_ = res.stream_position;
+    StreamStart start = std::move(res.stream);
+    res.stream = nullptr;
+    if (res.stream_hold.count() > 0 && !head) {
+      // The producer starts now; what it writes waits in chunks_ (nothing is written before
+      // the header) until it finishes (answer_held) or the hold ends (end_hold).
+      holding_ = true;
+      held_keep_alive_ = keep_alive;
+      hold_timer_.expires_after(res.stream_hold);
+      hold_timer_.async_wait(
+          [self = this->shared_from_this()](beast::error_code) { self->end_hold(); });
+      held_ = std::make_unique<Response>(std::move(res));
+      start(open_sink());
+      return;
+    }
+    write_stream_header(res, head, std::move(start));
+  }
+
+  std::shared_ptr<Sink> open_sink() {
+    auto sink =
+        std::make_shared<Sink>(this->weak_from_this(), state_->options.max_stream_queue_bytes);
+    sink_ = sink;
+    return sink;
+  }
+
+  /// The hold is over (its time passed, or the server ends the stream): the header goes out and
+  /// what the producer wrote meanwhile follows as the first chunks.
+  void end_hold() {
+    if (!holding_ || closed_) return;
+    holding_ = false;
+    const auto res = std::move(held_);
+    write_stream_header(*res, false, nullptr);
+  }
+
+  /// The producer finished within the hold: what it wrote is the body of one ordinary response.
+  void answer_held() {
+    holding_ = false;
+    hold_timer_.cancel();
+    if (auto sink = sink_.lock()) sink->mark_closed();
+    sink_.reset();
+    Response res = std::move(*held_);
+    held_.reset();
+    for (auto& c : chunks_) {
+      account(-static_cast<std::int64_t>(c.data.size()));
+      res.body += c.data;
+    }
+    chunks_.clear();
+    res.stream_hold = std::chrono::milliseconds(0);
+    stream_end_ = nullptr;
+    send(std::move(res), held_keep_alive_ && !stopping_, false, false);
+  }
+
+  /// Writes a stream's header, then opens its sink (or, after a hold, keeps the one the producer
+  /// has) and starts the producer (`start`; empty after a hold).
+  void write_stream_header(const Response& res, bool head, StreamStart start) {
+    if (state_->observer) state_->observer(res.status);
     auto header = std::make_shared<http::response<http::empty_body>>();
     header->result(res.status);
     header->version(11);
@@ -560,39 +615,40 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     header->set(http::field::content_type, res.content_type);
     header->set(http::field::cache_control, "no-store");
     header->set("X-Content-Type-Options", "nosniff");
-    for (auto& [k, v] : res.headers) header->set(k, v);
+    for (const auto& [k, v] : res.headers) header->set(k, v);
     header->keep_alive(false);
     header->chunked(true);
     auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*header);
     stream_.expires_after(std::chrono::seconds(state_->options.request_timeout_seconds));
-    http::async_write_header(
-        stream_, *serializer,
-        [self = this->shared_from_this(), header, serializer, head, start = std::move(res.stream)](
-            beast::error_code ec, std::size_t) {
-          if (ec || head) return self->close();
-          self->stream_.expires_never();
-          self->header_sent_ = true;
-          ++self->state_->stats->streams_open;
-          self->stream_counted_ = true;
-          auto sink = std::make_shared<Sink>(self->weak_from_this(),
-                                             self->state_->options.max_stream_queue_bytes);
-          self->sink_ = sink;
-          self->watch_peer();
-          if (self->stopping_ || self->finishing_) {
-            // Shutdown began while the header was being written: end the body at once.
-            sink->mark_closed();
-            self->finishing_ = false;
-            self->end_stream(StreamEndReason::Shutdown);
-            return;
-          }
-          if (const auto max = self->state_->options.stream_max_seconds; max > 0) {
-            self->lifetime_timer_.expires_after(std::chrono::seconds(max));
-            self->lifetime_timer_.async_wait([self](beast::error_code tec) {
-              if (!tec) self->end_stream(StreamEndReason::Lifetime);
-            });
-          }
-          start(sink);
-        });
+    http::async_write_header(stream_, *serializer,
+                             [self = this->shared_from_this(), header, serializer, head,
+                              start = std::move(start)](beast::error_code ec, std::size_t) {
+                               if (ec || head) return self->close();
+                               self->stream_.expires_never();
+                               self->header_sent_ = true;
+                               ++self->state_->stats->streams_open;
+                               self->stream_counted_ = true;
+                               auto sink = self->sink_.lock();
+                               if (!sink) sink = self->open_sink();
+                               self->watch_peer();
+                               if (self->stopping_ || self->finishing_) {
+                                 // Shutdown began while the header was being written: end the body
+                                 // at once.
+                                 sink->mark_closed();
+                                 self->finishing_ = false;
+                                 self->end_stream(StreamEndReason::Shutdown);
+                                 return;
+                               }
+                               if (const auto max = self->state_->options.stream_max_seconds;
+                                   max > 0) {
+                                 self->lifetime_timer_.expires_after(std::chrono::seconds(max));
+                                 self->lifetime_timer_.async_wait([self](beast::error_code tec) {
+                                   if (!tec) self->end_stream(StreamEndReason::Lifetime);
+                                 });
+                               }
+                               if (start) return start(sink);
+                               self->write_next_chunk();  // what the producer wrote during the hold
+                             });
   }
 
   /// While streaming, the client sends nothing; a read completes only when it goes away.
@@ -616,6 +672,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void enqueue_finish() {
     if (closed_ || finishing_) return;
+    if (holding_) return answer_held();
     finishing_ = true;
     if (auto sink = sink_.lock()) sink->mark_closed();
     if (!writing_) write_next_chunk();
@@ -626,6 +683,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void end_stream(StreamEndReason reason) {
     if (closed_ || finishing_ || !header_sent_) {
       if (!header_sent_) finishing_ = true;
+      if (holding_) hold_timer_.cancel();  // the header goes out now, then the end
       return;
     }
     finishing_ = true;
@@ -713,6 +771,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     evictable = false;
     if (auto sink = sink_.lock()) sink->mark_closed();
     lifetime_timer_.cancel();
+    hold_timer_.cancel();
+    holding_ = false;
     drop_queued();
     if (stream_counted_) {
       stream_counted_ = false;
@@ -746,6 +806,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::uint64_t queued_position_ = 0;  // position of the last chunk queued
   std::function<std::string(StreamEndReason, std::uint64_t)> stream_end_;
   asio::steady_timer lifetime_timer_;
+  asio::steady_timer hold_timer_;
+  bool holding_ = false;            // a stream waiting for its whole body (Response::stream_hold)
+  bool held_keep_alive_ = false;    // the request allowed the connection to be kept
+  std::unique_ptr<Response> held_;  // its status and headers meanwhile
   bool stream_counted_ = false;
   bool header_sent_ = false;
   bool writing_ = false;

@@ -23,6 +23,8 @@ unsigned status_for(const Error& e) {
 namespace {
 
 constexpr std::chrono::seconds kKeepAlive{15};
+/// How long POST /v1/runs holds its status line back for the run's end (see api.md).
+constexpr std::chrono::milliseconds kRunAnswerHold{1000};
 /// Text of log lines taken from the ring for one answer with since= (follow or not).
 constexpr std::size_t kBacklogBytes = 512 * 1024;
 
@@ -364,8 +366,9 @@ void register_worker_routes(Router& router, const Services& services) {
     auto spec = parse_run_spec(*body);
     if (!spec) return bad_request(spec.error());
     const bool async = query_flag(req, "async");
-    // The result is sent when the run ends; the status line (200) goes out as soon as the run
-    // has started, so errors in the request still get their 4xx/5xx at once.
+    // The result is sent when the run ends. Errors in the request get their 4xx/5xx at once;
+    // a run that has started gets its 200 when it ends, or after kRunAnswerHold if it is
+    // still going then (the result follows as a chunked body).
     auto result = std::make_shared<std::optional<supervisor::RunResult>>();
     auto waiting = std::make_shared<std::shared_ptr<StreamSink>>();
     auto started =
@@ -398,6 +401,9 @@ void register_worker_routes(Router& router, const Services& services) {
     };
     // Where the run can be read or stopped (DELETE) while this answer waits for its end.
     r.headers.emplace_back("Location", "/v1/runs/" + started->id);
+    // A run that ends within the hold is answered as one ordinary response (and the
+    // connection is kept); a longer one gets its status line then, its result at its end.
+    r.stream_hold = kRunAnswerHold;
     r.stream = [result, waiting](std::shared_ptr<StreamSink> sink) {
       if (result->has_value()) {
         sink->write(

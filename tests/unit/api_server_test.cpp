@@ -156,6 +156,81 @@ TEST(ApiServerStream, GivenAStreamPastItsLifetime_ThenItEndsWithTheEndText) {
   EXPECT_EQ(s.server().stats()->streams_cut_lifetime.load(), 1u);
 }
 
+/// A streamed answer held back for up to `hold` (Response::stream_hold); the producer is run by
+/// the test through `sink` (written from the test's thread: the sink posts to the server's).
+Response held(std::chrono::milliseconds hold, std::shared_ptr<StreamSink>* sink,
+              std::atomic<bool>* started) {
+  Response r = streamed([sink, started](std::shared_ptr<StreamSink> s) {
+    *sink = std::move(s);
+    *started = true;
+  });
+  r.content_type = "application/json";
+  r.headers.emplace_back("Location", "/v1/runs/r-1");
+  r.stream_hold = hold;
+  return r;
+}
+
+TEST(ApiServerHold,
+     GivenAProducerThatFinishesWithinTheHold_ThenOneOrdinaryAnswerOnAKeptConnection) {
+  std::shared_ptr<StreamSink> sink;
+  std::atomic<bool> started{false};
+  std::atomic<int> handled{0};
+  LoopbackServer s([&](const Request& req) {
+    ++handled;
+    if (req.path == "/plain") return Response::json(200, {{"ok", true}});
+    return held(60s, &sink, &started);
+  });
+  auto c = RawConnection::tcp(s.port());
+  ASSERT_TRUE(c.send("POST /v1/runs HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(paddock_eventually([&] { return started.load(); }));
+  sink->write("{\"a\":");
+  sink->write("1}\n");
+  sink->finish();
+  std::string got;
+  for (int i = 0; i < 100 && got.find("{\"a\":1}\n") == std::string::npos; ++i) {
+    got += c.read_some(100ms);
+  }
+  EXPECT_EQ(paddock::test::status_of(got), 200u) << got;
+  EXPECT_THAT(got, HasSubstr("Content-Length: 8\r\n"));
+  EXPECT_THAT(got, HasSubstr("Location: /v1/runs/r-1\r\n"));
+  EXPECT_THAT(got, ::testing::Not(HasSubstr("chunked")));
+  EXPECT_THAT(got, ::testing::Not(HasSubstr("close")));
+  // The same connection serves the next request.
+  ASSERT_TRUE(c.send("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::string next;
+  for (int i = 0; i < 100 && next.find("{\"ok\":true}") == std::string::npos; ++i) {
+    next += c.read_some(100ms);
+  }
+  EXPECT_THAT(next, HasSubstr("{\"ok\":true}"));
+  EXPECT_EQ(handled.load(), 2);
+  EXPECT_EQ(s.server().stats()->streams_open.load(), 0u);
+  EXPECT_EQ(s.server().stats()->stream_queued_bytes.load(), 0u);
+}
+
+TEST(ApiServerHold, GivenAProducerThatOutlastsTheHold_ThenTheHeaderGoesOutAndTheBodyIsChunked) {
+  std::shared_ptr<StreamSink> sink;
+  std::atomic<bool> started{false};
+  LoopbackServer s([&](const Request&) { return held(200ms, &sink, &started); });
+  auto c = RawConnection::tcp(s.port());
+  ASSERT_TRUE(c.send("POST /v1/runs HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(paddock_eventually([&] { return started.load(); }));
+  sink->write("during the hold\n");
+  // The header comes while the producer has not finished.
+  std::string got;
+  for (int i = 0; i < 100 && got.find("\r\n\r\n") == std::string::npos; ++i) {
+    got += c.read_some(100ms);
+  }
+  EXPECT_EQ(paddock::test::status_of(got), 200u) << got;
+  EXPECT_THAT(got, HasSubstr("Transfer-Encoding: chunked"));
+  EXPECT_THAT(got, HasSubstr("Location: /v1/runs/r-1\r\n"));
+  sink->write("after it\n");
+  sink->finish();
+  auto rest = c.read_until_closed(10s);
+  ASSERT_TRUE(rest.closed);
+  const std::string all = got + rest.data;
+  EXPECT_EQ(dechunk(all), "during the hold\nafter it\n") << all;
+}
+
 TEST(ApiServerHeaders, GivenARefusingHeaderCheck_ThenTheAnswerComesBeforeAnyBodyByte) {
   std::atomic<int> handled{0};
   LoopbackServer s([&](const Request&) {
@@ -328,6 +403,31 @@ TEST(ApiServerStream, GivenOpenStream_WhenServerShutsDown_ThenStreamEndsCleanlyA
   EXPECT_TRUE(r.closed);
   EXPECT_THAT(r.data, HasSubstr("event\n"));
   EXPECT_THAT(r.data, HasSubstr("\r\n0\r\n\r\n"));  // the terminating chunk
+  EXPECT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(sink->open());
+}
+
+TEST(ApiServerHold, GivenAHeldStream_WhenServerShutsDown_ThenTheHeaderAndTheEndTextGoOutAtOnce) {
+  std::shared_ptr<StreamSink> sink;
+  std::atomic<bool> started{false};
+  LoopbackServer s([&](const Request&) {
+    Response r = held(60s, &sink, &started);
+    r.stream_end = [](StreamEndReason reason, std::uint64_t) {
+      return std::string("END ") + to_string(reason) + "\n";
+    };
+    return r;
+  });
+  auto c = RawConnection::tcp(s.port());
+  ASSERT_TRUE(c.send("POST /v1/runs HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"));
+  ASSERT_TRUE(paddock_eventually([&] { return started.load(); }));
+  sink->write("so far\n");
+  std::promise<void> done;
+  boost::asio::post(s.ioc(), [&] { s.server().shutdown(5s, [&] { done.set_value(); }); });
+  // Not after the 60 s hold: the shutdown ends it.
+  auto r = c.read_until_closed(10s);
+  EXPECT_TRUE(r.closed);
+  EXPECT_EQ(paddock::test::status_of(r.data), 200u) << r.data;
+  EXPECT_EQ(dechunk(r.data), "so far\nEND shutdown\n") << r.data;
   EXPECT_EQ(done.get_future().wait_for(5s), std::future_status::ready);
   EXPECT_FALSE(sink->open());
 }

@@ -2,6 +2,7 @@
 /// Transport-neutral HTTP request/response values: the router and handlers see only these,
 /// never Beast types, so they are pure and unit-testable.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -94,6 +95,11 @@ struct Response {
   std::function<std::string(StreamEndReason, std::uint64_t position)> stream_end;
   /// For streams: the position before the first chunk (e.g. the `since` the client asked for).
   std::uint64_t stream_position = 0;
+  /// For streams: how long the header may wait for the whole body. A producer that finishes
+  /// within it is answered as one ordinary response (Content-Length, the connection kept for
+  /// the next request); after it the header goes out and the body follows as a stream. Zero:
+  /// the header goes out at once.
+  std::chrono::milliseconds stream_hold{0};
 
   static Response json(unsigned status, const nlohmann::json& body);
   /// {"error": {"code": ..., "message": ..., "field": ...}} — the one error shape of the API.
