@@ -517,15 +517,16 @@ std::vector<Diagnostic> validate(const Config& cfg, const HostFacts& host) {
   if (p.cgroup != "auto" && p.cgroup != "off") {
     err("process.cgroup", "process.cgroup '" + p.cgroup + "' must be \"auto\" or \"off\"");
   }
-  if (p.default_network != "private" && p.default_network != "none" &&
-      p.default_network != "host") {
-    err("process.default_network",
-        "default_network '" + p.default_network + "' must be \"private\", \"none\" or \"host\"");
-  } else if (p.default_network == "host" && !p.allow_host_network) {
-    err("process.default_network",
-        "default_network is \"host\" but allow_host_network is false; set "
-        "allow_host_network = true to let workers use the host's network, or choose "
-        "\"private\"");
+  for (const auto& [key, value] :
+       {std::pair<const char*, const std::string&>{"process.default_network", p.default_network},
+        {"runs.default_network", cfg.runs.default_network}}) {
+    if (value != "private" && value != "none" && value != "host") {
+      err(key, std::string(key) + " '" + value + "' must be \"private\", \"none\" or \"host\"");
+    } else if (value == "host" && !p.allow_host_network) {
+      err(key, std::string(key) +
+                   " is \"host\" but allow_host_network is false; set allow_host_network = true "
+                   "to let workers use the host's network, or choose \"private\" or \"none\"");
+    }
   }
   check_abs("process.slirp4netns_path", p.slirp4netns_path, false);
   if (p.default_profile.empty() || p.default_profile.find('/') != std::string::npos) {

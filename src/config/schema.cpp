@@ -152,6 +152,7 @@ std::vector<KeySpec> build() {
       integer("bundles", "max_path_length", bu, &B::max_path_length, 16, 4096),
       integer("bundles", "max_depth", bu, &B::max_depth, 1, 1024),
 
+      str("runs", "default_network", ru, &R::default_network),
       integer("runs", "max_files", ru, &R::max_files, 0, 100000),
       integer("runs", "max_files_bytes", ru, &R::max_files_bytes, 0, 1LL << 32),
       integer("runs", "collect_file_bytes", ru, &R::collect_file_bytes, 0, 1LL << 32),

@@ -109,6 +109,7 @@ const std::vector<KeyRule>& rules() {
       PADDOCK_KEY(bundles, max_path_length, Restart),
       PADDOCK_KEY(bundles, max_depth, Restart),
       // A run's files: checked for every run started afterwards.
+      PADDOCK_KEY(runs, default_network, Live),
       PADDOCK_KEY(runs, max_files, Live),
       PADDOCK_KEY(runs, max_files_bytes, Live),
       PADDOCK_KEY(runs, collect_file_bytes, Live),

@@ -10,6 +10,7 @@ CheckResult evaluate_worker_network(const WorkerNetworkFacts& f) {
   CheckResult r;
   r.name = "worker_network";
   r.details["default_network"] = f.default_network;
+  r.details["runs_default_network"] = f.runs_default_network;
   r.details["allow_host_network"] = f.allow_host_network;
   r.details["slirp4netns_path"] = f.slirp4netns_path;
   if (f.tun_mode) r.details["tun_mode"] = *f.tun_mode;
@@ -44,7 +45,7 @@ CheckResult evaluate_worker_network(const WorkerNetworkFacts& f) {
     errors.push_back("unprivileged user namespaces are off; slirp4netns joins the sandbox's");
     remedies.push_back("see user_namespaces");
   }
-  const bool private_needed = f.default_network == "private";
+  const bool private_needed = f.default_network == "private" || f.runs_default_network == "private";
   if (!errors.empty()) {
     r.severity = private_needed ? Severity::Error : Severity::Warning;
     for (std::size_t i = 0; i < errors.size(); ++i) {
@@ -52,8 +53,8 @@ CheckResult evaluate_worker_network(const WorkerNetworkFacts& f) {
       r.remedy += (i ? "; " : "") + remedies[i];
     }
     if (!private_needed) {
-      r.message += " (default_network is \"" + f.default_network +
-                   "\"; requests for \"private\" would have no egress)";
+      r.message += " (default_network is \"" + f.default_network + "\", [runs] default_network \"" +
+                   f.runs_default_network + "\"; requests for \"private\" would have no egress)";
     }
   }
   if (f.allow_host_network) {
@@ -77,6 +78,7 @@ CheckResult evaluate_worker_network(const WorkerNetworkFacts& f) {
 CheckResult check_worker_network(const Context& ctx) {
   WorkerNetworkFacts f;
   f.default_network = ctx.cfg.process.default_network;
+  f.runs_default_network = ctx.cfg.runs.default_network;
   f.allow_host_network = ctx.cfg.process.allow_host_network;
   f.slirp4netns_path = ctx.cfg.process.slirp4netns_path;
   if (::access(f.slirp4netns_path.c_str(), X_OK) != 0) {

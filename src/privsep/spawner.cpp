@@ -852,12 +852,12 @@ class Spawner final : public supervisor::ProcessSink {
   }
 
   /// What a parked sandbox of `profile` is planned from: a run of that profile without options,
-  /// the helper as its command, the default network.
+  /// the helper as its command, the runs' default network.
   Result<sandbox::WorkerSpec> parked_spec(const std::string& profile) const {
     sandbox::WorkerSpec s;
     s.profile = profile;
     s.command = {sandbox::kHelperProgramPath};
-    auto network = sandbox::resolve_network(std::nullopt, cfg_.process);
+    auto network = sandbox::resolve_run_network(std::nullopt, cfg_);
     if (!network) return network.error();
     s.network = *network;
     return s;
@@ -1040,7 +1040,7 @@ class Spawner final : public supervisor::ProcessSink {
     auto spec = launch_spec(body);
     if (!spec) return spec.error();
     if (!spec->bundle.empty() || spec->port) return no_warm("a run with a bundle or a port");
-    auto network = sandbox::resolve_network(spec->network, cfg_.process);
+    auto network = sandbox::resolve_run_network(spec->network, cfg_);
     if (!network) return in_spec(network.error());
     spec->network = *network;
     auto it = parked_.end();

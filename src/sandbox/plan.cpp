@@ -97,12 +97,15 @@ std::vector<std::string> sensitive_paths(const config::Config& cfg) {
   return {out.begin(), out.end()};
 }
 
+namespace {
+
 Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
+                                    const std::string& default_network,
                                     const config::ProcessConfig& pc) {
   NetworkMode mode = NetworkMode::Private;
   if (requested) {
     mode = *requested;
-  } else if (auto d = parse_network_mode(pc.default_network); d) {
+  } else if (auto d = parse_network_mode(default_network); d) {
     mode = *d;
   } else {
     return d.error();
@@ -115,6 +118,18 @@ Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
                       "network");
   }
   return mode;
+}
+
+}  // namespace
+
+Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
+                                    const config::ProcessConfig& pc) {
+  return resolve_network(requested, pc.default_network, pc);
+}
+
+Result<NetworkMode> resolve_run_network(const std::optional<NetworkMode>& requested,
+                                        const config::Config& cfg) {
+  return resolve_network(requested, cfg.runs.default_network, cfg.process);
 }
 
 Result<SandboxPlan> make_plan(const WorkerSpec& spec, const SandboxProfile& profile,

@@ -376,7 +376,8 @@ Result<WorkerSnapshot> Supervisor::create_impl(const sandbox::WorkerSpec& spec,
   auto limits = sandbox::resolve_limits(spec.limits, cfg_.limits);
   if (!limits) return limits.error();
   // Checked before anything is allocated, so a refused request leaves nothing behind.
-  auto network = sandbox::resolve_network(spec.network, cfg_.process);
+  auto network = w->is_run ? sandbox::resolve_run_network(spec.network, cfg_)
+                           : sandbox::resolve_network(spec.network, cfg_.process);
   if (!network) return network.error();
   std::string bundle;
   if (!spec.bundle.empty()) {

@@ -155,7 +155,7 @@ TEST_F(PrivateNet, GivenTheDefaultNetwork_ThenNothingOfTheHostOrOtherWorkersIsRe
                       {"timeout_seconds", 30}});
   EXPECT_EQ(control["stdout"], "api=ok redis=ok host=ok worker=ok unix=ok\n") << control.dump();
 
-  // The default network, and "private" named explicitly.
+  // A run's default network ([runs] default_network, "none"), and "private" named explicitly.
   for (const json& network : {json(nullptr), json("private")}) {
     json body = {
         {"profile", "python"}, {"command", {"python3", "-c", script}}, {"timeout_seconds", 30}};
@@ -389,6 +389,7 @@ TEST_F(PrivateNet, GivenARemoteHost_ThenEgressWorksAndOwnerAndCgroupFirewallRule
   ASSERT_TRUE(remote.error.empty()) << remote.error;
   start();
   const json fetch = {{"profile", "python"},
+                      {"network", "private"},
                       {"command", {"python3", "-c", fetch_script(remote.addr)}},
                       {"timeout_seconds", 30}};
   auto open = run(fetch);
@@ -474,7 +475,7 @@ TEST_F(PrivateNet, GivenRunsThatWaitForTheirNetwork_ThenTheyAllGetItAndTheCostIs
   std::vector<double> net_up;
   std::vector<double> none_true;
   for (int i = 0; i < 8; ++i) {
-    net_up.push_back(timed({{"command", {"sh", "-c", wait_route}}}));
+    net_up.push_back(timed({{"command", {"sh", "-c", wait_route}}, {"network", "private"}}));
     none_true.push_back(timed({{"command", {"true"}}, {"network", "none"}}));
   }
   std::sort(net_up.begin(), net_up.end());

@@ -284,8 +284,8 @@ TEST_P(WarmPool, GivenSeveralRunsInARow_ThenNoSandboxServesTwo) {
   EXPECT_EQ(left, 0u);
 }
 
-// A run that needs another sandbox than the parked ones (lower limits, no network, another
-// profile) is started cold, and works.
+// A run that needs another sandbox than the parked ones (lower limits, egress, another profile)
+// is started cold, and works.
 TEST(WarmPoolMisses, GivenRunsThatNeedAnotherSandbox_ThenTheyStartColdAndTheParkedOnesWait) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
   TestDaemon d(pool_options(true));
@@ -294,7 +294,7 @@ TEST(WarmPoolMisses, GivenRunsThatNeedAnotherSandbox_ThenTheyStartColdAndThePark
   ASSERT_TRUE(wait_parked(api, 2)) << d.log();
   for (const json& req :
        {json{{"command", {"/bin/sh", "-c", "echo ok"}}, {"limits", {{"memory_mb", 128}}}},
-        json{{"command", {"/bin/sh", "-c", "echo ok"}}, {"network", "none"}},
+        json{{"command", {"/bin/sh", "-c", "echo ok"}}, {"network", "private"}},
         json{{"command", {"/bin/sh", "-c", "echo ok"}}, {"profile", "python"}}}) {
     auto res = api.post("/v1/runs", req);
     ASSERT_EQ(res.status, 200u) << res.body;

@@ -236,6 +236,21 @@ TEST(Config, GivenBadLogLevelAndFormatThenErrors) {
   EXPECT_TRUE(has_error(r, "log.format 'xml'")) << all_errors(r);
 }
 
+TEST(Config, GivenNetworkDefaultsThenWorkersArePrivateRunsHaveNoneAndBadValuesAreNamed) {
+  auto r = load("");
+  ASSERT_TRUE(r.ok()) << all_errors(r);
+  EXPECT_EQ(r.config->process.default_network, "private");
+  EXPECT_EQ(r.config->runs.default_network, "none");
+  auto set = load("[runs]\ndefault_network = \"private\"\n");
+  ASSERT_TRUE(set.ok()) << all_errors(set);
+  EXPECT_EQ(set.config->runs.default_network, "private");
+  auto bad = load("[runs]\ndefault_network = \"tap\"\n");
+  EXPECT_TRUE(has_error(bad, "runs.default_network 'tap' must be")) << all_errors(bad);
+  auto host = load("[runs]\ndefault_network = \"host\"\n");
+  EXPECT_TRUE(has_error(host, "runs.default_network is \"host\" but allow_host_network is false"))
+      << all_errors(host);
+}
+
 TEST(Config, GivenOutOfRangeIntegerThenError) {
   auto r = load("[process]\nworker_uid_range_end = -5\n");
   EXPECT_TRUE(has_error(r, "out of range")) << all_errors(r);

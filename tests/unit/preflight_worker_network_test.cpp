@@ -34,6 +34,9 @@ TEST(PreflightWorkerNetwork, GivenTunMode0600_ThenErrorNamingTheModeAndTheChmod)
   // Only a warning when private is not the default (a request may still ask for it).
   f.default_network = "none";
   EXPECT_EQ(evaluate_worker_network(f).severity, Severity::Warning);
+  // An error again when runs default to it.
+  f.runs_default_network = "private";
+  EXPECT_EQ(evaluate_worker_network(f).severity, Severity::Error);
 }
 
 TEST(PreflightWorkerNetwork, GivenNoSlirpNoTunNoUserns_ThenEachIsNamedWithItsRemedy) {

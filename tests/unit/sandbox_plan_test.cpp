@@ -269,6 +269,23 @@ TEST(SandboxPlan, GivenNoNetworkInTheSpec_ThenTheConfiguredDefaultApplies) {
   EXPECT_TRUE(has(plan.argv, "--unshare-net"));
 }
 
+TEST(SandboxPlan, GivenARunNamingNoNetwork_ThenTheRunsDefaultAppliesNotTheWorkers) {
+  auto cfg = test_config();
+  ASSERT_EQ(cfg.process.default_network, "private");
+  EXPECT_EQ(sandbox::resolve_run_network(std::nullopt, cfg).value(), sandbox::NetworkMode::None);
+  EXPECT_EQ(sandbox::resolve_network(std::nullopt, cfg.process).value(),
+            sandbox::NetworkMode::Private);
+  EXPECT_EQ(sandbox::resolve_run_network(sandbox::NetworkMode::Private, cfg).value(),
+            sandbox::NetworkMode::Private);
+  cfg.runs.default_network = "private";
+  EXPECT_EQ(sandbox::resolve_run_network(std::nullopt, cfg).value(), sandbox::NetworkMode::Private);
+  // "host" stays refused without allow_host_network, whichever default names it.
+  cfg.runs.default_network = "host";
+  const auto refused = sandbox::resolve_run_network(std::nullopt, cfg);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().field, "network");
+}
+
 TEST(SandboxPlan, GivenNetworkNone_ThenUnshareNet) {
   WorkerSpec spec = bundle_spec();
   spec.network = sandbox::NetworkMode::None;

@@ -133,6 +133,9 @@ struct BundlesConfig {
 
 /// Bounds on a run's "files" and "collect" (POST /v1/runs).
 struct RunsConfig {
+  /// Network of a run whose request names none: "none" (its own namespace with only a loopback:
+  /// no egress, no slirp4netns), "private" or "host", as [process] default_network for workers.
+  std::string default_network = "none";
   std::uint64_t max_files = 1000;                   ///< entries in a run's "files"
   std::uint64_t max_files_bytes = 16ULL << 20;      ///< their contents together
   std::uint64_t collect_file_bytes = 8ULL << 20;    ///< one collected file (more is truncated)

@@ -184,7 +184,8 @@ CheckResult check_cgroup_delegation(const Context& ctx);
 // ---- worker_network ---------------------------------------------------------------------------
 
 struct WorkerNetworkFacts {
-  std::string default_network;  ///< [process] default_network
+  std::string default_network;                ///< [process] default_network
+  std::string runs_default_network = "none";  ///< [runs] default_network
   bool allow_host_network = false;
   std::string slirp4netns_path;
   bool slirp4netns_runs = false;     ///< `slirp4netns --version` exited 0
@@ -195,9 +196,9 @@ struct WorkerNetworkFacts {
 };
 
 /// What network "private" needs (slirp4netns runnable, /dev/net/tun open to other UIDs: mode
-/// o+rw, unprivileged user namespaces): each missing piece -> error when default_network is
-/// "private", else warning, with the remedy. allow_host_network -> at least a warning saying
-/// what a worker can then reach. Else ok.
+/// o+rw, unprivileged user namespaces): each missing piece -> error when [process] or [runs]
+/// default_network is "private", else warning, with the remedy. allow_host_network -> at least
+/// a warning saying what a worker can then reach. Else ok.
 CheckResult evaluate_worker_network(const WorkerNetworkFacts& facts);
 CheckResult check_worker_network(const Context& ctx);
 

@@ -123,6 +123,9 @@ std::vector<std::string> sensitive_paths(const config::Config& cfg);
 /// error (code "invalid_request", field "network") unless allow_host_network is set. Pure.
 Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
                                     const config::ProcessConfig& pc);
+/// The same for a run (POST /v1/runs): its default is [runs] default_network.
+Result<NetworkMode> resolve_run_network(const std::optional<NetworkMode>& requested,
+                                        const config::Config& cfg);
 
 /// Builds the plan. Pure: no syscalls, no filesystem access. Fails (codes "invalid_request",
 /// "env_not_allowed", "invalid_bundle", "limit_too_high", "invalid_profile") when the spec or
