@@ -59,6 +59,8 @@ namespace {
 constexpr uid_t kFirstUid = 62000;
 constexpr uid_t kUidCount = 64;
 const char* const kRunBody = R"({"command":["/bin/true"]})";
+/// The same run with egress: slirp4netns is started for it (runs default to network "none").
+const char* const kPrivateRunBody = R"({"command":["/bin/true"],"network":"private"})";
 
 // The raw bwraps being waited for. Their sandbox inits outlive them and come to the bench (a
 // subreaper): each raw run reaps those as it ends, or over a long throughput pass their zombies
@@ -92,9 +94,9 @@ double raw_once(const RawBwrap& raw) {
   return ms;
 }
 
-double daemon_once(KeepAliveClient& c, const std::string& token) {
+double daemon_once(KeepAliveClient& c, const std::string& token, const char* body = kRunBody) {
   const auto t0 = Clock::now();
-  auto r = c.request("POST", "/v1/runs", kRunBody, token);
+  auto r = c.request("POST", "/v1/runs", body, token);
   const double ms = ms_since(t0);
   if (r.status != 200)
     throw std::runtime_error("POST /v1/runs: " + std::to_string(r.status) + r.body);
@@ -426,7 +428,7 @@ int main(int argc, char** argv) try {
     reap_exited_children();
   }
 
-  std::vector<double> raw_ms, spawner_ms, daemon_ms;
+  std::vector<double> raw_ms, spawner_ms, daemon_ms, private_ms;
   for (long r = 0; r < rounds; ++r) {
     const long per = n / rounds + (r < n % rounds ? 1 : 0);
     for (long i = 0; i < per; ++i) raw_ms.push_back(raw_once(*raw_a));
@@ -434,6 +436,9 @@ int main(int argc, char** argv) try {
     for (long i = 0; i < per; ++i) spawner_ms.push_back(spawn_module_once(*raw_a));
     reap_exited_children();
     for (long i = 0; i < per; ++i) daemon_ms.push_back(daemon_once(client, d.write_token()));
+    for (long i = 0; i < per; ++i) {
+      private_ms.push_back(daemon_once(client, d.write_token(), kPrivateRunBody));
+    }
   }
   const auto raw_s = summarize(raw_ms);
   const auto spawner_s = summarize(spawner_ms);
@@ -443,6 +448,11 @@ int main(int argc, char** argv) try {
   print_row("raw", raw_s);
   print_row("spawner", spawner_s);
   print_row("daemon", daemon_s);
+  const auto private_s = summarize(private_ms);
+  print_row("private", private_s);
+  std::printf(
+      "  (private: the same run with \"network\": \"private\", slirp4netns started for it;\n"
+      "   raw starts none)\n");
   const auto metrics =
       test::HttpClient::tcp("127.0.0.1", d.port()).get("/metrics", {test::bearer(d.read_token())});
   if (auto p50 = test::metric_value(metrics.body, "paddock_spawn_latency_seconds_p50")) {
@@ -457,6 +467,8 @@ int main(int argc, char** argv) try {
   result("spawn_latency_ratio_p50", daemon_s.p50 / raw_s.p50, "x", "<=1.15");
   result("spawn_latency_ratio_p90", daemon_s.p90 / raw_s.p90, "x");
   result("spawn_latency_ratio_p99", daemon_s.p99 / raw_s.p99, "x", "<=1.5");
+  result("spawn_latency_private_run_p50", private_s.p50, "ms");
+  result("spawn_latency_private_run_ratio_p50", private_s.p50 / raw_s.p50, "x");
 
   // Throughput, two at a time.
   reap_exited_children();

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -122,6 +123,25 @@ Result<std::unique_ptr<Manager>> Manager::setup(const std::string& own_dir, pid_
 
 std::string Manager::leaf_path(const std::string& worker_id) const {
   return workers_ + "/" + worker_id;
+}
+
+Result<std::vector<pid_t>> Manager::procs(const std::string& worker_id) const {
+  const std::string path = leaf_path(worker_id) + "/cgroup.procs";
+  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return sys("open(" + path + ")", errno);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys("read(" + path + ")", errno);
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  std::vector<pid_t> out;
+  std::istringstream in(text);
+  for (long pid = 0; in >> pid;) out.push_back(static_cast<pid_t>(pid));
+  return out;
 }
 
 Result<Leaf> Manager::create_leaf(const std::string& worker_id, const sandbox::Limits& limits) {

@@ -11,10 +11,12 @@
 // It vforks. The child puts those descriptors on 1, 2 and 0 (/dev/null for a missing stdin),
 // so it holds nothing else, and execs the command with exactly that environment. The helper
 // forwards the signals a stop sends to the child, waits for it and reports its exit on the
-// socket ("PDKX" and the exit code as bwrap gives it: the status, or 128 + the signal), then
-// exits the same way. It exits 0 when the socket closes before a request (the sandbox was
-// retired). Static and dependency-free, like paddock-probe.
+// socket ("PDKX" and the exit code as bwrap gives it: the status, or 128 + the signal), waits
+// (at most 5 s) for the spawner to end the sandbox, and exits the same way. It exits 0 when the
+// socket closes before a request (the sandbox was retired). Static and dependency-free, like
+// paddock-probe.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -214,5 +216,11 @@ int main() {
       'P', 'D', 'K', 'X', static_cast<char>(code & 0xff), static_cast<char>((code >> 8) & 0xff),
       0,   0};
   (void)::send(kControlFd, report, sizeof report, MSG_NOSIGNAL);
+  // The spawner kills the sandbox once it has told the run's end. Until then the helper waits
+  // here instead of exiting: its exit would make the sandbox's init exit and the kernel tear the
+  // sandbox down at once, on the CPUs the run's end is being told on. Bounded, in case the
+  // spawner is gone (then the socket closes and the wait ends at once).
+  pollfd pfd{kControlFd, POLLIN, 0};
+  (void)::poll(&pfd, 1, 5000);
   return code;
 }

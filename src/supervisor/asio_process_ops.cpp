@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -77,6 +78,7 @@ struct AsioProcessOps::Proc {
   std::string stdin_data;
   spawn::StatusParser parser;
   std::optional<pid_t> init_pid;
+  std::optional<pid_t> workload_pid;
   util::UniqueFd workload_pidfd;
   std::vector<int> pending_signals;
   asio::steady_timer find_timer;
@@ -184,6 +186,7 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     if (p->reported || p->reaped || !p->init_pid) return;
     auto found = spawn::find_workload_pid(*p->init_pid, std::chrono::milliseconds(0));
     if (found) {
+      p->workload_pid = *found;
       p->workload_pidfd.reset(pidfd_open_(*found));
       for (int sig : p->pending_signals) deliver(p, sig);
       p->pending_signals.clear();
@@ -419,6 +422,19 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  /// Whether a warm tree's leaf holds nothing but bwrap, the sandbox's init and the helper
+  /// (which, having reported, waits for the kill): none of them forks or touches the run's
+  /// files any more. A process the command left behind, a network helper, or no leaf to look
+  /// in: false.
+  bool only_sandbox_left(const std::shared_ptr<Proc>& p) const {
+    if (!p->cgroup || !cgroups || !p->init_pid || !p->workload_pid) return false;
+    auto pids = cgroups->procs(p->worker_id);
+    if (!pids) return false;
+    return std::all_of(pids->begin(), pids->end(), [&p](pid_t q) {
+      return q == p->pid || q == *p->init_pid || q == *p->workload_pid;
+    });
+  }
+
   /// SIGKILL to every process in the tree's leaf (cgroup.kill); false where that cannot be done.
   bool kill_leaf(const std::shared_ptr<Proc>& p) const {
     return p->cgroup && cgroups && cgroups->has_kill() && cgroups->kill(p->worker_id).ok();
@@ -427,13 +443,14 @@ struct AsioProcessOps::Impl : std::enable_shared_from_this<Impl> {
   void maybe_report(const std::shared_ptr<Proc>& p) {
     if (p->reported || !p->reaped || !p->out_eof || !p->err_eof) return;
     p->reported = true;
-    // A warm sandbox is still running when its command's end is reported: every process in its
-    // leaf gets SIGKILL before the end is told, so that the spawner removes the data directory of
-    // a sandbox on its way down. cgroup.kill is one write; the UID kill (a child that must run
-    // and exit before the spawner goes on, 1 ms and more while the killed sandbox tears down on
-    // the other core) follows the report, as for a cold tree. Without cgroup.kill it comes first.
+    // A warm sandbox is still running when its command's end is reported, and the spawner
+    // removes the run's data directory as the end is told: no process of the run may be left
+    // to touch it then. When the leaf holds only the sandbox's own processes, all waiting, the
+    // kill comes after the report, as for a cold tree (a killed sandbox tears down on the CPUs
+    // the end is told on: 1-3 ms here). Else every process in the leaf gets SIGKILL first
+    // (cgroup.kill, one write), or, without it, everything under the UID.
     bool uid_killed = false;
-    if (p->ended_by_report && !kill_leaf(p)) {
+    if (p->ended_by_report && !only_sandbox_left(p) && !kill_leaf(p)) {
       kill_left(p);
       uid_killed = true;
     }

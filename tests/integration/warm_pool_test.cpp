@@ -286,6 +286,29 @@ TEST_P(WarmPool, GivenSeveralRunsInARow_ThenNoSandboxServesTwo) {
 
 // A run that needs another sandbox than the parked ones (lower limits, egress, another profile)
 // is started cold, and works.
+// A run's working directory is gone when its answer comes, and nothing of the run is left:
+// whether the command ends alone (the warm sandbox is then killed after the end is told) or
+// leaves a process behind that keeps writing into the directory (killed before).
+TEST_P(WarmPool, GivenARunThatLeavesAWriterBehind_ThenItsDirectoryIsGoneAndNothingIsLeft) {
+  for (const std::string script : {"echo alone > out.txt",
+                                   "(while :; do echo x >> late.txt; done) >/dev/null 2>&1 & "
+                                   "echo left"}) {
+    const auto r = run({{"command", {"/bin/sh", "-c", script}}});
+    ASSERT_EQ(r["exit_code"], 0) << r.dump();
+    const std::string dir = d->dir() + "/data/" + r["id"].get<std::string>();
+    EXPECT_FALSE(std::filesystem::exists(dir)) << dir << " after: " << script;
+    // The run's UID is not a parked sandbox's any more: every process of it ends.
+    const uid_t uid = r["uid"].get<uid_t>();
+    std::vector<std::string> left;
+    for (int i = 0; i < 50; ++i) {
+      left = worker_uid_processes(uid, uid);
+      if (left.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_TRUE(left.empty()) << left.size() << " left of uid " << uid << " after: " << script;
+  }
+}
+
 TEST(WarmPoolMisses, GivenRunsThatNeedAnotherSandbox_ThenTheyStartColdAndTheParkedOnesWait) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: workers run under their own UIDs";
   TestDaemon d(pool_options(true));

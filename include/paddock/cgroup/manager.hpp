@@ -15,6 +15,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "paddock/cgroup/files.hpp"
 #include "paddock/sandbox/worker_spec.hpp"
@@ -75,6 +76,9 @@ class Manager {
   /// Writes "1" to the leaf's cgroup.kill: SIGKILL to every process in it at once. Error code
   /// "unsupported" when the kernel has no cgroup.kill.
   Result<void> kill(const std::string& worker_id);
+
+  /// The processes in the leaf (its cgroup.procs). Error when the file cannot be read.
+  Result<std::vector<pid_t>> procs(const std::string& worker_id) const;
 
   /// Removes the leaf. Error code "busy" while processes are still in it (EBUSY: retry a moment
   /// later); a missing leaf is success. On a plain directory (a fixture), files in the leaf are
