@@ -59,6 +59,7 @@ Result<nlohmann::json> run_request(const RunArgs& a) {
   nlohmann::json body = nlohmann::json::object();
   if (!a.profile.empty()) body["profile"] = a.profile;
   if (!a.bundle.empty()) body["bundle"] = a.bundle;
+  if (!a.network.empty()) body["network"] = a.network;
   if (a.timeout_seconds > 0) body["timeout_seconds"] = a.timeout_seconds;
   if (a.stdin_data) body["stdin_base64"] = base64_encode(*a.stdin_data);
   if (!a.env.empty()) {

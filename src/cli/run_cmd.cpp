@@ -254,6 +254,11 @@ void add_run_command(CLI::App& app, std::shared_ptr<const GlobalOptions> g) {
       "Uploaded bundle id (b-..., see bundle push) or a directory under one of [process] "
       "bundle_roots, mounted read-only as the code");
   run_cmd
+      ->add_option("--network", o->args.network,
+                   "none (the default for runs: no egress), private (egress through "
+                   "slirp4netns) or host (if the daemon allows it)")
+      ->check(CLI::IsMember({"none", "private", "host"}));
+  run_cmd
       ->add_option("--timeout", o->args.timeout_seconds,
                    "Kill the run after this many seconds (exit code 124)")
       ->check(CLI::Range(1, 86400));

@@ -56,6 +56,10 @@ TEST(CliRequests, GivenRunArgsWithStdinThenBytesAreSentAsBase64) {
   RunArgs empty_stdin;
   empty_stdin.stdin_data = "";
   EXPECT_EQ((*run_request(empty_stdin))["stdin_base64"], "");
+  // --network is sent only when given (else the daemon's [runs] default_network applies).
+  EXPECT_FALSE(run_request(a)->contains("network"));
+  a.network = "private";
+  EXPECT_EQ((*run_request(a))["network"], "private");
 }
 
 TEST(CliRequests, GivenBytesThenBase64MatchesRfc4648Vectors) {

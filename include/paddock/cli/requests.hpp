@@ -40,6 +40,7 @@ Result<nlohmann::json> start_request(const StartArgs& args);
 struct RunArgs {
   std::string profile;
   std::string bundle;
+  std::string network;                ///< "": the daemon's [runs] default_network
   std::uint32_t timeout_seconds = 0;  ///< 0: the daemon's default
   std::optional<std::string> stdin_data;
   std::vector<std::string> env;  ///< KEY=VALUE
