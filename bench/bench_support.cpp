@@ -264,8 +264,12 @@ test::TestDaemonOptions daemon_options(uid_t first, uid_t count, unsigned max_wo
   o.set["log.level"] = "\"info\"";
   if (const char* c = std::getenv("PADDOCK_BENCH_CGROUP"))
     o.set["process.cgroup"] = std::string("\"") + c + "\"";
-  if (const char* n = std::getenv("PADDOCK_BENCH_NETWORK"))
+  if (const char* n = std::getenv("PADDOCK_BENCH_NETWORK")) {
+    // The default network of workers and of runs alike (the raw plans follow the former; the
+    // bwrap argv is the same for "private" and "none").
     o.set["process.default_network"] = std::string("\"") + n + "\"";
+    o.set["runs.default_network"] = std::string("\"") + n + "\"";
+  }
   o.start_timeout = std::chrono::milliseconds(30000);
   return o;
 }
