@@ -397,8 +397,10 @@ std::string preflight_summary(const nlohmann::json& report) {
   }
   std::string out = preflight_failed(report) ? "failed" : "passed";
   out += " (" + std::to_string(total) + (total == 1 ? " check" : " checks");
-  for (const char* sev : {"error", "warning", "info", "ok"}) {
-    if (by.count(sev)) out += ", " + std::to_string(by[sev]) + " " + sev;
+  for (const std::string sev : {"error", "warning", "info", "ok"}) {
+    if (by.count(sev) == 0) continue;
+    const bool plural = by[sev] != 1 && (sev == "error" || sev == "warning");
+    out += ", " + std::to_string(by[sev]) + " " + sev + (plural ? "s" : "");
   }
   return out + ")";
 }

@@ -114,7 +114,8 @@ Result<NetworkMode> resolve_network(const std::optional<NetworkMode>& requested,
     return make_error("invalid_request",
                       "network \"host\" is disabled on this daemon (it would let the worker reach "
                       "the host's loopback services and other workers' ports); use \"private\" "
-                      "(the default) or ask the operator to set [process] allow_host_network",
+                      "(egress) or \"none\", or ask the operator to set [process] "
+                      "allow_host_network",
                       "network");
   }
   return mode;

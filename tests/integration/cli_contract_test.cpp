@@ -99,9 +99,11 @@ std::string expected_preflight_summary(const json& report) {
   for (const auto& [k, v] : counts.items()) total += v.get<int>();
   std::string out = report.at("has_error").get<bool>() ? "failed" : "passed";
   out += " (" + std::to_string(total) + (total == 1 ? " check" : " checks");
-  for (const char* sev : {"error", "warning", "info", "ok"}) {
-    if (counts.at(sev).get<int>() > 0) {
-      out += ", " + std::to_string(counts.at(sev).get<int>()) + " " + sev;
+  for (const std::string sev : {"error", "warning", "info", "ok"}) {
+    const int n = counts.at(sev).get<int>();
+    if (n > 0) {
+      out += ", " + std::to_string(n) + " " + sev +
+             (n != 1 && (sev == "error" || sev == "warning") ? "s" : "");
     }
   }
   return out + ")";

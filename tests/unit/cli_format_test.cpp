@@ -173,6 +173,10 @@ TEST(CliPreflight, GivenDaemonReportThenTableSummaryAndFailureFollowSeverities) 
   EXPECT_TRUE(preflight_failed(bad));
   EXPECT_EQ(preflight_summary(bad), "failed (3 checks, 1 error, 1 warning, 1 ok)");
   EXPECT_NE(preflight_table(bad, false).find("metadata  error"), std::string::npos);
+  results.push_back({"redis", pf::Severity::Warning, "reachable", "firewall", 4, json::object()});
+  results.push_back({"vault", pf::Severity::Error, "reachable", "firewall", 5, json::object()});
+  EXPECT_EQ(preflight_summary(pf::make_report(results).to_json()),
+            "failed (5 checks, 2 errors, 2 warnings, 1 ok)");
 }
 
 TEST(CliPreflight, GivenHasErrorOrUnreadableAnswerThenNeverPassed) {
