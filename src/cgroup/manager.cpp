@@ -126,20 +126,11 @@ std::string Manager::leaf_path(const std::string& worker_id) const {
 }
 
 Result<std::vector<pid_t>> Manager::procs(const std::string& worker_id) const {
-  const std::string path = leaf_path(worker_id) + "/cgroup.procs";
-  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return sys("open(" + path + ")", errno);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return sys("read(" + path + ")", errno);
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
+  // A leaf's pids are a few lines; more than 1 MiB is an error, not a list.
+  auto text = util::read_file_no_symlinks(leaf_path(worker_id) + "/cgroup.procs", 1 << 20);
+  if (!text) return text.error();
   std::vector<pid_t> out;
-  std::istringstream in(text);
+  std::istringstream in(*text);
   for (long pid = 0; in >> pid;) out.push_back(static_cast<pid_t>(pid));
   return out;
 }

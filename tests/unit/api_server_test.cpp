@@ -66,6 +66,15 @@ Response streamed(StreamStart start) {
   return r;
 }
 
+/// What arrives on `c` until `needle` has been seen, reading at most `tries` times 100 ms.
+std::string read_until_seen(RawConnection& c, const std::string& needle, int tries) {
+  std::string got;
+  for (int i = 0; i < tries && got.find(needle) == std::string::npos; ++i) {
+    got += c.read_some(100ms);
+  }
+  return got;
+}
+
 /// The payload of a chunked body (the chunk-size lines removed).
 std::string dechunk(const std::string& raw) {
   const auto start = raw.find("\r\n\r\n");
@@ -186,10 +195,7 @@ TEST(ApiServerHold,
   sink->write("{\"a\":");
   sink->write("1}\n");
   sink->finish();
-  std::string got;
-  for (int i = 0; i < 100 && got.find("{\"a\":1}\n") == std::string::npos; ++i) {
-    got += c.read_some(100ms);
-  }
+  const std::string got = read_until_seen(c, "{\"a\":1}\n", 100);
   EXPECT_EQ(paddock::test::status_of(got), 200u) << got;
   EXPECT_THAT(got, HasSubstr("Content-Length: 8\r\n"));
   EXPECT_THAT(got, HasSubstr("Location: /v1/runs/r-1\r\n"));
@@ -197,10 +203,7 @@ TEST(ApiServerHold,
   EXPECT_THAT(got, ::testing::Not(HasSubstr("close")));
   // The same connection serves the next request.
   ASSERT_TRUE(c.send("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n"));
-  std::string next;
-  for (int i = 0; i < 100 && next.find("{\"ok\":true}") == std::string::npos; ++i) {
-    next += c.read_some(100ms);
-  }
+  const std::string next = read_until_seen(c, "{\"ok\":true}", 100);
   EXPECT_THAT(next, HasSubstr("{\"ok\":true}"));
   EXPECT_EQ(handled.load(), 2);
   EXPECT_EQ(s.server().stats()->streams_open.load(), 0u);
@@ -216,10 +219,7 @@ TEST(ApiServerHold, GivenAProducerThatOutlastsTheHold_ThenTheHeaderGoesOutAndThe
   ASSERT_TRUE(paddock_eventually([&] { return started.load(); }));
   sink->write("during the hold\n");
   // The header comes while the producer has not finished.
-  std::string got;
-  for (int i = 0; i < 100 && got.find("\r\n\r\n") == std::string::npos; ++i) {
-    got += c.read_some(100ms);
-  }
+  const std::string got = read_until_seen(c, "\r\n\r\n", 100);
   EXPECT_EQ(paddock::test::status_of(got), 200u) << got;
   EXPECT_THAT(got, HasSubstr("Transfer-Encoding: chunked"));
   EXPECT_THAT(got, HasSubstr("Location: /v1/runs/r-1\r\n"));
@@ -244,11 +244,7 @@ TEST(ApiServerHeaders, GivenARefusingHeaderCheck_ThenTheAnswerComesBeforeAnyBody
   // Sends `head` (no body) and returns what arrives up to the end of the first answer's header.
   auto first_answer = [&](RawConnection& c, const std::string& head) {
     EXPECT_TRUE(c.send(head));
-    std::string got;
-    for (int i = 0; i < 50 && got.find("\r\n\r\n") == std::string::npos; ++i) {
-      got += c.read_some(100ms);
-    }
-    return got;
+    return read_until_seen(c, "\r\n\r\n", 50);
   };
   // Headers announcing 1 MiB, no body sent: the 401 must come anyway.
   auto c = RawConnection::tcp(s.port());
@@ -269,10 +265,7 @@ TEST(ApiServerHeaders, GivenARefusingHeaderCheck_ThenTheAnswerComesBeforeAnyBody
                                   "good\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n");
   EXPECT_EQ(paddock::test::status_of(got_g), 100u) << got_g;
   ASSERT_TRUE(g.send("{}"));
-  std::string answer;
-  for (int i = 0; i < 50 && answer.find("200 OK") == std::string::npos; ++i) {
-    answer += g.read_some(100ms);
-  }
+  const std::string answer = read_until_seen(g, "200 OK", 50);
   EXPECT_THAT(answer, HasSubstr("200 OK"));
   EXPECT_EQ(handled.load(), 1);
 }
@@ -370,10 +363,8 @@ TEST(ApiServerStream, GivenOpenStream_WhenClientDisconnects_ThenSinkReportsClose
   auto c = RawConnection::tcp(s.port());
   ASSERT_TRUE(c.send("GET /logs HTTP/1.1\r\nHost: t\r\n\r\n"));
   auto sink = got.get_future().get();
-  std::string received;
-  for (int i = 0; i < 50 && received.find("hello") == std::string::npos; ++i) {
-    received += c.read_some(100ms);  // header and chunk may arrive separately
-  }
+  // The header and the chunk may arrive separately.
+  const std::string received = read_until_seen(c, "hello", 50);
   EXPECT_THAT(received, HasSubstr("hello"));
   EXPECT_TRUE(sink->open());
   c.close();
